@@ -1,0 +1,99 @@
+"""Access Evaluations API (AuthZEN 1.0 section 7): batches, defaults and semantics.
+
+Top-level ``subject``/``action``/``resource``/``context`` are defaults; an item's key replaces
+the default key as a whole. Items are validated after defaults are applied and a bad item
+becomes that item's error, never the whole batch's. ``evaluations`` absent or empty means a
+single evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pdp.authzen.evaluation import parse_evaluation
+from pdp.authzen.model import Decision, EvaluationRequest
+from pdp.errors import InvalidField, PDPError, RequestError
+
+__all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
+           "item_error"]
+
+_KEYS = ("subject", "action", "resource", "context")
+
+
+class Semantic(StrEnum):
+    EXECUTE_ALL = "execute_all"
+    DENY_ON_FIRST_DENY = "deny_on_first_deny"
+    PERMIT_ON_FIRST_PERMIT = "permit_on_first_permit"
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationsRequest:
+    """A parsed batch. ``single`` is set when the body is a plain evaluation."""
+
+    items: tuple[EvaluationRequest | PDPError, ...]
+    semantic: Semantic
+    single: bool
+
+
+def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest:
+    if not isinstance(body, dict):
+        raise InvalidField("the request body must be a JSON object", field="$")
+    semantic = _parse_semantic(body.get("options"))
+    raw_items = body.get("evaluations")
+    if raw_items is None or raw_items == []:
+        return EvaluationsRequest((parse_evaluation(body),), semantic, single=True)
+    if not isinstance(raw_items, list):
+        raise InvalidField("'evaluations' must be an array", field="evaluations")
+    if len(raw_items) > max_items:
+        raise InvalidField(
+            f"'evaluations' has {len(raw_items)} items; the limit is {max_items}",
+            field="evaluations")
+    defaults = {k: body[k] for k in _KEYS if k in body}
+    items: list[EvaluationRequest | PDPError] = []
+    for i, raw in enumerate(raw_items):
+        if not isinstance(raw, dict):
+            items.append(InvalidField(f"evaluations[{i}] must be an object",
+                                      field=f"evaluations[{i}]"))
+            continue
+        merged = dict(defaults)
+        merged.update((k, raw[k]) for k in _KEYS if k in raw)
+        try:
+            items.append(parse_evaluation(merged))
+        except RequestError as exc:
+            items.append(exc)
+    return EvaluationsRequest(tuple(items), semantic, single=False)
+
+
+def _parse_semantic(options: Any) -> Semantic:
+    if options is None:
+        return Semantic.EXECUTE_ALL
+    if not isinstance(options, dict):
+        raise InvalidField("'options' must be an object", field="options")
+    value = options.get("evaluations_semantic", Semantic.EXECUTE_ALL.value)
+    try:
+        return Semantic(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Semantic)
+        raise InvalidField(f"'options.evaluations_semantic' must be one of {allowed}",
+                           field="options.evaluations_semantic") from None
+
+
+def item_error(exc: PDPError) -> Decision:
+    """A batch item that could not be evaluated: a deny carrying the error."""
+    return Decision(False, "error", error={"status": exc.status, "message": exc.message})
+
+
+def apply_semantic(decisions: Sequence[Decision], semantic: Semantic) -> list[Decision]:
+    """Cut the decisions as the semantic says: the result ends with the first deny (permit)."""
+    if semantic is Semantic.EXECUTE_ALL:
+        return list(decisions)
+    stop_on = semantic is Semantic.PERMIT_ON_FIRST_PERMIT
+    out: list[Decision] = []
+    for d in decisions:
+        out.append(d)
+        if d.allowed is stop_on:
+            break
+    return out

@@ -1,0 +1,30 @@
+"""PDP metadata (AuthZEN 1.0 section 9): ``GET /.well-known/authzen-configuration``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["EVALUATION_PATH", "EVALUATIONS_PATH", "SEARCH_SUBJECT_PATH", "SEARCH_RESOURCE_PATH",
+           "SEARCH_ACTION_PATH", "WELL_KNOWN_PATH", "build_metadata"]
+
+WELL_KNOWN_PATH = "/.well-known/authzen-configuration"
+EVALUATION_PATH = "/access/v1/evaluation"
+EVALUATIONS_PATH = "/access/v1/evaluations"
+SEARCH_SUBJECT_PATH = "/access/v1/search/subject"
+SEARCH_RESOURCE_PATH = "/access/v1/search/resource"
+SEARCH_ACTION_PATH = "/access/v1/search/action"
+
+
+def build_metadata(base_url: str, *, search: bool) -> dict[str, Any]:
+    """Absolute endpoint URLs under ``base_url``; fields with no value are omitted."""
+    base = base_url.rstrip("/")
+    doc: dict[str, Any] = {
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": base + EVALUATION_PATH,
+        "access_evaluations_endpoint": base + EVALUATIONS_PATH,
+    }
+    if search:
+        doc["search_subject_endpoint"] = base + SEARCH_SUBJECT_PATH
+        doc["search_resource_endpoint"] = base + SEARCH_RESOURCE_PATH
+        doc["search_action_endpoint"] = base + SEARCH_ACTION_PATH
+    return doc

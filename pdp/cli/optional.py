@@ -1,0 +1,11 @@
+"""Command groups beyond the core ones (entities, decisions, gateway), listed in one place."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+__all__ = ["modules"]
+
+
+def modules() -> list[ModuleType]:
+    return []

@@ -1,0 +1,64 @@
+"""``pdp serve``: run the PDP with uvicorn. Flags win over ``PDP_*`` settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pdp.errors import PolicyLoadError
+from pdp.policies.compiled import compile_directory
+from pdp.settings import Settings
+
+__all__ = ["register", "settings_from_args"]
+
+# flag → setting name
+_FLAGS = {"policies": "policies", "host": "host", "port": "port", "workers": "workers",
+          "public_url": "public_url", "decision_cache": "decision_cache",
+          "log_level": "log_level", "database_url": "database_url"}
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="serve the AuthZEN API", description=__doc__)
+    p.add_argument("--policies", type=Path, help="policy-set directory (PDP_POLICIES)")
+    p.add_argument("--host", help="bind address (PDP_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (PDP_PORT, default 8080)")
+    p.add_argument("--workers", type=int, help="worker processes (PDP_WORKERS, default 1)")
+    p.add_argument("--public-url", help="base URL advertised in metadata (PDP_PUBLIC_URL)")
+    p.add_argument("--decision-cache", choices=["on", "off"],
+                   help="decision cache (PDP_DECISION_CACHE, default on)")
+    p.add_argument("--database-url", help="entity store URL (PDP_DATABASE_URL)")
+    p.add_argument("--log-level", help="log level (PDP_LOG_LEVEL, default info)")
+    p.set_defaults(run=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, flag) for flag, name in _FLAGS.items()
+                 if getattr(args, flag, None) is not None}
+    return Settings().model_copy(update=overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = settings_from_args(args)
+    try:  # fail a cold start on an invalid policy set, with every diagnostic
+        compile_directory(settings.policies_dir())
+    except PolicyLoadError as exc:
+        print(f"cannot start: invalid policy set {settings.policies_dir()}", file=sys.stderr)
+        for d in exc.diagnostics:
+            print(f"  {d}", file=sys.stderr)
+        return 1
+    # Workers are separate processes: hand them the effective settings via the environment.
+    for flag, name in _FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[f"PDP_{name.upper()}"] = str(value)
+    os.environ["PDP_POLICIES"] = str(settings.policies_dir().resolve())
+    uvicorn.run("pdp.http.app:app_from_environment", factory=True, host=settings.host,
+                port=settings.port, workers=settings.workers, loop="uvloop", http="httptools",
+                log_level=settings.log_level, access_log=False, server_header=False)
+    return 0

@@ -1,0 +1,222 @@
+"""The PDP's one exception tree.
+
+Every error raised by the core carries the wire ``code`` it is reported under, the HTTP
+``status`` an adapter answers with, and (for COAZ) the JSON-RPC code. Errors from cedarpy,
+the database and third-party libraries are translated into this tree where they are caught
+and never leak to callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "PDPError",
+    "RequestError",
+    "UnsupportedContentType",
+    "MalformedJSON",
+    "EmptyBody",
+    "MissingField",
+    "InvalidField",
+    "NestingTooDeep",
+    "BodyTooLarge",
+    "InvalidPageToken",
+    "AuthenticationFailed",
+    "AdminDisabled",
+    "NotFound",
+    "TranslationError",
+    "EvaluationError",
+    "PolicyLoadError",
+    "PolicyDiagnostic",
+    "EntityError",
+    "StoreUnavailable",
+    "MappingError",
+    "TokenError",
+    "UpstreamError",
+]
+
+
+class PDPError(Exception):
+    """Base of every error the PDP raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    jsonrpc_code: ClassVar[int] = -32603
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+# -- client input -------------------------------------------------------------------------
+
+
+class RequestError(PDPError):
+    """The request as a whole cannot be processed (HTTP 400)."""
+
+    code = "invalid_request"
+    status = 400
+    jsonrpc_code = -32602
+
+
+class UnsupportedContentType(RequestError):
+    code = "unsupported_content_type"
+
+
+class MalformedJSON(RequestError):
+    code = "malformed_json"
+
+
+class EmptyBody(RequestError):
+    code = "empty_body"
+
+
+class MissingField(RequestError):
+    code = "missing_field"
+
+
+class InvalidField(RequestError):
+    code = "invalid_field"
+
+
+class NestingTooDeep(RequestError):
+    code = "nesting_too_deep"
+
+
+class InvalidPageToken(RequestError):
+    code = "invalid_page_token"
+
+
+class BodyTooLarge(PDPError):
+    code = "body_too_large"
+    status = 413
+    jsonrpc_code = -32602
+
+
+class AuthenticationFailed(PDPError):
+    code = "unauthenticated"
+    status = 401
+
+
+class AdminDisabled(PDPError):
+    code = "admin_disabled"
+    status = 404
+
+
+class NotFound(PDPError):
+    code = "not_found"
+    status = 404
+
+
+# -- decisions ------------------------------------------------------------------------------
+
+
+class TranslationError(PDPError):
+    """An AuthZEN value cannot be expressed in Cedar: the decision is a deny with this reason."""
+
+    code = "translation_error"
+    status = 400
+
+
+class EvaluationError(PDPError):
+    """The engine failed on the way to a decision: always a deny."""
+
+    code = "evaluation_error"
+    status = 500
+
+
+# -- policies -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDiagnostic:
+    """One problem in a policy set, located as precisely as the sources allow."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    policy: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        subject = f" policy {self.policy}:" if self.policy else ""
+        return f"{where}:{subject} {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in {
+            "file": self.file, "line": self.line, "column": self.column,
+            "policy": self.policy, "message": self.message,
+        }.items() if v is not None}
+
+
+class PolicyLoadError(PDPError):
+    """A policy set failed to load; ``diagnostics`` says where and why."""
+
+    code = "invalid_policy_set"
+    status = 422
+
+    def __init__(self, diagnostics: Sequence[PolicyDiagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics) or "invalid policy set")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": "the policy set is invalid",
+                "diagnostics": [d.to_dict() for d in self.diagnostics]}
+
+
+# -- entity store ---------------------------------------------------------------------------
+
+
+class EntityError(PDPError):
+    """An entity is malformed or does not conform to the schema."""
+
+    code = "invalid_entity"
+    status = 400
+
+
+class StoreUnavailable(PDPError):
+    """The entity store or a database cannot be reached; the PEP must deny and retry."""
+
+    code = "store_unavailable"
+    status = 503
+    retry_after = 1
+
+
+# -- COAZ -----------------------------------------------------------------------------------
+
+
+class MappingError(PDPError):
+    """A COAZ mapping is malformed or cannot be resolved for a call."""
+
+    code = "mapping_error"
+    status = 400
+    jsonrpc_code = -32602
+
+
+class TokenError(PDPError):
+    """An access token is invalid; details are for logs, never for the client."""
+
+    code = "invalid_token"
+    status = 401
+
+
+class UpstreamError(PDPError):
+    """A remote PDP or upstream server failed or answered something invalid."""
+
+    code = "upstream_error"
+    status = 502
+    jsonrpc_code = -32603

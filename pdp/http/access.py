@@ -1,0 +1,93 @@
+"""The AuthZEN endpoints as lean Starlette routes (AuthZEN 1.0 sections 6, 7, 10).
+
+They parse the body (content type, size, JSON, nesting), call the service and shape the
+response; no per-request model validation or response re-serialisation beyond one orjson
+call. They are mounted in the FastAPI application and documented in its OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pdp.authzen import parse_evaluation, parse_json_body
+from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH
+from pdp.errors import BodyTooLarge, PDPError
+from pdp.http.responses import error_response, json_response
+from pdp.service import PDPService
+
+__all__ = ["EXPLAIN_HEADER", "access_routes", "read_body", "wants_explanation"]
+
+log = logging.getLogger("pdp.http")
+
+EXPLAIN_HEADER = "x-pdp-explain"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing with 413 as soon as it grows past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}",
+                           field="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def wants_explanation(request: Request, default: bool) -> bool:
+    value = request.headers.get(EXPLAIN_HEADER)
+    return default if value is None else value.strip().lower() in _TRUE
+
+
+Handler = Callable[[PDPService, Any, bool], dict[str, Any]]
+
+
+def _endpoint(service: PDPService, handle: Handler) -> Callable[[Request], Awaitable[Response]]:
+    settings = service.settings
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            raw = await read_body(request, settings.max_body_bytes)
+            body = parse_json_body(request.headers.get("content-type"), raw,
+                                   max_bytes=settings.max_body_bytes,
+                                   max_depth=settings.max_depth)
+            result = handle(service, body, wants_explanation(request, settings.explain))
+        except PDPError as exc:
+            if exc.status >= 500:
+                log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+            return error_response(exc)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return json_response({"error": "internal_error",
+                                  "message": "the decision could not be made"}, 500)
+        return json_response(result)
+
+    return endpoint
+
+
+def _evaluation(service: PDPService, body: Any, explain: bool) -> dict[str, Any]:
+    return service.evaluation(parse_evaluation(body), explain=explain)
+
+
+def _evaluations(service: PDPService, body: Any, explain: bool) -> dict[str, Any]:
+    return service.evaluations(body, explain=explain)
+
+
+def access_routes(service: PDPService) -> list[Route]:
+    return [
+        Route(EVALUATION_PATH, _endpoint(service, _evaluation), methods=["POST"],
+              name="access_evaluation"),
+        Route(EVALUATIONS_PATH, _endpoint(service, _evaluations), methods=["POST"],
+              name="access_evaluations"),
+    ]

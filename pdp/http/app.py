@@ -1,0 +1,129 @@
+"""The FastAPI application: AuthZEN routes, metadata, health, status and admin.
+
+``create_app(service)`` builds an app around an already-wired :class:`PDPService`;
+``app_from_environment()`` is the uvicorn factory used by ``pdp serve`` (settings from
+``PDP_*`` variables, which the CLI sets from its flags).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import Response
+
+from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
+from pdp.errors import AdminDisabled, AuthenticationFailed, InvalidField, PDPError
+from pdp.http.access import access_routes
+from pdp.http.middleware import RequestIdMiddleware
+from pdp.http.openapi import DocumentedRoute, install_openapi
+from pdp.http.responses import error_response, json_response
+from pdp.http.schemas import (
+    DecisionModel,
+    EvaluationModel,
+    EvaluationsModel,
+    EvaluationsResponseModel,
+    MetadataModel,
+)
+from pdp.service import PDPService
+from pdp.settings import Settings
+
+__all__ = ["create_app", "app_from_environment", "require_admin"]
+
+log = logging.getLogger("pdp.http")
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def require_admin(service: PDPService) -> Callable[..., None]:
+    """A dependency: admin endpoints exist only with PDP_ADMIN_TOKEN, and require it."""
+    token = service.settings.admin_token
+
+    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        if token is None:
+            raise AdminDisabled("admin endpoints are disabled (set PDP_ADMIN_TOKEN)")
+        expected = "Bearer " + token.get_secret_value()
+        if authorization is None or not hmac.compare_digest(
+                authorization.encode(), expected.encode()):
+            raise AuthenticationFailed("a valid admin bearer token is required")
+
+    return check
+
+
+def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
+               extra_docs: Sequence[DocumentedRoute] = ()) -> FastAPI:
+    app = FastAPI(
+        title="AuthZEN PDP",
+        version="1.0",
+        description="OpenID AuthZEN 1.0 Policy Decision Point backed by Cedar policies.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.router.routes[:0] = access_routes(service)
+    admin = Depends(require_admin(service))
+
+    @app.exception_handler(PDPError)
+    async def pdp_error(_: Request, exc: PDPError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+        return error_response(InvalidField(str(first.get("msg", "invalid request")), field=field))
+
+    @app.get(WELL_KNOWN_PATH, response_model=MetadataModel, response_model_exclude_none=True,
+             tags=["AuthZEN"], summary="PDP metadata")
+    async def metadata() -> Response:
+        return json_response(service.metadata())
+
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/status", tags=["operations"], summary="Active policy set and last reload error")
+    async def status() -> Response:
+        return json_response(service.status())
+
+    @app.post("/admin/reload", tags=["admin"], summary="Reload the policy directory",
+              dependencies=[admin])
+    async def reload() -> Response:
+        new = service.policies.reload()
+        if new is None:
+            failure = service.policies.last_failure
+            assert failure is not None
+            return json_response(failure.error.to_dict(), 422)
+        return json_response({"version": new.version, "policies": len(new.policies)})
+
+    docs = [
+        DocumentedRoute(EVALUATION_PATH, "Access evaluation", EvaluationModel, DecisionModel),
+        DocumentedRoute(EVALUATIONS_PATH, "Access evaluations (batch)", EvaluationsModel,
+                        (EvaluationsResponseModel, DecisionModel)),
+        *extra_docs,
+    ]
+    install_openapi(app, lambda: docs)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory: settings from the environment, one service per worker process."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = PDPService.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        log.info("serving policy set %s from %s", service.policies.current.version,
+                 service.policies.current.directory)
+        yield
+
+    return create_app(service, lifespan=lifespan)
+
+

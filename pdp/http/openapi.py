@@ -1,0 +1,76 @@
+"""OpenAPI documentation for routes that are not FastAPI routes (the lean AuthZEN routes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from pdp.http.schemas import ErrorModel
+
+__all__ = ["DocumentedRoute", "install_openapi"]
+
+
+@dataclass(frozen=True)
+class DocumentedRoute:
+    path: str
+    summary: str
+    request: type[BaseModel]
+    response: type[BaseModel] | tuple[type[BaseModel], ...]
+    tag: str = "AuthZEN"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]]) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for route in routes():
+            responses: tuple[type[BaseModel], ...] = (
+                route.response if isinstance(route.response, tuple) else (route.response,))
+            models: list[type[BaseModel]] = [route.request, *responses, ErrorModel]
+            for model in models:
+                for name, sub in model.model_json_schema(
+                        ref_template="#/components/schemas/{model}").get("$defs", {}).items():
+                    components.setdefault(name, sub)
+                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                body.pop("$defs", None)
+                components.setdefault(model.__name__, body)
+            ok = _ref(responses[0]) if len(responses) == 1 else {
+                "oneOf": [_ref(m) for m in responses]}
+            error = {"content": {"application/json": {"schema": _ref(ErrorModel)}}}
+            schema.setdefault("paths", {})[route.path] = {"post": {
+                "tags": [route.tag],
+                "summary": route.summary,
+                "operationId": route.path.strip("/").replace("/", "_"),
+                "parameters": [
+                    {"name": "X-Request-ID", "in": "header", "required": False,
+                     "schema": {"type": "string"}, "description": "Echoed on the response."},
+                    {"name": "X-PDP-Explain", "in": "header", "required": False,
+                     "schema": {"type": "string"},
+                     "description": "'true' adds reasons to each decision's context."},
+                ],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref(route.request)}}},
+                "responses": {
+                    "200": {"description": "Decision(s)",
+                            "content": {"application/json": {"schema": ok}}},
+                    "400": {"description": "Invalid request", **error},
+                    "413": {"description": "Body too large", **error},
+                    "500": {"description": "The PDP failed; the PEP must deny", **error},
+                },
+            }}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
