@@ -1,0 +1,1 @@
+"""Policy sets: load a directory, validate, compile, reload."""
