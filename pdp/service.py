@@ -7,6 +7,7 @@ parsed JSON bodies and returns response bodies, knowing nothing of any web frame
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +20,14 @@ from pdp.authzen import (
     item_error,
     parse_evaluations,
 )
+from pdp.decision_log import DecisionLog
 from pdp.engine import Engine, EngineOptions
-from pdp.entities import InMemoryEntityStore, StoredEntity
+from pdp.entities import EntityStore
+from pdp.entities.setup import open_entity_store
 from pdp.errors import PDPError
 from pdp.policies.holder import PolicyHolder
+from pdp.policies.reload import GENERATION_FILE, GenerationFile, Reloader
+from pdp.search import PageTokens, Searcher, SearchKind, SearchOptions, parse_search
 from pdp.settings import Settings
 
 __all__ = ["PDPService"]
@@ -34,36 +39,95 @@ log = logging.getLogger("pdp")
 class PDPService:
     settings: Settings
     policies: PolicyHolder
-    store: InMemoryEntityStore
+    store: EntityStore
     engine: Engine
+    decision_log: DecisionLog | None = None
+    searcher: Searcher | None = None
+    reloader: Reloader | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PDPService:
-        """Load the configured policy set (raising PolicyLoadError if invalid) and wire up."""
+    def from_settings(cls, settings: Settings, *,
+                      store: EntityStore | None = None) -> PDPService:
+        """Load the configured policy set (raising PolicyLoadError if invalid) and wire up.
+
+        ``store`` replaces the configured entity store (``PDP_ENTITY_STORE``: the SQL store
+        by default, StoreUnavailable if its database cannot be reached)."""
         holder = PolicyHolder.load(settings.policies_dir())
-        store = InMemoryEntityStore(
-            StoredEntity.from_cedar_json(e) for e in holder.current.entities)
+        if store is None:
+            store = open_entity_store(settings, holder.current.entities)
         engine = Engine(holder, store, EngineOptions(
             namespace=settings.namespace,
             action_properties_key=settings.action_properties_key,
-            entity_depth=settings.entity_depth))
-        return cls(settings, holder, store, engine)
+            entity_depth=settings.entity_depth,
+            decision_cache_size=(settings.decision_cache_size
+                                 if settings.decision_cache == "on" else 0)))
+        searcher = Searcher(engine, PageTokens.from_secret(
+            settings.page_token_key.get_secret_value() if settings.page_token_key else None),
+            SearchOptions(namespace=settings.namespace))
+        reloader = Reloader(holder, store, settings.policies_dir(),
+                            generation=GenerationFile(settings.data_dir / GENERATION_FILE),
+                            poll_interval=settings.poll_interval, watch=settings.watch)
+        return cls(settings, holder, store, engine, DecisionLog.from_settings(settings),
+                   searcher, reloader)
+
+    # -- background work (started and stopped by the application's lifespan) -----------------
+
+    def start(self) -> None:
+        """Start the entity store's poller, the decision-log writer and the policy reloader
+        (its watcher and generation-file poller; SIGHUP/SIGUSR1 when called on the event
+        loop in the main thread), where configured."""
+        if self.reloader is not None:
+            self.reloader.install_signal_handlers()
+        for part in (self.store, self.decision_log, self.reloader):
+            start = getattr(part, "start", None)
+            if start is not None:
+                start()
+
+    def close(self) -> None:
+        """Stop background threads (the decision log writes what it still can first)."""
+        for part in (self.reloader, self.decision_log, self.store):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
 
     # -- AuthZEN --------------------------------------------------------------------------
 
     def decide(self, requests: list[EvaluationRequest]) -> list[Decision]:
         return self.engine.decide(requests)
 
-    def evaluation(self, request: EvaluationRequest, *, explain: bool = False) -> dict[str, Any]:
-        return self.engine.decide([request])[0].to_wire(explain)
+    def evaluation(self, request: EvaluationRequest, *, explain: bool = False,
+                   request_id: str | None = None) -> dict[str, Any]:
+        started = time.perf_counter()
+        decision = self.engine.decide([request])[0]
+        if self.decision_log is not None:
+            self.decision_log.evaluation(request_id, request, decision,
+                                         self.policies.current.version,
+                                         time.perf_counter() - started)
+        return decision.to_wire(explain)
 
-    def evaluations(self, body: Any, *, explain: bool = False) -> dict[str, Any]:
+    def search(self, kind: SearchKind | str, body: Any, *,
+               request_id: str | None = None) -> dict[str, Any]:
+        """``/access/v1/search/{subject,resource,action}`` (AuthZEN 1.0 section 8)."""
+        started = time.perf_counter()
+        searcher = self.searcher
+        if searcher is None:  # a service assembled by hand: tokens valid in this process
+            searcher = self.searcher = Searcher(
+                self.engine, PageTokens(), SearchOptions(namespace=self.settings.namespace))
+        request = parse_search(SearchKind(kind), body, max_limit=searcher.options.max_limit)
+        result = searcher.search(request)
+        if self.decision_log is not None:
+            self.decision_log.search(request_id, result, time.perf_counter() - started)
+        return result.to_wire()
+
+    def evaluations(self, body: Any, *, explain: bool = False,
+                    request_id: str | None = None) -> dict[str, Any]:
         """``/access/v1/evaluations``: defaults, per-item errors and the three semantics."""
+        started = time.perf_counter()
         parsed = parse_evaluations(body, max_items=self.settings.max_batch)
         if parsed.single:
             item = parsed.items[0]
             assert isinstance(item, EvaluationRequest)
-            return self.evaluation(item, explain=explain)
+            return self.evaluation(item, explain=explain, request_id=request_id)
         valid = [(i, it) for i, it in enumerate(parsed.items)
                  if isinstance(it, EvaluationRequest)]
         decided = self.engine.decide([it for _, it in valid])
@@ -74,10 +138,14 @@ class PDPService:
             if isinstance(it, PDPError):
                 results[i] = item_error(it)
         final = apply_semantic([d for d in results if d is not None], parsed.semantic)
+        if self.decision_log is not None:
+            self.decision_log.evaluations(request_id, parsed.items, final,
+                                          self.policies.current.version,
+                                          time.perf_counter() - started)
         return {"evaluations": [d.to_wire(explain) for d in final]}
 
     def metadata(self) -> dict[str, Any]:
-        return build_metadata(self.settings.base_url(), search=False)
+        return build_metadata(self.settings.base_url(), search=True)
 
     def status(self) -> Mapping[str, Any]:
         current = self.policies.current
@@ -90,9 +158,32 @@ class PDPService:
                 "policies": len(current.policies),
                 "files": list(current.files),
             },
-            "entities": {"count": len(self.store), "version": self.store.version},
+            "entities": self._store_status(),
+            "decision_log": ({"enabled": False} if self.decision_log is None
+                             else self.decision_log.status()),
             "last_reload_error": None if failure is None else {
                 "at": failure.at.isoformat(),
                 "diagnostics": [d.to_dict() for d in failure.error.diagnostics],
             },
+            "reload": self._reload_status(),
+            "decision_cache": ({"enabled": False} if self.engine.cache is None
+                               else {"enabled": True, **self.engine.cache.stats()}),
         }
+
+    def _reload_status(self) -> dict[str, Any]:
+        if self.reloader is None:
+            return {"enabled": False}
+        stats = self.reloader.stats()
+        return {"enabled": True, "watch": self.settings.watch,
+                "poll_interval": self.settings.poll_interval,
+                "reloads": stats.reloads, "failures": stats.failures,
+                "unchanged": stats.unchanged, "last_trigger": stats.last_trigger,
+                "last_reload_at": (None if stats.last_reload_at is None
+                                   else stats.last_reload_at.isoformat())}
+
+    def _store_status(self) -> dict[str, Any]:
+        status = getattr(self.store, "status", None)
+        if status is not None:
+            return dict(status())
+        return {"backend": "memory", "count": len(self.store),  # type: ignore[arg-type]
+                "version": self.store.version}

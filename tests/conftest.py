@@ -3,10 +3,13 @@ real ``pdp serve`` process on a free port."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,9 +27,19 @@ POLICIES = ROOT / "policies"
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 
 
+def fresh_data_dir(prefix: str) -> Path:
+    """A new data directory (entity and decision-log databases) for one service or server,
+    removed when the test session ends: services never share a database by accident."""
+    base = Path(os.environ.get("PDP_TEST_DATA", Path(tempfile.gettempdir()) / "pdp-test-data"))
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=base))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def make_service(policies: Path, **overrides: object) -> PDPService:
+    overrides.setdefault("data_dir", fresh_data_dir(policies.name))
     settings = Settings(policies=policies, decision_log="off", watch=False,
-                        data_dir=Path(os.environ.get("PDP_TEST_DATA", "/tmp/pdp-test-data")),
                         **overrides)  # type: ignore[arg-type]
     return PDPService.from_settings(settings)
 
@@ -53,7 +66,8 @@ def free_port() -> int:
 def start_server(policies: Path, *extra: str, env: dict[str, str] | None = None,
                  ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    full_env = {**os.environ, "PDP_DECISION_LOG": "off", **(env or {})}
+    full_env = {**os.environ, "PDP_DECISION_LOG": "off",
+                "PDP_DATA_DIR": str(fresh_data_dir(policies.name)), **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pdp", "serve", "--policies", str(policies), "--port", str(port),
          "--log-level", "warning", *extra],

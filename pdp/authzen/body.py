@@ -62,7 +62,8 @@ def parse_json_body(content_type: str | None, body: bytes, *, max_bytes: int,
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
+        reason = str(exc).lower()
+        if "recursion" in reason or "depth limit" in reason:
             raise NestingTooDeep(f"JSON nesting exceeds the limit of {max_depth}",
                                  field="body") from None
         raise MalformedJSON(f"malformed JSON: {exc}", field="body") from None

@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {"decision_log": "off"}
+    # offline: the policy set's entities.json only; never write to a server's database
+    overrides: dict[str, Any] = {"decision_log": "off", "entity_store": "memory"}
     if args.policies is not None:
         overrides["policies"] = args.policies
     settings = Settings().model_copy(update=overrides)

@@ -8,4 +8,6 @@ __all__ = ["modules"]
 
 
 def modules() -> list[ModuleType]:
-    return []
+    from pdp.cli import decisions, entities, gateway
+
+    return [entities, decisions, gateway]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pdp.entities.model import EntityUid, StoredEntity
 
@@ -44,6 +44,7 @@ class InMemoryEntityStore:
         self._ids: dict[str, list[str]] = {}
         self._version = 0
         self.replace_all(entities)
+        self._file_uids: set[EntityUid] = set(self._by_uid)  # from entities.json
 
     @property
     def version(self) -> int:
@@ -75,6 +76,20 @@ class InMemoryEntityStore:
     def replace_all(self, entities: Iterable[StoredEntity]) -> None:
         by_uid = {e.uid: e for e in entities}
         self._swap(by_uid)
+
+    def replace_file_managed(self, entities: Iterable[StoredEntity | Mapping[str, Any]],
+                             ) -> None:
+        """Replace the entities of ``entities.json`` (Cedar JSON or StoredEntity), keeping
+        the ones written since through :meth:`put_many`."""
+        new = {}
+        for item in entities:
+            ent = item if isinstance(item, StoredEntity) else StoredEntity.from_cedar_json(item)
+            new[ent.uid] = ent
+        with self._lock:
+            by_uid = {u: e for u, e in self._by_uid.items() if u not in self._file_uids}
+            by_uid.update(new)
+            self._file_uids = set(new)
+            self._swap_locked(by_uid)
 
     def put_many(self, entities: Iterable[StoredEntity]) -> None:
         with self._lock:

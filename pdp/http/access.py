@@ -21,7 +21,7 @@ from pdp.errors import BodyTooLarge, PDPError
 from pdp.http.responses import error_response, json_response
 from pdp.service import PDPService
 
-__all__ = ["EXPLAIN_HEADER", "access_routes", "read_body", "wants_explanation"]
+__all__ = ["EXPLAIN_HEADER", "access_routes", "read_body", "request_id", "wants_explanation"]
 
 log = logging.getLogger("pdp.http")
 
@@ -50,7 +50,14 @@ def wants_explanation(request: Request, default: bool) -> bool:
     return default if value is None else value.strip().lower() in _TRUE
 
 
-Handler = Callable[[PDPService, Any, bool], dict[str, Any]]
+def request_id(request: Request) -> str | None:
+    """The ``X-Request-ID`` the middleware saw, for the decision log (None: none was sent)."""
+    state: dict[str, Any] | None = request.scope.get("state")
+    return None if state is None else state.get("request_id")
+
+
+# (service, body, explain, request id) → response body
+Handler = Callable[[PDPService, Any, bool, str | None], dict[str, Any]]
 
 
 def _endpoint(service: PDPService, handle: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -62,7 +69,8 @@ def _endpoint(service: PDPService, handle: Handler) -> Callable[[Request], Await
             body = parse_json_body(request.headers.get("content-type"), raw,
                                    max_bytes=settings.max_body_bytes,
                                    max_depth=settings.max_depth)
-            result = handle(service, body, wants_explanation(request, settings.explain))
+            result = handle(service, body, wants_explanation(request, settings.explain),
+                            request_id(request))
         except PDPError as exc:
             if exc.status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
@@ -76,12 +84,14 @@ def _endpoint(service: PDPService, handle: Handler) -> Callable[[Request], Await
     return endpoint
 
 
-def _evaluation(service: PDPService, body: Any, explain: bool) -> dict[str, Any]:
-    return service.evaluation(parse_evaluation(body), explain=explain)
+def _evaluation(service: PDPService, body: Any, explain: bool,
+                rid: str | None) -> dict[str, Any]:
+    return service.evaluation(parse_evaluation(body), explain=explain, request_id=rid)
 
 
-def _evaluations(service: PDPService, body: Any, explain: bool) -> dict[str, Any]:
-    return service.evaluations(body, explain=explain)
+def _evaluations(service: PDPService, body: Any, explain: bool,
+                 rid: str | None) -> dict[str, Any]:
+    return service.evaluations(body, explain=explain, request_id=rid)
 
 
 def access_routes(service: PDPService) -> list[Route]:

@@ -20,6 +20,8 @@ from starlette.responses import Response
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
 from pdp.errors import AdminDisabled, AuthenticationFailed, InvalidField, PDPError
 from pdp.http.access import access_routes
+from pdp.http.admin import admin_router
+from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
 from pdp.http.middleware import RequestIdMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
 from pdp.http.responses import error_response, json_response
@@ -30,6 +32,7 @@ from pdp.http.schemas import (
     EvaluationsResponseModel,
     MetadataModel,
 )
+from pdp.http.search import search_docs, search_routes
 from pdp.service import PDPService
 from pdp.settings import Settings
 
@@ -57,15 +60,19 @@ def require_admin(service: PDPService) -> Callable[..., None]:
 
 def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
                extra_docs: Sequence[DocumentedRoute] = ()) -> FastAPI:
+    coaz = CoazEndpoints(service)
     app = FastAPI(
         title="AuthZEN PDP",
         version="1.0",
         description="OpenID AuthZEN 1.0 Policy Decision Point backed by Cedar policies.",
-        lifespan=lifespan,
+        lifespan=coaz.lifespan(lifespan),
     )
     app.state.service = service
-    app.router.routes[:0] = access_routes(service)
+    app.state.coaz = coaz
+    app.router.routes[:0] = [*access_routes(service), *search_routes(service),
+                             *coaz_routes(coaz)]
     admin = Depends(require_admin(service))
+    app.include_router(admin_router(service), dependencies=[admin])
 
     @app.exception_handler(PDPError)
     async def pdp_error(_: Request, exc: PDPError) -> Response:
@@ -104,6 +111,8 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         DocumentedRoute(EVALUATION_PATH, "Access evaluation", EvaluationModel, DecisionModel),
         DocumentedRoute(EVALUATIONS_PATH, "Access evaluations (batch)", EvaluationsModel,
                         (EvaluationsResponseModel, DecisionModel)),
+        *search_docs(),
+        *coaz_docs(),
         *extra_docs,
     ]
     install_openapi(app, lambda: docs)
@@ -122,7 +131,11 @@ def app_from_environment() -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("serving policy set %s from %s", service.policies.current.version,
                  service.policies.current.directory)
-        yield
+        service.start()  # entity store poller, decision-log writer
+        try:
+            yield
+        finally:
+            service.close()
 
     return create_app(service, lifespan=lifespan)
 

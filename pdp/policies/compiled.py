@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = ["PolicyInfo", "CompiledPolicySet", "compile_directory", "ENTITIES_FIL
 
 ENTITIES_FILE = "entities.json"
 _POLICY_N = re.compile(r"`?policy(\d+)`?")
+_FOR_POLICY = re.compile(r"^for policy `?policy\d+`?,\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +144,13 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
 def _load_schema(path: Path, text: str) -> tuple[Any, SchemaTypes]:
     try:
         if path.name.endswith(".json"):
-            doc = json.loads(text)
-            types = SchemaTypes.from_json(doc)
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise PolicyLoadError([PolicyDiagnostic(
+                    path.name, f"invalid schema: malformed JSON: {exc.msg}", exc.lineno,
+                    exc.colno)]) from None
+            types = SchemaTypes.from_json(doc, path.name)
             schema = cedarpy.Schema.from_json_str(text, release_gil=True)
         else:
             types = SchemaTypes.from_text(text, path.name)
@@ -215,12 +221,17 @@ def _validate(statements: Sequence[Statement], infos: Sequence[PolicyInfo], sche
         m = _POLICY_N.fullmatch(err.policy_id or "")
         if m is not None and int(m.group(1)) < len(statements):
             st = statements[int(m.group(1))]
-            message = _POLICY_N.sub(lambda _m: "policy", err.error, count=0)
+            message = _POLICY_N.sub(_literal(st.describe()),
+                                    _FOR_POLICY.sub("", err.error, count=1))
             line, column = locate_in_statement(st, err.error)
             diagnostics.append(PolicyDiagnostic(
                 st.file, f"schema validation: {message}", line, column, st.describe()))
         else:
             diagnostics.append(PolicyDiagnostic("<policies>", f"schema validation: {err.error}"))
+
+
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    return lambda _m: text
 
 
 def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagnostic]) -> Any:
@@ -269,7 +280,9 @@ def _load_entities(name: str, text: str, schema: Any,
                 name, f"duplicate entity {key[0]}::{json.dumps(key[1])}", *where))
             continue
         seen.add(key)
-        normalised.extend(json.loads(str(parsed)))
+        # with a schema, cedarpy adds the schema's action entities: keep only this one
+        normalised.extend(e for e in json.loads(str(parsed))
+                          if (str(e["uid"]["type"]), str(e["uid"]["id"])) == key)
     return tuple(normalised)
 
 

@@ -16,6 +16,7 @@ __all__ = ["Statement", "SplitError", "split_statements", "locate_in_statement"]
 _ID_ANNOTATION = re.compile(r'@id\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
 _BACKTICKED = re.compile(r"`([^`]+)`")
 _EFFECT = re.compile(r"\b(permit|forbid)\s*\(")
+_WORD = re.compile(r"[_a-zA-Z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,18 @@ def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
         body_start = m.end()
     for token in candidates:
         token = token.split("::")[-1].strip('"') if token.count("::") > 1 else token
-        at = statement.text.find(token, body_start)
+        at = _find_token(statement.text, token, body_start)
         if at >= 0:
             return statement.position_of(at)
     return statement.line, statement.column
+
+
+def _find_token(text: str, token: str, start: int) -> int:
+    """Offset of ``token`` at or after ``start``; an identifier only as a whole word (the
+    ``whe`` of ``when`` is not the stray ``whe``), falling back to any occurrence."""
+    if _WORD.fullmatch(token):
+        m = re.compile(rf"(?<![_a-zA-Z0-9]){re.escape(token)}(?![_a-zA-Z0-9])").search(
+            text, start)
+        if m is not None:
+            return m.start()
+    return text.find(token, start)

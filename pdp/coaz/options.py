@@ -1,0 +1,59 @@
+"""Deployment settings for COAZ mapping (coaz.md, "Dialect 2": subject anchoring, default
+mappings, errors; "Open points in the drafts": deny codes, tokens without ``sub``).
+
+Built once by the caller and passed to :func:`pdp.coaz.map_message`; nothing here reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MappingOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class MappingOptions:
+    """How calls are mapped for one MCP server.
+
+    ``server_resource``
+        This server's resource identifier (RFC 8707 / RFC 9728). ``$token.aud`` in the default
+        mappings resolves to it when the token's ``aud`` is a list that contains it; without it,
+        only a single-valued ``aud`` resolves.
+    ``identity_claim``
+        The token claim that names the subject (``sub``; a deployment may name an on-behalf-of
+        claim instead). Used by subject anchoring and by the default mappings.
+    ``client_subject_type``
+        ``subject.type`` used when a token has no ``sub`` claim (client credentials) and the
+        subject is therefore the client (``client_id``, else ``azp``).
+    ``deny_code_binding`` / ``deny_code_sep``
+        JSON-RPC error code for a denial, per dialect of the mapping that produced the request.
+        The binding's code is also used for default mappings and for unknown methods.
+    ``mapping_error_code``
+        JSON-RPC error code for a mapping error (invalid params).
+    ``expose_act``
+        Put the token's RFC 8693 ``act`` claim (the acting party in a delegation, e.g. the agent)
+        at ``context.act`` of every request built. When on, ``context.act`` is always exactly the
+        token's claim: a value a mapping put there is replaced, or removed when the token has none.
+    ``max_depth``
+        The deepest nesting of arrays and objects a request body may have (the body itself is
+        depth 1), as the PDP would refuse a deeper one; a mapping that copies deeper arguments or
+        claims into the request is a mapping error.
+    """
+
+    server_resource: str | None = None
+    identity_claim: str = "sub"
+    client_subject_type: str = "client"
+    deny_code_binding: int = -32001
+    deny_code_sep: int = -32401
+    mapping_error_code: int = -32602
+    expose_act: bool = False
+    max_depth: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_depth < 4:
+            raise ValueError("max_depth must allow at least subject.properties (4)")
+        if not self.identity_claim:
+            raise ValueError("identity_claim must name a claim")
+        if not self.client_subject_type:
+            raise ValueError("client_subject_type must not be empty")

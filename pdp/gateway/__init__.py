@@ -1,0 +1,26 @@
+"""An authorizing MCP gateway (coaz.md; MCP "Transports": Streamable HTTP; MCP "Authorization").
+
+A reverse proxy for one Streamable HTTP MCP server: it validates each client's bearer token,
+maps every client-to-server message to AuthZEN requests with the COAZ mapper
+(:mod:`pdp.coaz`), asks the in-process engine or a remote PDP, and forwards only what is
+permitted. The mapping and the token validation live in :mod:`pdp.coaz` and
+:mod:`pdp.tokens`; this package is the HTTP adapter around them::
+
+    gateway = Gateway.from_settings(settings)
+    app = create_gateway_app(gateway)      # an ASGI app; run it with uvicorn
+"""
+
+from pdp.gateway.app import create_gateway_app
+from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider, Verdict, decision_reason
+from pdp.gateway.runtime import Gateway, GatewayConfig
+
+__all__ = [
+    "Decider",
+    "Gateway",
+    "GatewayConfig",
+    "LocalDecider",
+    "RemoteDecider",
+    "Verdict",
+    "create_gateway_app",
+    "decision_reason",
+]

@@ -1,0 +1,304 @@
+"""The MCP gateway as an ASGI application (MCP "Transports": Streamable HTTP, 2025-03-26 to
+2026-07-28; "Authorization"; RFC 9728; coaz.md).
+
+One MCP endpoint (``PDP_GATEWAY_PATH``, ``/mcp``) in front of one upstream MCP server:
+
+* ``POST``: the client's bearer token is validated first (401 otherwise); the JSON-RPC message
+  (or a batch, where the protocol version allows one) is authorized message by message; the
+  permitted messages are forwarded and the upstream's answer (``application/json`` or a
+  ``text/event-stream``, streamed as it comes) goes back unchanged; a rejected request gets its
+  JSON-RPC error (HTTP 200; from 2026-07-28 the status the transport assigns to the code).
+  ``tools/list`` responses teach the gateway the tools' mappings on the way through.
+* ``GET``: the server-to-client SSE stream, passed through (watched for
+  ``notifications/tools/list_changed``).
+* ``DELETE``: ends the session upstream.
+
+``Mcp-Session-Id`` and ``MCP-Protocol-Version`` travel both ways; the client's
+``Authorization`` never goes upstream. ``/.well-known/oauth-protected-resource`` (and the same
+with the MCP path appended, RFC 9728 section 3.1) serves the protected-resource metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from pdp.errors import BodyTooLarge, UpstreamError
+from pdp.gateway.auth import AuthUnavailable, Unauthenticated
+from pdp.gateway.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    BodyError,
+    error_message,
+    error_status,
+    is_request,
+    parse_messages,
+)
+from pdp.gateway.runtime import Gateway
+from pdp.gateway.sse import SSEParser
+from pdp.gateway.upstream import RESPONSE_HEADERS
+
+__all__ = ["create_gateway_app"]
+
+log = logging.getLogger("pdp.gateway")
+
+_JSON = "application/json"
+_SSE = "text/event-stream"
+_LIST_CHANGED = "notifications/tools/list_changed"
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=_JSON,
+                    headers=dict(headers) if headers else None)
+
+
+def _unauthorized(exc: Unauthenticated | AuthUnavailable) -> Response:
+    if isinstance(exc, AuthUnavailable):
+        return _json({"error": "temporarily_unavailable"}, 503, {"Retry-After": "5"})
+    return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": exc.www_authenticate})
+
+
+def _session_not_found() -> Response:
+    return _json(error_message(None, INVALID_REQUEST, "Session not found"), 404)
+
+
+def _media_type(response: httpx.Response) -> str:
+    value: str = response.headers.get("content-type", "")
+    return value.split(";")[0].strip().lower()
+
+
+def _response_headers(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.lower() in RESPONSE_HEADERS}
+
+
+def _sse_frame(message: Mapping[str, Any]) -> bytes:
+    return b"event: message\ndata: " + orjson.dumps(message) + b"\n\n"
+
+
+class _Watcher:
+    """Reads MCP messages out of an upstream answer: learns ``tools/list`` results of the
+    requests in ``list_ids`` and notes ``notifications/tools/list_changed``."""
+
+    def __init__(self, gateway: Gateway, list_ids: list[Any]) -> None:
+        self.gateway = gateway
+        self.list_ids = list_ids
+
+    def message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        if message.get("method") == _LIST_CHANGED:
+            log.info("the upstream's tool list changed")
+            self.gateway.tools.mark_stale()
+        elif self.list_ids and "result" in message and message.get("id") in self.list_ids:
+            result = message["result"]
+            tools = result.get("tools") if isinstance(result, dict) else None
+            if isinstance(tools, list):
+                self.gateway.tools.learn([t for t in tools if isinstance(t, dict)])
+
+    def body(self, raw: bytes) -> None:
+        if not self.list_ids and _LIST_CHANGED.encode() not in raw:
+            return
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        for message in parsed if isinstance(parsed, list) else [parsed]:
+            self.message(message)
+
+    def event(self, data: str) -> None:
+        if not data or (not self.list_ids and _LIST_CHANGED not in data):
+            return
+        try:
+            self.message(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            return
+
+
+async def _stream(response: httpx.Response, watcher: _Watcher,
+                  prefix: list[Mapping[str, Any]]) -> AsyncIterator[bytes]:
+    parser = SSEParser()
+    try:
+        for message in prefix:
+            yield _sse_frame(message)
+        async for chunk in response.aiter_raw():
+            for event in parser.feed(chunk):
+                if event.event == "message":
+                    watcher.event(event.data)
+            yield chunk
+    except httpx.HTTPError as exc:
+        log.info("upstream stream ended: %s", exc.__class__.__name__)
+    finally:
+        await response.aclose()
+
+
+def create_gateway_app(gateway: Gateway) -> Starlette:
+    config = gateway.config
+
+    async def authenticate(request: Request) -> Mapping[str, Any]:
+        return await gateway.authenticator.authenticate(request.headers.get("authorization"))
+
+    def session_allowed(request: Request, claims: Mapping[str, Any]) -> bool:
+        session_id = request.headers.get("mcp-session-id")
+        return session_id is None or gateway.sessions.allows(
+            session_id, gateway.principal(claims))
+
+    async def relay(response: httpx.Response, *, watcher: _Watcher,
+                    errors: list[Mapping[str, Any]], binds: str | None) -> Response:
+        status = response.status_code
+        if status in (401, 403):
+            await response.aclose()
+            log.error("the upstream refused the gateway's credentials (HTTP %d)", status)
+            return _json(error_message(None, INTERNAL_ERROR, "the upstream server refused "
+                                       "the request"), 502)
+        headers = _response_headers(response)
+        session_id = response.headers.get("mcp-session-id")
+        if binds is not None and session_id and 200 <= status < 300:
+            gateway.sessions.bind(session_id, binds)
+        kind = _media_type(response)
+        if kind == _SSE and status == 200:
+            return StreamingResponse(_stream(response, watcher, errors), status_code=status,
+                                     headers=headers)
+        try:
+            body = await response.aread()
+        except httpx.HTTPError:
+            return _json(error_message(None, INTERNAL_ERROR, "the upstream answer was cut off"),
+                         502)
+        finally:
+            await response.aclose()
+        if kind == _JSON and status == 200:
+            watcher.body(body)
+        if errors:  # a batch of which some messages were rejected here
+            answered: list[Any] = []
+            if kind == _JSON and body:
+                try:
+                    parsed = orjson.loads(body)
+                    answered = parsed if isinstance(parsed, list) else [parsed]
+                except orjson.JSONDecodeError:
+                    answered = []
+            return _json([*answered, *errors], 200)
+        return Response(body, status_code=status, headers=headers)
+
+    async def post(request: Request) -> Response:
+        try:
+            claims = await authenticate(request)
+        except (Unauthenticated, AuthUnavailable) as exc:
+            return _unauthorized(exc)
+        try:
+            raw = await gateway.read_body(request)
+        except BodyTooLarge as exc:
+            return _json(error_message(None, INVALID_REQUEST, exc.message), 413)
+        version = request.headers.get("mcp-protocol-version")
+        try:
+            messages, batch = parse_messages(raw, version)
+        except BodyError as exc:
+            return _json(error_message(None, exc.code, exc.message), 400)
+        if not session_allowed(request, claims):
+            return _session_not_found()
+        session_id = request.headers.get("mcp-session-id")
+
+        async def fetch_tools() -> list[dict[str, Any]]:
+            return await gateway.upstream.list_tools(session_id=session_id,
+                                                     protocol_version=version)
+
+        forward: list[Any] = []
+        errors: list[Mapping[str, Any]] = []
+        rejected = None
+        for message in messages:
+            rejection = await gateway.authorizer.check(message, claims, fetch_tools)
+            if rejection is None:
+                forward.append(message)
+            else:
+                rejected = rejection
+                if rejection.response is not None:
+                    errors.append(rejection.response)
+        if not forward:
+            if not errors:
+                return Response(status_code=202)
+            if not batch:
+                assert rejected is not None
+                return _json(errors[0], error_status(rejected.code, version))
+            return _json(errors, 200)
+        if len(forward) == len(messages):
+            content = raw
+        else:
+            content = orjson.dumps(forward if batch else forward[0])
+        list_ids = [m.get("id") for m in forward
+                    if m.get("method") == "tools/list" and is_request(m)]
+        binds = None
+        if any(m.get("method") == "initialize" for m in forward):
+            binds = gateway.principal(claims)
+        try:
+            response = await gateway.upstream.open(
+                "POST", gateway.upstream.headers(request.headers.items()), content)
+        except UpstreamError as exc:
+            failed = [error_message(m["id"], INTERNAL_ERROR, exc.message)
+                      for m in forward if is_request(m)]
+            if not failed and not errors:
+                return _json(error_message(None, INTERNAL_ERROR, exc.message), 502)
+            if batch:
+                return _json([*failed, *errors], 200)
+            return _json(failed[0], 200)
+        return await relay(response, watcher=_Watcher(gateway, list_ids), errors=errors,
+                           binds=binds)
+
+    async def get(request: Request) -> Response:
+        try:
+            claims = await authenticate(request)
+        except (Unauthenticated, AuthUnavailable) as exc:
+            return _unauthorized(exc)
+        if not session_allowed(request, claims):
+            return _session_not_found()
+        try:
+            response = await gateway.upstream.open(
+                "GET", gateway.upstream.headers(request.headers.items()))
+        except UpstreamError as exc:
+            return _json({"error": "upstream_unavailable", "message": exc.message}, 502)
+        return await relay(response, watcher=_Watcher(gateway, []), errors=[], binds=None)
+
+    async def delete(request: Request) -> Response:
+        try:
+            claims = await authenticate(request)
+        except (Unauthenticated, AuthUnavailable) as exc:
+            return _unauthorized(exc)
+        if not session_allowed(request, claims):
+            return _session_not_found()
+        try:
+            response = await gateway.upstream.open(
+                "DELETE", gateway.upstream.headers(request.headers.items()))
+        except UpstreamError as exc:
+            return _json({"error": "upstream_unavailable", "message": exc.message}, 502)
+        result = await relay(response, watcher=_Watcher(gateway, []), errors=[], binds=None)
+        session_id = request.headers.get("mcp-session-id")
+        if session_id and 200 <= result.status_code < 300:
+            gateway.sessions.forget(session_id)
+        return result
+
+    async def endpoint(request: Request) -> Response:
+        if request.method == "POST":
+            return await post(request)
+        if request.method == "GET":
+            return await get(request)
+        return await delete(request)
+
+    async def metadata(_: Request) -> Response:
+        return _json(gateway.resource_metadata, headers={"Cache-Control": "max-age=3600"})
+
+    async def health(_: Request) -> Response:
+        return _json({"status": "ok"})
+
+    well_known = "/.well-known/oauth-protected-resource"
+    routes = [
+        Route(config.path, endpoint, methods=["POST", "GET", "DELETE"]),
+        Route(well_known, metadata, methods=["GET"]),
+        Route(well_known + config.path.rstrip("/"), metadata, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=gateway.lifespan)

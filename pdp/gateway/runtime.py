@@ -1,0 +1,197 @@
+"""The gateway's parts, wired once from :class:`~pdp.settings.Settings` (coaz.md; MCP
+"Authorization"; RFC 9728).
+
+:class:`GatewayConfig` is the resolved configuration (URLs, resource identifier, limits);
+:class:`Gateway` holds what the ASGI application uses: the authenticator (token validation),
+the authorizer (mapping + decider), the upstream, the tool store and the session bindings.
+Network clients are created here and closed by :meth:`Gateway.lifespan`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+
+from pdp.coaz import MappingOptions
+from pdp.errors import BodyTooLarge
+from pdp.gateway.auth import Authenticator, ClaimsValidator
+from pdp.gateway.authorize import Authorizer
+from pdp.gateway.catalog import ToolStore
+from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider
+from pdp.gateway.sessions import SessionBindings, principal_of
+from pdp.gateway.upstream import Upstream
+from pdp.settings import Settings
+from pdp.tokens import (
+    TokenSettings,
+    TokenValidator,
+    protected_resource_metadata,
+    resource_metadata_url,
+    www_authenticate,
+)
+
+__all__ = ["GatewayConfig", "Gateway", "mapping_options", "token_settings"]
+
+log = logging.getLogger("pdp.gateway")
+
+
+def mapping_options(settings: Settings, resource: str | None) -> MappingOptions:
+    return MappingOptions(server_resource=resource,
+                          identity_claim=settings.coaz_identity_claim,
+                          deny_code_binding=settings.coaz_deny_code_binding,
+                          deny_code_sep=settings.coaz_deny_code_sep)
+
+
+def token_settings(settings: Settings, audience: str) -> TokenSettings:
+    """Token validation for ``audience`` from the ``PDP_TOKEN_*`` settings (ValueError if they
+    are incomplete)."""
+    issuers = tuple(settings.token_issuers or settings.authorization_servers)
+    return TokenSettings(issuers=issuers, audience=audience, jwks_url=settings.token_jwks_url,
+                         jwks_file=settings.token_jwks_file,
+                         algorithms=tuple(settings.token_algorithms),
+                         leeway=settings.token_leeway)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    upstream: str
+    public_url: str
+    path: str
+    resource: str
+    authorization_servers: tuple[str, ...]
+    max_body_bytes: int
+    upstream_timeout: float
+    tools_file: Path | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GatewayConfig:
+        if not settings.gateway_upstream:
+            raise ValueError("the upstream MCP server is not set (PDP_GATEWAY_UPSTREAM / "
+                             "--upstream)")
+        path = "/" + settings.gateway_path.strip("/")
+        if settings.gateway_public_url:
+            public = settings.gateway_public_url.rstrip("/")
+        else:
+            host = settings.gateway_host
+            host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            public = f"http://{host}:{settings.gateway_port}"
+        return cls(upstream=settings.gateway_upstream, public_url=public, path=path,
+                   resource=settings.resource_id or public + path,
+                   authorization_servers=tuple(settings.authorization_servers),
+                   max_body_bytes=settings.gateway_max_body_bytes,
+                   upstream_timeout=settings.gateway_upstream_timeout,
+                   tools_file=settings.gateway_tools_file)
+
+    @property
+    def resource_metadata_url(self) -> str:
+        return resource_metadata_url(self.resource)
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, *, validator: ClaimsValidator,
+                 decider: Decider, upstream: Upstream, options: MappingOptions,
+                 closers: tuple[Any, ...] = ()) -> None:
+        self.config = config
+        self.options = options
+        metadata_url = config.resource_metadata_url
+        self.authenticator = Authenticator(
+            validator, missing_header=www_authenticate(metadata_url, error=None),
+            invalid_header=www_authenticate(metadata_url))
+        self.tools = ToolStore(config.resource, tools_file=config.tools_file)
+        self.authorizer = Authorizer(decider, self.tools, options)
+        self.upstream = upstream
+        self.sessions = SessionBindings()
+        self.resource_metadata = protected_resource_metadata(
+            config.resource, config.authorization_servers)
+        self._closers = (upstream, decider, *closers)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, decider: Decider | None = None,
+                      upstream_client: httpx.AsyncClient | None = None,
+                      pdp_client: httpx.AsyncClient | None = None) -> Gateway:
+        """Everything from settings: the in-process engine unless ``gateway_pdp_url``.
+        ``decider`` and the HTTP clients may be given instead (tests, embedding)."""
+        config = GatewayConfig.from_settings(settings)
+        validator = TokenValidator(token_settings(settings, config.resource))
+        if decider is not None:
+            pass
+        elif settings.gateway_pdp_url:
+            timeout = settings.gateway_pdp_timeout
+            decider = RemoteDecider(
+                pdp_client or httpx.AsyncClient(
+                    timeout=httpx.Timeout(timeout),
+                    limits=httpx.Limits(max_keepalive_connections=64)),
+                settings.gateway_pdp_url,
+                token=(settings.gateway_pdp_token.get_secret_value()
+                       if settings.gateway_pdp_token else None))
+        else:
+            from pdp.service import PDPService
+
+            decider = LocalDecider(PDPService.from_settings(settings))
+        t = config.upstream_timeout
+        upstream = Upstream(
+            config.upstream,
+            upstream_client or httpx.AsyncClient(
+                timeout=httpx.Timeout(connect=t, read=None, write=t, pool=t),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                follow_redirects=False),
+            token=(settings.gateway_upstream_token.get_secret_value()
+                   if settings.gateway_upstream_token else None),
+            timeout=t)
+        return cls(config, validator=validator, decider=decider, upstream=upstream,
+                   options=mapping_options(settings, config.resource), closers=(validator,))
+
+    def principal(self, claims: Mapping[str, Any]) -> str:
+        return principal_of(claims, self.options.identity_claim)
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"the body is larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def start(self) -> None:
+        """Start background work of the parts that have some (the in-process engine's)."""
+        for part in self._closers:
+            start = getattr(part, "start", None)
+            if start is not None:
+                start()
+
+    @asynccontextmanager
+    async def lifespan(self, _: Any) -> AsyncIterator[None]:
+        self.start()
+        refresh = getattr(self.authenticator.validator, "refresh_keys", None)
+        if refresh is not None:
+            try:
+                await refresh()
+            except Exception as exc:  # keys are fetched again on the first token
+                log.warning("could not load the token signing keys at start: %s", exc)
+        log.info("MCP gateway for %s at %s%s (resource %s)", self.config.upstream,
+                 self.config.public_url, self.config.path, self.config.resource)
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        for closer in self._closers:
+            close = getattr(closer, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # closing is best effort
+                    log.debug("closing %r failed", closer, exc_info=True)

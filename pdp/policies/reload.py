@@ -1,0 +1,333 @@
+"""Hot reload of the policy set: what triggers it, how it runs, how it reaches every worker.
+
+A reload (:meth:`Reloader.reload`) compiles the policy directory again with the same
+:func:`~pdp.policies.compiled.compile_directory` as start-up, so a broken edit is rejected with
+the same ``file:line:column`` diagnostics; the last good set keeps serving, the failure is
+logged and shown by ``GET /status`` (``last_reload_error``) until a reload succeeds. A valid
+new set first has its ``entities.json`` applied to the entity store (when it changed: as
+file-managed entities with ``replace_file_managed`` where the store has it, else by replacing
+the in-memory store's content), then replaces the active set in one assignment
+(:meth:`PolicyHolder.swap <pdp.policies.holder.PolicyHolder.swap>`): a request decides with
+the old set or the new one, never a mix. If the store cannot take the new entities the reload
+fails as a whole and the old set keeps serving. A reload that finds the same content (same
+version) changes nothing.
+
+Compiling happens on a background thread, never on the request path; cedarpy's parsers
+release the GIL, and while a reload runs the interpreter's thread switch interval is lowered
+so the event loop waits at most half a millisecond for the GIL instead of five.
+
+Triggers, in every process that serves requests (each ``--workers`` process runs its own
+:class:`Reloader`):
+
+* **the directory changes** (``PDP_WATCH``, on by default): a ``watchfiles`` watcher on the
+  policy directory, debounced, ignoring files that are not part of a policy set. Each worker
+  watches for itself, so all pick a change up at once;
+* **SIGHUP or SIGUSR1** to a single-process server (``pdp serve`` without ``--workers``).
+  With ``--workers`` > 1, uvicorn's supervisor owns SIGHUP (it restarts the workers), so send
+  **SIGUSR1 to the supervisor** instead: ``pdp serve`` then bumps the generation file below;
+* **``POST /admin/reload``** (needs ``PDP_ADMIN_TOKEN``): the worker that receives it reloads
+  at once and answers with the result, and bumps the generation file;
+* **the generation file** ``$PDP_DATA_DIR/policy-generation``: one line, rewritten atomically
+  by every bump. Each worker checks it every ``PDP_POLL_INTERVAL`` seconds (1 s by default)
+  and reloads when it changed. Workers other than the one that was asked therefore follow
+  within one poll interval plus the compile time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pdp.entities.model import StoredEntity
+from pdp.entities.store import EntityStore
+from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
+from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
+from pdp.policies.holder import PolicyHolder, ReloadFailure
+
+__all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "ReloadStats", "policy_file"]
+
+log = logging.getLogger("pdp.policies")
+
+GENERATION_FILE = "policy-generation"
+_SWITCH_INTERVAL = 0.0005  # seconds, while a reload compiles
+_DEBOUNCE_MS = 200
+
+
+def policy_file(name: str) -> bool:
+    """Whether a file in the policy directory is part of the policy set."""
+    return (name.endswith((".cedar", ".cedarschema", ".cedarschema.json"))
+            or name == ENTITIES_FILE) and not name.startswith(".")
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStats:
+    reloads: int  # successful reloads that installed a new version
+    failures: int
+    unchanged: int  # reloads that found the version already active
+    last_reload_at: datetime | None
+    last_trigger: str | None
+
+
+class GenerationFile:
+    """A one-line file whose every change means "reload"; shared by the workers of a server.
+
+    Writers replace it atomically (write a temporary file, then rename) with a new counter and
+    a random token, so two bumps at the same time still change it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen = self.read()
+
+    def read(self) -> str | None:
+        try:
+            return self.path.read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            log.warning("cannot read %s: %s", self.path, exc)
+            return None
+
+    def bump(self) -> None:
+        current = self.read() or "0"
+        counter = int(current.split()[0]) + 1 if current.split()[0].isdigit() else 1
+        content = f"{counter} {uuid.uuid4().hex}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        tmp.write_text(content + "\n")
+        os.replace(tmp, self.path)
+        self._seen = content  # this process acts on its own bump directly
+
+    def changed(self) -> bool:
+        """True once per change made by another process (or another GenerationFile)."""
+        content = self.read()
+        if content is None or content == self._seen:
+            return False
+        self._seen = content
+        return True
+
+
+class Reloader:
+    """Reloads one :class:`PolicyHolder` from its directory; see the module docstring."""
+
+    def __init__(self, holder: PolicyHolder, store: EntityStore, directory: Path, *,
+                 generation: GenerationFile | None = None, poll_interval: float = 1.0,
+                 watch: bool = True,
+                 compile: Callable[[Path], CompiledPolicySet] = compile_directory) -> None:
+        self._holder = holder
+        self._store = store
+        self._directory = Path(directory)
+        self._generation = generation
+        self._poll_interval = poll_interval
+        self._watch = watch
+        self._compile = compile
+        self._lock = threading.Lock()  # one reload at a time
+        self._queue_lock = threading.Lock()
+        self._queued: str | None = None  # a requested reload the background runner will do
+        self._runner: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._signals: list[int] = []
+        self._reloads = 0
+        self._failures = 0
+        self._unchanged = 0
+        self._last_at: datetime | None = None
+        self._last_trigger: str | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    def stats(self) -> ReloadStats:
+        return ReloadStats(self._reloads, self._failures, self._unchanged, self._last_at,
+                           self._last_trigger)
+
+    # -- reloading ------------------------------------------------------------------------
+
+    def reload(self, trigger: str = "manual") -> CompiledPolicySet | None:
+        """Compile, validate and swap in the calling thread (never an event loop's).
+
+        Returns the active set afterwards, or None if the new one was rejected."""
+        with self._lock, _fine_grained_switching():
+            self._last_trigger = trigger
+            holder = self._holder
+            old = holder.current
+            try:
+                new = self._compile(self._directory)
+            except PolicyLoadError as exc:
+                return self._reject(old, exc, trigger)
+            if new.version == old.version:
+                self._unchanged += 1
+                holder.last_failure = None
+                return old
+            if new.entities != old.entities:
+                try:
+                    self._apply_entities(new)
+                except PDPError as exc:
+                    return self._reject(old, PolicyLoadError([PolicyDiagnostic(
+                        ENTITIES_FILE, f"cannot apply to the entity store: {exc.message}")]),
+                        trigger)
+            holder.swap(new)
+            holder.last_failure = None
+            self._reloads += 1
+            self._last_at = datetime.now(UTC)
+            log.info("policy set %s loaded from %s (%d policies; was %s; %s)", new.version,
+                     self._directory, len(new.policies), old.version, trigger)
+            return new
+
+    def request(self, trigger: str) -> None:
+        """Reload on a background thread; requests made meanwhile coalesce into one more."""
+        with self._queue_lock:
+            already = self._queued is not None or (
+                self._runner is not None and self._runner.is_alive())
+            self._queued = trigger
+            if already:
+                return
+            self._runner = threading.Thread(target=self._run_queued, name="pdp-reload",
+                                            daemon=True)
+            self._runner.start()
+
+    def announce(self) -> None:
+        """Tell the other workers to reload (bump the generation file)."""
+        if self._generation is not None:
+            try:
+                self._generation.bump()
+            except OSError as exc:
+                log.error("cannot bump %s: %s", self._generation.path, exc)
+
+    def _run_queued(self) -> None:
+        while True:
+            with self._queue_lock:
+                trigger, self._queued = self._queued, None
+                if trigger is None:
+                    self._runner = None
+                    return
+            try:
+                self.reload(trigger)
+            except Exception:  # noqa: BLE001 - the thread must survive anything
+                log.exception("policy reload failed")
+
+    def _reject(self, old: CompiledPolicySet, exc: PolicyLoadError,
+                trigger: str) -> None:
+        self._holder.last_failure = ReloadFailure(datetime.now(UTC), exc)
+        self._failures += 1
+        log.error("policy reload (%s) rejected, still serving %s:\n%s", trigger, old.version,
+                  exc.message)
+        return None
+
+    def _apply_entities(self, new: CompiledPolicySet) -> None:
+        store: Any = self._store
+        replace_file_managed = getattr(store, "replace_file_managed", None)
+        if replace_file_managed is not None:
+            replace_file_managed(new.entities)
+            return
+        replace_all = getattr(store, "replace_all", None)
+        if replace_all is None:
+            raise PolicyLoadError([PolicyDiagnostic(
+                ENTITIES_FILE, f"the entity store ({type(store).__name__}) cannot be updated")])
+        replace_all([StoredEntity.from_cedar_json(e) for e in new.entities])
+
+    # -- background triggers --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Watch the directory (if enabled) and poll the generation file, on one thread."""
+        if self._watcher is not None:
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch_loop, name="pdp-policy-watch",
+                                         daemon=True)
+        self._watcher.start()
+
+    def install_signal_handlers(self) -> None:
+        """SIGHUP and SIGUSR1 reload (call from the event loop's thread, in the main thread)."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGHUP, signal.SIGUSR1):
+            name = signal.Signals(sig).name
+            try:
+                loop.add_signal_handler(sig, self._on_signal, name)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            self._signals.append(sig)
+
+    def close(self) -> None:
+        if self._signals:
+            import asyncio
+
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+                for sig in self._signals:
+                    loop.remove_signal_handler(sig)
+            self._signals.clear()
+        self._stop.set()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.join(timeout=5)
+
+    def _on_signal(self, name: str) -> None:
+        log.info("%s received: reloading the policy set", name)
+        self.request(name)
+        self.announce()
+
+    def _check_generation(self) -> None:
+        if self._generation is not None and self._generation.changed():
+            self.request("generation file")
+
+    def _watch_loop(self) -> None:
+        if self._watch:
+            try:
+                self._watch_files()
+                return
+            except Exception as exc:  # noqa: BLE001 - fall back to polling only
+                if self._stop.is_set():
+                    return
+                log.error("cannot watch %s (%s); polling the generation file only",
+                          self._directory, exc)
+        while not self._stop.wait(self._poll_interval):
+            self._check_generation()
+
+    def _watch_files(self) -> None:
+        import watchfiles
+
+        def relevant(_: Any, path: str) -> bool:
+            return policy_file(os.path.basename(path))
+
+        for changes in watchfiles.watch(
+                self._directory, watch_filter=relevant, debounce=_DEBOUNCE_MS,
+                stop_event=self._stop, rust_timeout=max(int(self._poll_interval * 1000), 50),
+                yield_on_timeout=True, raise_interrupt=False, recursive=False):
+            if self._stop.is_set():
+                return
+            if changes:
+                self.request("files changed")
+            self._check_generation()
+
+
+@contextlib.contextmanager
+def _fine_grained_switching() -> Iterator[None]:
+    """Let other threads (the event loop) take the GIL sooner while a reload runs."""
+    previous = sys.getswitchinterval()
+    if previous <= _SWITCH_INTERVAL:
+        yield
+        return
+    sys.setswitchinterval(_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+

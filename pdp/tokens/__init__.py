@@ -1,0 +1,45 @@
+"""Access-token validation for COAZ (coaz.md, "Both dialects: the access token") and the
+RFC 9728 / RFC 6750 pieces an MCP server needs to ask for one. Framework-free::
+
+    settings = TokenSettings(issuers=("https://as.example.com",),
+                             audience="https://mcp.example.com/mcp",
+                             jwks_url="https://as.example.com/jwks.json")
+    async with TokenValidator(settings) as validator:
+        try:
+            claims = await validator.validate(token)
+        except TokenError as error:
+            log.info("token refused: %s", error.message)           # details: logs only
+            header = www_authenticate(resource_metadata_url(settings.audience))  # 401
+"""
+
+from pdp.tokens.errors import CacheMiss
+from pdp.tokens.jwks import JWKSCache, KeySnapshot, parse_jwks
+from pdp.tokens.metadata import (
+    WELL_KNOWN_PATH,
+    protected_resource_metadata,
+    resource_metadata_url,
+    www_authenticate,
+)
+from pdp.tokens.settings import (
+    DEFAULT_ALGORITHMS,
+    SUPPORTED_ALGORITHMS,
+    IntrospectionSettings,
+    TokenSettings,
+)
+from pdp.tokens.validator import TokenValidator
+
+__all__ = [
+    "CacheMiss",
+    "DEFAULT_ALGORITHMS",
+    "IntrospectionSettings",
+    "JWKSCache",
+    "KeySnapshot",
+    "SUPPORTED_ALGORITHMS",
+    "TokenSettings",
+    "TokenValidator",
+    "WELL_KNOWN_PATH",
+    "parse_jwks",
+    "protected_resource_metadata",
+    "resource_metadata_url",
+    "www_authenticate",
+]

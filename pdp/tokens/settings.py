@@ -1,0 +1,125 @@
+"""Settings of access-token validation (coaz.md, "Both dialects: the access token").
+
+Frozen values built once by the caller; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["DEFAULT_ALGORITHMS", "SUPPORTED_ALGORITHMS", "IntrospectionSettings",
+           "TokenSettings", "check_fetch_url"]
+
+#: Accepted signature algorithms unless configured otherwise: asymmetric only.
+DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
+
+#: Every algorithm that may be configured. ``none`` and ``HS*`` are refused unless listed
+#: explicitly in :attr:`TokenSettings.algorithms`.
+SUPPORTED_ALGORITHMS: frozenset[str] = frozenset({
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+    "EdDSA", "Ed25519", "Ed448", "HS256", "HS384", "HS512", "none",
+})
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_fetch_url(url: str, what: str) -> str:
+    """``url`` if it is an absolute https URL (http only to a loopback host); else ValueError."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or parts.scheme not in ("https", "http"):
+        raise ValueError(f"{what} must be an absolute https URL: {url!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(f"{what} must use https (http only for a loopback host): {url!r}")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class IntrospectionSettings:
+    """RFC 7662 token introspection for opaque tokens.
+
+    The PDP authenticates to ``endpoint`` with HTTP Basic ``client_id``/``client_secret``.
+    With ``require_audience`` the response must carry an ``aud`` that names this server.
+    """
+
+    endpoint: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    require_audience: bool = True
+
+    def __post_init__(self) -> None:
+        check_fetch_url(self.endpoint, "introspection endpoint")
+        if not self.client_id:
+            raise ValueError("introspection needs a client_id")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """How access tokens for this server are validated.
+
+    ``issuers``
+        Accepted ``iss`` values (one or more authorization servers).
+    ``audience``
+        This server's resource identifier: ``aud`` must contain it (RFC 8707).
+    ``jwks_url`` / ``jwks_file``
+        Where the issuers' signing keys come from (a JWKS document). A URL is fetched with
+        httpx, cached for ``jwks_cache_ttl`` seconds and fetched again when a token names an
+        unknown ``kid``; fetches are at least ``jwks_min_refresh_interval`` seconds apart. A
+        file is read at start and read again on an unknown ``kid`` (same rate bound).
+    ``algorithms``
+        Accepted ``alg`` values. ``none`` and ``HS*`` are accepted only when listed here.
+    ``leeway``
+        Seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
+    ``token_types``
+        If set, the accepted JOSE ``typ`` header values (e.g. ``("at+jwt",)``, RFC 9068).
+    ``introspection``
+        RFC 7662 introspection for tokens that are not JWTs.
+    """
+
+    issuers: tuple[str, ...]
+    audience: str
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    leeway: int = 30
+    token_types: tuple[str, ...] | None = None
+    introspection: IntrospectionSettings | None = None
+    jwks_cache_ttl: float = 600.0
+    jwks_min_refresh_interval: float = 30.0
+    http_timeout: float = 5.0
+    max_jwks_bytes: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        if isinstance(self.issuers, str):
+            object.__setattr__(self, "issuers", (self.issuers,))
+        if not self.issuers or not all(isinstance(i, str) and i for i in self.issuers):
+            raise ValueError("at least one issuer is required")
+        if not self.audience:
+            raise ValueError("the audience (this server's resource identifier) is required")
+        if self.jwks_url is not None and self.jwks_file is not None:
+            raise ValueError("configure jwks_url or jwks_file, not both")
+        if self.jwks_url is None and self.jwks_file is None and self.introspection is None:
+            raise ValueError("configure a JWKS (URL or file) or introspection")
+        if self.jwks_url is not None:
+            check_fetch_url(self.jwks_url, "jwks_url")
+        if not self.algorithms:
+            raise ValueError("at least one algorithm is required")
+        unknown = sorted(set(self.algorithms) - SUPPORTED_ALGORITHMS)
+        if unknown:
+            raise ValueError(f"unsupported algorithms: {', '.join(unknown)}")
+        if self.leeway < 0 or self.leeway > 300:
+            raise ValueError("leeway must be between 0 and 300 seconds")
+        if self.jwks_cache_ttl <= 0 or self.jwks_min_refresh_interval < 0:
+            raise ValueError("jwks_cache_ttl must be positive, jwks_min_refresh_interval >= 0")
+        if self.http_timeout <= 0:
+            raise ValueError("http_timeout must be positive")

@@ -1,0 +1,69 @@
+"""The whole engine against Cedar itself: entity slicing, the slice index and batching
+together decide every generated request exactly as cedarpy does with the full policy set and
+every entity."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pdp.authzen.model import Action, Entity, EvaluationRequest
+from pdp.engine import Engine, EngineOptions
+from pdp.entities import InMemoryEntityStore, StoredEntity
+from pdp.policies.compiled import compile_directory
+from pdp.policies.holder import PolicyHolder
+from tests.policies.test_index_differential import (
+    Uid,
+    answer,
+    cedar_request,
+    entity_graphs,
+    policy,
+    requests,
+)
+
+
+def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, Any]],
+               directory: Path, cache: int) -> Engine:
+    doc = {"staticPolicies": {f"p{i}": {**est, "annotations": {"id": f"p{i}"}}
+                              for i, est in enumerate(policies)},
+           "templates": {}, "templateLinks": []}
+    (directory / "policies.cedar").write_text(
+        cedarpy.policies_from_json_str(orjson.dumps(doc).decode()) if policies else
+        '@id("never")\nforbid (principal, action in [], resource);\n')
+    holder = PolicyHolder(compile_directory(directory))
+    store = InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in graph.values())
+    return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_size=cache))
+
+
+def authzen(req: tuple[Uid, Uid, Uid, bool]) -> EvaluationRequest:
+    principal, action, resource, flag = req
+    return EvaluationRequest(Entity(*principal), Action(action[1]), Entity(*resource),
+                             {"flag": flag})
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(policy(), max_size=8), entity_graphs(),
+       st.lists(requests, min_size=1, max_size=5), st.sampled_from([0, 16]))
+def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
+        policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+        reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = engine_for(policies, graph, Path(tmp), cache)
+    full = engine.current().policy_set
+    entities_json = orjson.dumps(list(graph.values())).decode()
+    expected = [answer(cedarpy.is_authorized(cedar_request(*r), full, entities_json))
+                for r in reqs]
+    batch = engine.decide([authzen(r) for r in reqs])
+    singles = [engine.decide([authzen(r)])[0] for r in reqs]  # from the cache, if on
+    for want, got_batch, got_single in zip(expected, batch, singles, strict=True):
+        for got in (got_batch, got_single):
+            assert ("Allow" if got.allowed else "Deny", list(got.reasons),
+                    list(got.errors)) == want
