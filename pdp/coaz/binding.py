@@ -55,6 +55,7 @@ _ERROR = cel.Type.ERROR
 # What the CEL runtime raises when it cannot convert a value between Python and CEL.
 _CEL_FAILURES = (TypeError, ValueError, RuntimeError, OverflowError)
 _PLAIN = frozenset({str, int, bool, type(None)})
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def new_cel_env() -> cel.Env:
@@ -136,16 +137,27 @@ def _has_nul(value: Any) -> bool:
     while stack:
         item = stack.pop()
         kind = type(item)
-        if kind is str:
-            if "\x00" in item:
-                return True
-        elif kind is dict or isinstance(item, Mapping):
+        if kind is dict:
             for key, member in item.items():
                 if type(key) is str and "\x00" in key:
                     return True
-                stack.append(member)
+                if type(member) is str:
+                    if "\x00" in member:
+                        return True
+                elif type(member) not in _SCALARS:
+                    stack.append(member)
         elif kind is list:
-            stack.extend(item)
+            for member in item:
+                if type(member) is str:
+                    if "\x00" in member:
+                        return True
+                elif type(member) not in _SCALARS:
+                    stack.append(member)
+        elif kind is str:
+            if "\x00" in item:
+                return True
+        elif kind not in _SCALARS and isinstance(item, Mapping):
+            stack.append(dict(item))
     return False
 
 
@@ -159,10 +171,10 @@ class CelResolver:
     def __call__(self, params: Mapping[str, Any], claims: dict[str, Any]) -> list[Any]:
         if self.program is None:
             return []
-        if _has_nul(params) or _has_nul(claims):
+        data = {"params": params, "token": claims}
+        if _has_nul(data):
             raise MappingError("a string in the call or the token contains a NUL character, "
                                "which the CEL runtime would truncate")
-        data = {"params": params, "token": claims}
         try:
             values = self.program.eval(data=data).plain_value()
         except _CEL_FAILURES as error:

@@ -29,7 +29,7 @@ from typing import Any
 from pdp.coaz.claims import resolve_audience, resolve_identity
 from pdp.coaz.options import MappingOptions
 from pdp.coaz.outcome import Evaluate
-from pdp.coaz.request import expose_act
+from pdp.coaz.request import check_depth, expose_act
 from pdp.errors import MappingError
 
 __all__ = ["DEFAULT_METHODS", "default_request", "tools_call_request"]
@@ -121,8 +121,12 @@ def default_request(method: str, params: Mapping[str, Any], claims: Mapping[str,
         "resource": resource_of(params, claims, options),
         "context": context,
     }
+    deep = extra is not None and type(context[extra[0]]) in (dict, list)
     if options.expose_act:
         expose_act(body, claims)
+        deep = deep or type(claims.get("act")) in (dict, list)
+    if deep:
+        check_depth(body, options.max_depth, "params" if extra is None else "params." + extra[1])
     warnings = (identity.note,) if identity.note else ()
     return Evaluate(body, None, "default", warnings, options.deny_code_binding)
 

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pdp.coaz.claims import resolve_identity
 from pdp.coaz.defaults import default_request, tools_call_request
 from pdp.coaz.options import MappingOptions
 from pdp.coaz.outcome import Deny, Dialect, Evaluate, Outcome, Pass
-from pdp.coaz.request import check_evaluation, check_evaluations, expose_act
-from pdp.coaz.template import Obj
+from pdp.coaz.request import check_depth, check_evaluation, check_evaluations, expose_act
+from pdp.coaz.template import Obj, template_depth
 from pdp.errors import MappingError
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: JSON-RPC "Invalid Request": the message is not a JSON-RPC request, notification or response.
 INVALID_REQUEST = -32600
+
+_CONTAINERS = (dict, list)
 
 #: Computes the values of a mapping's references from the call's ``params`` and the claims.
 Resolver = Callable[[Mapping[str, Any], dict[str, Any]], list[Any]]
@@ -66,16 +68,16 @@ class CompiledMapping:
     body: Obj
     resolve: Resolver
     location: str
+    depth: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depth", template_depth(self.body))
 
     def build(self, params: Mapping[str, Any], claims: dict[str, Any],
               options: MappingOptions) -> Evaluate:
         """The request for one call; raises :class:`MappingError`."""
         values = self.resolve(params, claims)
         body = self.body.render(values)
-        for value in values:
-            if type(value) is dict or type(value) is list:
-                _check_depth(body, options.max_depth, self.location)
-                break
         warnings: list[str] = []
         if self.dialect == "binding":
             _anchor_subject(body, claims, options, warnings, self.tool)
@@ -83,23 +85,17 @@ class CompiledMapping:
             check_evaluation(body, self.location)
         else:
             check_evaluations(body, self.location)
+        # Only values from the call or the token can make a body deeper than its template.
+        deep = self.depth > options.max_depth or any(type(v) in _CONTAINERS for v in values)
         if options.expose_act:
             expose_act(body, claims)
+            deep = deep or type(claims.get("act")) in _CONTAINERS
+        if deep:
+            check_depth(body, options.max_depth, self.location)
         code = deny_code_for(self.dialect, options)
         if self.envelope == "evaluation":
             return Evaluate(body, None, self.dialect, tuple(warnings), code)
         return Evaluate(None, body, self.dialect, tuple(warnings), code)
-
-
-def _check_depth(body: dict[str, Any], limit: int, where: str) -> None:
-    stack: list[tuple[Any, int]] = [(body, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            raise MappingError(f"{where}: the request would nest arrays and objects deeper "
-                               f"than {limit} levels", field=where)
-        children = node.values() if type(node) is dict else node
-        stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)
 
 
 def _anchor_subject(body: dict[str, Any], claims: Mapping[str, Any], options: MappingOptions,

@@ -9,7 +9,8 @@ and ``id`` (and optionally an object ``properties``), ``action`` a non-empty str
 complete once the top-level defaults are applied, no entry carries its own ``subject``, the list
 is not empty (an empty list would otherwise authorise nothing and forward the call), and
 ``options.evaluations_semantic``, if given, keeps "forward only if every decision is true"
-meaningful (``execute_all`` or ``deny_on_first_deny``).
+meaningful (``execute_all`` or ``deny_on_first_deny``). A body never nests arrays and objects
+deeper than :attr:`pdp.coaz.MappingOptions.max_depth`, which the PDP would refuse.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from pdp.coaz.template import at
 from pdp.errors import MappingError
 
-__all__ = ["check_evaluation", "check_evaluations", "expose_act"]
+__all__ = ["check_depth", "check_evaluation", "check_evaluations", "expose_act"]
 
 _ENTITY_MEMBERS = frozenset({"type", "id", "properties"})
 _ACTION_MEMBERS = frozenset({"name", "properties"})
@@ -180,3 +181,16 @@ def expose_act(body: dict[str, Any], claims: Mapping[str, Any]) -> None:
             context.pop("act", None)
         else:
             context["act"] = act
+
+
+def check_depth(body: dict[str, Any], limit: int, where: str) -> None:
+    """Raise :class:`MappingError` if arrays and objects nest deeper than ``limit`` in ``body``
+    (which is depth 1)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise _fail(where, f"the request would nest arrays and objects deeper than {limit} "
+                        "levels")
+        children = node.values() if type(node) is dict else node
+        stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)

@@ -53,9 +53,10 @@ Where jsonpath-ng 1.16 differs from RFC 9535, and what this module does about it
 from __future__ import annotations
 
 import logging
+import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -139,11 +140,11 @@ class SepResolver:
         return [ref.resolve(arguments, claims) for ref in self.refs]
 
 
-def compile_sep_mapping(tool_name: str, input_schema: Mapping[str, Any],
-                        location: str) -> CompiledMapping:
+def compile_sep_mapping(tool_name: str, input_schema: Mapping[str, Any], location: str,
+                        warn: Callable[[str], None] | None = None) -> CompiledMapping:
     """Compile ``input_schema["x-coaz-mapping"]``; ``location`` is the place of the tool's
     ``inputSchema`` in the tool list. Raises :class:`MappingError` with the path of the first
-    problem."""
+    problem; ``warn`` receives what is accepted but suspicious (default: logged)."""
     here = at(location, SEP_MAPPING_KEY)
     mapping = input_schema.get(SEP_MAPPING_KEY)
     if not isinstance(mapping, dict):
@@ -161,7 +162,7 @@ def compile_sep_mapping(tool_name: str, input_schema: Mapping[str, Any],
         if isinstance(required, list) else frozenset()
     properties = input_schema.get("properties")
     declared = frozenset(properties) if isinstance(properties, dict) else frozenset()
-    compiler = _Compiler(required_args, declared, tool_name)
+    compiler = _Compiler(required_args, declared, warn or log.warning)
 
     members: list[tuple[str, Node]] = []
     for key in _FIELDS:
@@ -198,10 +199,11 @@ def _check_required_members(body: Obj, here: str) -> None:
 
 
 class _Compiler:
-    def __init__(self, required: frozenset[str], declared: frozenset[str], tool: str) -> None:
+    def __init__(self, required: frozenset[str], declared: frozenset[str],
+                 warn: Callable[[str], None]) -> None:
         self.required = required
         self.declared = declared
-        self.tool = tool
+        self.warn = warn
         self.refs: list[PathRef] = []
 
     def node(self, value: Any, where: str) -> Node:
@@ -216,7 +218,8 @@ class _Compiler:
             return Arr(tuple(self.node(item, at(where, i)) for i, item in enumerate(value)))
         if isinstance(value, str):
             return self.string(value, where)
-        if value is None or isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | int) \
+                or (isinstance(value, float) and math.isfinite(value)):
             return Lit(value)
         raise MappingError(f"{where}: not a JSON value", field=where)
 
@@ -233,8 +236,8 @@ class _Compiler:
         first = _first_name(query)
         required = root == "token" or (first is not None and first in self.required)
         if root == "properties" and first is not None and first not in self.declared:
-            log.warning("tool %r: %s refers to argument %r, which inputSchema.properties does "
-                        "not declare", self.tool, where, first)
+            self.warn(f"{where}: refers to argument {first!r}, which inputSchema.properties "
+                      "does not declare")
         ref = PathRef(source=text, root=root, location=where, required=required, steps=steps,
                       query=None if steps is not None else query)
         self.refs.append(ref)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["MISSING", "Missing", "Lit", "Ref", "Obj", "Arr", "Node", "at", "contains_ref"]
+__all__ = ["MISSING", "Missing", "Lit", "Ref", "Obj", "Arr", "Node", "at", "contains_ref",
+           "template_depth"]
 
 
 class Missing:
@@ -131,6 +132,15 @@ def contains_ref(node: Node, indices: frozenset[int] | None = None) -> bool:
     if isinstance(node, Arr):
         return any(contains_ref(v, indices) for v in node.items)
     return False
+
+
+def template_depth(node: Node) -> int:
+    """How deep arrays and objects nest in ``node`` itself (references count as scalars)."""
+    if isinstance(node, Obj):
+        return 1 + max((template_depth(v) for _, v in node.members), default=0)
+    if isinstance(node, Arr):
+        return 1 + max((template_depth(v) for v in node.items), default=0)
+    return 0
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_$-]+\Z")

@@ -117,15 +117,17 @@ class _Loader:
             self._env = new_cel_env()
         return self._env
 
+    def warn(self, message: str) -> None:
+        log.warning("server %s: %s", self.server_id or "-", message)
+        self.warnings.append(message)
+
     def problem(self, error: MappingError) -> None:
         log.warning("server %s: tool definition refused: %s", self.server_id or "-", error.message)
         self.problems.append(error)
 
     def load(self, name: str, tool: dict[str, Any], where: str) -> ToolEntry:
         if not _RECOMMENDED_NAME.match(name):
-            message = f"{at(where, 'name')}: {name!r} is not 1-128 characters of [A-Za-z0-9_.-]"
-            log.warning("server %s: %s", self.server_id or "-", message)
-            self.warnings.append(message)
+            self.warn(f"{at(where, 'name')}: {name!r} is not 1-128 characters of [A-Za-z0-9_.-]")
         try:
             return self._load(name, tool, where)
         except MappingError as error:
@@ -158,7 +160,7 @@ class _Loader:
             raise MappingError(f"{spot}: must be true for a tool with {SEP_MAPPING_KEY}",
                                field=spot)
         if has_sep:
-            mapping = compile_sep_mapping(name, schema, schema_at)
+            mapping = compile_sep_mapping(name, schema, schema_at, self.warn)
             return ToolEntry(name, where, "sep", mapping, arguments)
         if has_binding:
             mapping = compile_binding_mapping(name, schema, schema_at, self.env())

@@ -83,7 +83,8 @@ class TokenSettings:
     ``token_types``
         If set, the accepted JOSE ``typ`` header values (e.g. ``("at+jwt",)``, RFC 9068).
     ``introspection``
-        RFC 7662 introspection for tokens that are not JWTs.
+        RFC 7662 introspection for tokens that are not JWTs (for every token when no JWKS is
+        configured).
     """
 
     issuers: tuple[str, ...]

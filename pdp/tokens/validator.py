@@ -14,6 +14,7 @@ A token is validated before any claim reaches a mapping:
    contains this server's resource identifier, ``exp`` is required, ``exp``/``nbf``/``iat`` are
    checked with the leeway.
 4. Any other token is opaque: it is introspected (RFC 7662) if configured, else refused.
+   Without a JWKS every token, JWT or not, is introspected.
 
 Failures raise :class:`pdp.errors.TokenError` whose message is for logs only; the client gets
 :func:`pdp.tokens.metadata.www_authenticate`. An unreachable authorization server raises
@@ -116,6 +117,9 @@ class TokenValidator:
 
     async def validate(self, token: str) -> dict[str, Any]:
         """The claims of a valid token; raises :class:`TokenError` (or ``UpstreamError``)."""
+        if not self._keys.configured:
+            self._check_size(token)
+            return await introspect(token, self.settings, self._http(), self._now)
         parsed = self._parse(token)
         if parsed is None:
             if self.settings.introspection is None:
@@ -134,7 +138,11 @@ class TokenValidator:
 
     def validate_cached(self, token: str) -> dict[str, Any]:
         """Like :meth:`validate`, without I/O: raises :class:`CacheMiss` when the token is
-        opaque or its key is not held in a fresh key set."""
+        opaque (or only introspection is configured) or its key is not held in a fresh key
+        set."""
+        if not self._keys.configured:
+            self._check_size(token)
+            raise CacheMiss("the token needs introspection")
         parsed = self._parse(token)
         if parsed is None:
             if self.settings.introspection is None:
@@ -154,11 +162,14 @@ class TokenValidator:
     def _now(self) -> int:
         return int(self._clock())
 
-    def _parse(self, token: str) -> _Jwt | None:
+    def _check_size(self, token: str) -> None:
         if not isinstance(token, str) or not token:
             raise TokenError("no token")
         if len(token) > _MAX_TOKEN_CHARS:
             raise TokenError(f"the token is longer than {_MAX_TOKEN_CHARS} characters")
+
+    def _parse(self, token: str) -> _Jwt | None:
+        self._check_size(token)
         if token.count(".") != 2:
             return None
         try:

@@ -241,3 +241,12 @@ def test_the_mapping_error_code_is_configurable() -> None:
     outcome = map_message(request("resources/read", {}), CLAIMS, CATALOG,
                           MappingOptions(mapping_error_code=-32000))
     assert isinstance(outcome, Deny) and outcome.code == -32000
+
+
+def test_a_delegation_chain_deeper_than_the_limit_is_a_mapping_error() -> None:
+    act: dict[str, Any] = {"sub": "a"}
+    for i in range(40):
+        act = {"sub": f"a{i}", "act": act}
+    outcome = map_message(request("tools/list"), {**CLAIMS, "act": act}, CATALOG,
+                          MappingOptions(server_resource=SERVER, expose_act=True))
+    assert isinstance(outcome, Deny) and outcome.code == -32602

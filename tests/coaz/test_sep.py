@@ -237,7 +237,15 @@ def test_a_reference_to_an_undeclared_argument_is_accepted_with_a_warning(
         catalog = ToolCatalog.from_tools_list([sep_tool(mapping_with(
             agent="$token.client_id", other="$properties.other"))])
     assert not catalog.problems
+    assert catalog.warnings == ("tools[0].inputSchema.x-coaz-mapping.context.other: refers to "
+                                "argument 'other', which inputSchema.properties does not declare",)
     assert any("'other'" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_a_non_finite_literal_is_refused_at_load(number: float) -> None:
+    catalog = ToolCatalog.from_tools_list([sep_tool(mapping_with(agent="$token.sub", n=number))])
+    assert catalog.errors["tool"].field == "tools[0].inputSchema.x-coaz-mapping.context.n"
 
 
 def test_a_resolved_id_that_is_not_a_string_is_a_mapping_error() -> None:

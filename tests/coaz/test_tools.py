@@ -176,8 +176,8 @@ def test_a_request_deeper_than_the_limit_is_a_mapping_error() -> None:
         "name": "copy", "inputSchema": {"type": "object", "x-authzen-mapping": {"evaluation": {
             "action": {"name": "a"}, "resource": {"type": "t", "id": "i"},
             "context": {"all": "$params.arguments"}}}}}])
-    arguments = {"x": [[["leaf"]]]}  # body > context > all > x > [ > [ > [ : depth 7
-    for limit, allowed in ((7, True), (6, False)):
+    arguments = {"x": [[["leaf"]]]}  # body, context, arguments, and three arrays: depth 6
+    for limit, allowed in ((6, True), (5, False)):
         outcome = map_message(call({"name": "copy", "arguments": arguments}), CLAIMS, catalog,
                               MappingOptions(max_depth=limit))
         assert isinstance(outcome, Evaluate) == allowed, outcome

@@ -94,3 +94,14 @@ def test_the_client_secret_is_not_in_the_settings_repr() -> None:
     settings = IntrospectionSettings(endpoint="https://as.example.com/introspect",
                                      client_id="pdp", client_secret="s3cret")
     assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.asyncio
+async def test_without_a_jwks_a_jwt_is_introspected_too(auth_server: AuthServer) -> None:
+    auth_server.introspection = active()
+    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+    async with TokenValidator(settings_for(auth_server)) as validator:
+        assert (await validator.validate(jwt_like))["sub"] == "alice@example.com"
+        with pytest.raises(CacheMiss):
+            validator.validate_cached(jwt_like)
+    assert auth_server.count("/introspect") == 1
