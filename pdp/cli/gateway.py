@@ -105,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run(create_gateway_app(gateway), host=settings.gateway_host,
                 port=settings.gateway_port, loop="uvloop", http="httptools",
                 log_level=settings.log_level, access_log=False, server_header=False,
-                lifespan="on")
+                proxy_headers=False, lifespan="on")
     return 0

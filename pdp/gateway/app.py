@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pdp.errors import BodyTooLarge, UpstreamError
 from pdp.gateway.auth import AuthUnavailable, Unauthenticated
@@ -44,7 +45,8 @@ from pdp.gateway.jsonrpc import (
 )
 from pdp.gateway.runtime import Gateway
 from pdp.gateway.sse import SSEParser
-from pdp.gateway.upstream import RESPONSE_HEADERS
+from pdp.gateway.upstream import RESPONSE_HEADERS, UpstreamResponse
+from pdp.tokens import WELL_KNOWN_PATH
 
 __all__ = ["create_gateway_app"]
 
@@ -70,12 +72,12 @@ def _session_not_found() -> Response:
     return _json(error_message(None, INVALID_REQUEST, "Session not found"), 404)
 
 
-def _media_type(response: httpx.Response) -> str:
-    value: str = response.headers.get("content-type", "")
+def _media_type(response: UpstreamResponse) -> str:
+    value = response.headers.get("content-type") or ""
     return value.split(";")[0].strip().lower()
 
 
-def _response_headers(response: httpx.Response) -> dict[str, str]:
+def _response_headers(response: UpstreamResponse) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower() in RESPONSE_HEADERS}
 
 
@@ -122,7 +124,7 @@ class _Watcher:
             return
 
 
-async def _stream(response: httpx.Response, watcher: _Watcher,
+async def _stream(response: UpstreamResponse, watcher: _Watcher,
                   prefix: list[Mapping[str, Any]]) -> AsyncIterator[bytes]:
     parser = SSEParser()
     try:
@@ -133,13 +135,13 @@ async def _stream(response: httpx.Response, watcher: _Watcher,
                 if event.event == "message":
                     watcher.event(event.data)
             yield chunk
-    except httpx.HTTPError as exc:
-        log.info("upstream stream ended: %s", exc.__class__.__name__)
+    except UpstreamError as exc:
+        log.info("upstream stream ended: %s", exc.message)
     finally:
         await response.aclose()
 
 
-def create_gateway_app(gateway: Gateway) -> Starlette:
+def create_gateway_app(gateway: Gateway) -> ASGIApp:
     config = gateway.config
 
     async def authenticate(request: Request) -> Mapping[str, Any]:
@@ -150,7 +152,7 @@ def create_gateway_app(gateway: Gateway) -> Starlette:
         return session_id is None or gateway.sessions.allows(
             session_id, gateway.principal(claims))
 
-    async def relay(response: httpx.Response, *, watcher: _Watcher,
+    async def relay(response: UpstreamResponse, *, watcher: _Watcher,
                     errors: list[Mapping[str, Any]], binds: str | None) -> Response:
         status = response.status_code
         if status in (401, 403):
@@ -168,7 +170,7 @@ def create_gateway_app(gateway: Gateway) -> Starlette:
                                      headers=headers)
         try:
             body = await response.aread()
-        except httpx.HTTPError:
+        except UpstreamError:
             return _json(error_message(None, INTERNAL_ERROR, "the upstream answer was cut off"),
                          502)
         finally:
@@ -226,10 +228,9 @@ def create_gateway_app(gateway: Gateway) -> Starlette:
                 assert rejected is not None
                 return _json(errors[0], error_status(rejected.code, version))
             return _json(errors, 200)
-        if len(forward) == len(messages):
-            content = raw
-        else:
-            content = orjson.dumps(forward if batch else forward[0])
+        # The messages as parsed and authorized, not the raw bytes: a body with duplicate keys
+        # must not mean one thing here and another to a differently-written JSON parser.
+        content = orjson.dumps(forward if batch else forward[0])
         list_ids = [m.get("id") for m in forward
                     if m.get("method") == "tools/list" and is_request(m)]
         binds = None
@@ -294,11 +295,30 @@ def create_gateway_app(gateway: Gateway) -> Starlette:
     async def health(_: Request) -> Response:
         return _json({"status": "ok"})
 
-    well_known = "/.well-known/oauth-protected-resource"
+    # RFC 9728 section 3.1: the well-known path, with the resource's path appended; also
+    # with this endpoint's path (the same unless a proxy in front rewrites paths) and bare.
+    metadata_paths = dict.fromkeys([
+        urlsplit(config.resource_metadata_url).path, WELL_KNOWN_PATH + config.path,
+        WELL_KNOWN_PATH])
     routes = [
         Route(config.path, endpoint, methods=["POST", "GET", "DELETE"]),
-        Route(well_known, metadata, methods=["GET"]),
-        Route(well_known + config.path.rstrip("/"), metadata, methods=["GET"]),
+        *(Route(path, metadata, methods=["GET"]) for path in metadata_paths),
         Route("/health", health, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=gateway.lifespan)
+    app = Starlette(routes=routes, lifespan=gateway.lifespan)
+    mcp_path = config.path
+    methods = {"POST", "GET", "DELETE"}
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        """The MCP endpoint directly (it is on every message's path); the rest via routing."""
+        if scope["type"] == "http" and scope["path"] == mcp_path and scope["method"] in methods:
+            try:
+                response = await endpoint(Request(scope, receive))
+            except Exception:
+                log.exception("the gateway failed on %s %s", scope["method"], mcp_path)
+                response = _json(error_message(None, INTERNAL_ERROR, "gateway error"), 500)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return asgi

@@ -102,17 +102,18 @@ def verdict(endpoint: str, body: Mapping[str, Any], answer: Any) -> Verdict:
             decisions = answer["evaluations"]
     if not decisions or len(decisions) > expected:
         raise UpstreamError(f"the PDP answered {len(decisions)} decisions for {expected} requests")
-    semantic = "execute_all"
-    options = body.get("options")
-    if isinstance(options, Mapping) and isinstance(options.get("evaluations_semantic"), str):
-        semantic = options["evaluations_semantic"]
-    if semantic == "execute_all" and len(decisions) != expected:
-        raise UpstreamError(f"the PDP answered {len(decisions)} decisions for {expected} requests")
     checked: list[Mapping[str, Any]] = []
     for d in decisions:
         if not isinstance(d, Mapping) or not isinstance(d.get("decision"), bool):
             raise UpstreamError("the PDP answered something that is not a decision")
         checked.append(d)
+    if len(checked) < expected:  # only a semantic that stops early may answer fewer
+        options = body.get("options")
+        semantic = options.get("evaluations_semantic") if isinstance(options, Mapping) else None
+        stop = {"deny_on_first_deny": False, "permit_on_first_permit": True}.get(str(semantic))
+        if stop is None or checked[-1]["decision"] is not stop:
+            raise UpstreamError(f"the PDP answered {len(checked)} decisions for {expected} "
+                                "requests")
     denied = next((d for d in checked if d["decision"] is not True), None)
     if denied is None:
         return Verdict(True, tuple(checked))

@@ -23,10 +23,11 @@ from pdp.coaz import MappingOptions
 from pdp.errors import BodyTooLarge
 from pdp.gateway.auth import Authenticator, ClaimsValidator
 from pdp.gateway.authorize import Authorizer
-from pdp.gateway.catalog import ToolStore
+from pdp.gateway.catalog import ToolStore, load_tools_file
 from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider
+from pdp.gateway.http1 import Http1Client
 from pdp.gateway.sessions import SessionBindings, principal_of
-from pdp.gateway.upstream import Upstream
+from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
 from pdp.settings import Settings
 from pdp.tokens import (
     TokenSettings,
@@ -81,8 +82,10 @@ class GatewayConfig:
             host = settings.gateway_host
             host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
             public = f"http://{host}:{settings.gateway_port}"
+        resource = settings.resource_id or public + path
+        resource_metadata_url(resource)  # ValueError unless https (http only on loopback)
         return cls(upstream=settings.gateway_upstream, public_url=public, path=path,
-                   resource=settings.resource_id or public + path,
+                   resource=resource,
                    authorization_servers=tuple(settings.authorization_servers),
                    max_body_bytes=settings.gateway_max_body_bytes,
                    upstream_timeout=settings.gateway_upstream_timeout,
@@ -118,7 +121,15 @@ class Gateway:
         """Everything from settings: the in-process engine unless ``gateway_pdp_url``.
         ``decider`` and the HTTP clients may be given instead (tests, embedding)."""
         config = GatewayConfig.from_settings(settings)
-        validator = TokenValidator(token_settings(settings, config.resource))
+        # everything that can be refused is checked before anything is opened
+        tokens = token_settings(settings, config.resource)
+        protected_resource_metadata(config.resource, config.authorization_servers)
+        if config.tools_file is not None:
+            load_tools_file(config.tools_file)
+        t = config.upstream_timeout
+        transport: Transport = (HttpxTransport(upstream_client, config.upstream)
+                                if upstream_client is not None
+                                else Http1Client(config.upstream, connect_timeout=t))
         if decider is not None:
             pass
         elif settings.gateway_pdp_url:
@@ -134,16 +145,12 @@ class Gateway:
             from pdp.service import PDPService
 
             decider = LocalDecider(PDPService.from_settings(settings))
-        t = config.upstream_timeout
         upstream = Upstream(
-            config.upstream,
-            upstream_client or httpx.AsyncClient(
-                timeout=httpx.Timeout(connect=t, read=None, write=t, pool=t),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-                follow_redirects=False),
+            config.upstream, transport,
             token=(settings.gateway_upstream_token.get_secret_value()
                    if settings.gateway_upstream_token else None),
             timeout=t)
+        validator = TokenValidator(tokens)
         return cls(config, validator=validator, decider=decider, upstream=upstream,
                    options=mapping_options(settings, config.resource), closers=(validator,))
 

@@ -7,6 +7,8 @@ Requests are forwarded with an allow-list of headers: the MCP ones (``Mcp-Sessio
 upstream: the gateway sends its own configured credentials, if any. Responses are streamed
 back unchanged with an allow-list of headers.
 
+The HTTP transport is :class:`~pdp.gateway.http1.Http1Client` (the fast path) or, given an
+``httpx.AsyncClient`` (tests against an ASGI app, embedding), :class:`HttpxTransport`.
 :meth:`Upstream.list_tools` is the gateway's own ``tools/list`` call (all pages), made in the
 client's session and protocol version, used to refresh the tool catalogue.
 """
@@ -16,17 +18,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import httpx
 import orjson
 
 from pdp.errors import UpstreamError
 from pdp.gateway.jsonrpc import MODERN_VERSIONS
 from pdp.gateway.sse import SSEParser
 
-__all__ = ["Upstream", "REQUEST_HEADERS", "RESPONSE_HEADERS", "forwardable"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["Upstream", "UpstreamResponse", "Transport", "HttpxTransport", "REQUEST_HEADERS",
+           "RESPONSE_HEADERS", "forwardable"]
 
 log = logging.getLogger("pdp.gateway")
 
@@ -55,11 +60,83 @@ def forwardable(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
+class UpstreamResponse(Protocol):
+    """A response whose body is still to be read; failures raise UpstreamError."""
+
+    status_code: int
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def aiter_raw(self) -> AsyncIterator[bytes]: ...
+
+    async def aread(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Transport(Protocol):
+    async def request(self, method: str, headers: Mapping[str, str],
+                      body: bytes | None = None) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _HttpxResponse:
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status_code = response.status_code
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        import httpx
+
+        try:
+            async for chunk in self._response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the upstream answer was cut off: "
+                                f"{exc.__class__.__name__}") from None
+        finally:
+            await self._response.aclose()
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_raw()])
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class HttpxTransport:
+    """Requests to ``url`` through an ``httpx.AsyncClient`` (any httpx transport)."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    async def request(self, method: str, headers: Mapping[str, str],
+                      body: bytes | None = None) -> UpstreamResponse:
+        import httpx
+
+        request = self.client.build_request(method, self.url, headers=headers, content=body)
+        try:
+            return _HttpxResponse(await self.client.send(request, stream=True))
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the upstream could not be reached: "
+                                f"{exc.__class__.__name__}") from None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
 class Upstream:
-    def __init__(self, url: str, client: httpx.AsyncClient, *, token: str | None = None,
+    def __init__(self, url: str, transport: Transport, *, token: str | None = None,
                  timeout: float = 30.0) -> None:
         self.url = url
-        self.client = client
+        self.transport = transport
         self.timeout = timeout
         self._auth = {"authorization": f"Bearer {token}"} if token else {}
         self._ids = itertools.count(1)
@@ -71,13 +148,12 @@ class Upstream:
         return out
 
     async def open(self, method: str, headers: Mapping[str, str],
-                   content: bytes | None = None) -> httpx.Response:
+                   content: bytes | None = None) -> UpstreamResponse:
         """Send one request and return the response with its body not yet read."""
-        request = self.client.build_request(method, self.url, headers=headers, content=content)
         try:
-            return await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            log.warning("upstream %s %s failed: %s", method, self.url, exc.__class__.__name__)
+            return await self.transport.request(method, headers, content)
+        except UpstreamError as exc:
+            log.warning("upstream %s %s failed: %s", method, self.url, exc.message)
             raise UpstreamError("the upstream MCP server could not be reached") from None
 
     async def list_tools(self, *, session_id: str | None,
@@ -124,7 +200,7 @@ class Upstream:
             if response.status_code != 200:
                 raise UpstreamError(f"the upstream answered tools/list with HTTP "
                                     f"{response.status_code}")
-            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            kind = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
             if kind == "application/json":
                 message = orjson.loads(await response.aread())
                 return _result(message, request_id)
@@ -141,13 +217,11 @@ class Upstream:
             raise UpstreamError(f"the upstream answered tools/list with {kind or 'no type'}")
         except orjson.JSONDecodeError:
             raise UpstreamError("the upstream's tools/list answer is not JSON") from None
-        except httpx.HTTPError:
-            raise UpstreamError("the upstream's tools/list answer was cut off") from None
         finally:
             await response.aclose()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.transport.aclose()
 
 
 def _result(message: Any, request_id: str) -> dict[str, Any]:

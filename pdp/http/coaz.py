@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pdp.authzen import parse_evaluation, parse_json_body
-from pdp.coaz import Deny, Evaluate, MappingOptions, Outcome, Pass, ToolCatalog, map_message
+from pdp.coaz import Deny, Evaluate, Outcome, Pass, ToolCatalog, map_message
 from pdp.errors import (
     AuthenticationFailed,
     InvalidField,
@@ -140,11 +140,6 @@ class _Unauthenticated:
     www_authenticate: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    outcome: Outcome | _Unauthenticated
-
-
 class _CatalogCache:
     """Compiled catalogs by a hash of (server, tools), least recently used dropped first."""
 
@@ -213,7 +208,7 @@ class CoazEndpoints:
                 pass
         return 'Bearer error="invalid_token"' if error else "Bearer"
 
-    async def _prepare(self, request: Request) -> tuple[Mapping[str, Any], _Prepared]:
+    async def _prepare(self, request: Request) -> Outcome | _Unauthenticated:
         pep = self._pep_authenticated(request)
         settings = self.settings
         raw = await read_body(request, settings.max_body_bytes)
@@ -250,16 +245,12 @@ class CoazEndpoints:
                 claims = await self._validator(server).validate(token)
             except TokenError as exc:
                 log.info("COAZ: rejected an access token: %s", exc.message)
-                return body, _Prepared(_Unauthenticated(self._challenge(server,
-                                                                        "invalid_token")))
+                return _Unauthenticated(self._challenge(server, "invalid_token"))
         else:
-            return body, _Prepared(_Unauthenticated(self._challenge(server, None)))
+            return _Unauthenticated(self._challenge(server, None))
         catalog = self._no_tools if tools is None else self.catalogs.get(tools, server)
-        options = self._options(server)
-        return body, _Prepared(map_message(body["message"], claims, catalog, options))
-
-    def _options(self, server: str | None) -> MappingOptions:
-        return mapping_options(self.settings, server)
+        return map_message(body["message"], claims, catalog,
+                           mapping_options(self.settings, server))
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -283,12 +274,10 @@ class CoazEndpoints:
         return out
 
     async def map(self, request: Request) -> dict[str, Any]:
-        _, prepared = await self._prepare(request)
-        return self._map_body(prepared.outcome)
+        return self._map_body(await self._prepare(request))
 
     async def authorize(self, request: Request) -> dict[str, Any]:
-        _, prepared = await self._prepare(request)
-        outcome = prepared.outcome
+        outcome = await self._prepare(request)
         if isinstance(outcome, _Unauthenticated):
             return {"allow": False, "outcome": "unauthenticated", "decisions": [],
                     "www_authenticate": outcome.www_authenticate,

@@ -135,7 +135,7 @@ class FakeUpstream:
             raw = await request.body()
             body = orjson.loads(raw) if raw else None
             self.requests.append({"method": request.method, "headers": dict(request.headers),
-                                  "body": body})
+                                  "body": body, "raw": raw})
             if self.status is not None:
                 return Response(b"", self.status)
             if request.method == "GET":

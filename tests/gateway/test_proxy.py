@@ -432,3 +432,15 @@ async def test_upstream_refusing_the_gateway_credentials_is_a_bad_gateway(
     assert answer.status_code == 502
     assert "www-authenticate" not in answer.headers
     assert answer.json()["error"]["code"] == -32603
+
+
+@pytest.mark.asyncio
+async def test_the_upstream_gets_what_was_authorized_not_the_raw_bytes(
+        keys: Keys, upstream: FakeUpstream, client: httpx.AsyncClient) -> None:
+    # duplicate keys: this parser keeps the last "name"; another might keep the first
+    raw = (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
+           b'{"name":"delete_customer","name":"echo","arguments":{"text":"hi"}}}')
+    answer = await client.post("/mcp", content=raw, headers=headers(keys.token()))
+    assert "result" in messages_of(answer)[0]
+    assert upstream.calls() == ["echo"]
+    assert b"delete_customer" not in upstream.requests[-1]["raw"]
