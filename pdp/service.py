@@ -6,11 +6,14 @@ parsed JSON bodies and returns response bodies, knowing nothing of any web frame
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from prometheus_client.registry import Collector
 
 from pdp.authzen import (
     Decision,
@@ -21,7 +24,9 @@ from pdp.authzen import (
     parse_evaluations,
 )
 from pdp.decision_log import DecisionLog
+from pdp.decision_log.metrics import DecisionLogCollector
 from pdp.engine import Engine, EngineOptions
+from pdp.engine.metrics import DecisionCollector
 from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
 from pdp.errors import PDPError
@@ -63,10 +68,12 @@ class PDPService:
                                  if settings.decision_cache == "on" else 0)))
         searcher = Searcher(engine, PageTokens.from_secret(
             settings.page_token_key.get_secret_value() if settings.page_token_key else None),
-            SearchOptions(namespace=settings.namespace))
+            SearchOptions(namespace=settings.namespace,
+                          action_properties_key=settings.action_properties_key))
         reloader = Reloader(holder, store, settings.policies_dir(),
                             generation=GenerationFile(settings.data_dir / GENERATION_FILE),
-                            poll_interval=settings.poll_interval, watch=settings.watch)
+                            poll_interval=settings.poll_interval, watch=settings.watch,
+                            on_swap=(engine.refresh,))
         return cls(settings, holder, store, engine, DecisionLog.from_settings(settings),
                    searcher, reloader)
 
@@ -82,6 +89,9 @@ class PDPService:
             start = getattr(part, "start", None)
             if start is not None:
                 start()
+        # What start-up loaded (policy set, entities) lives as long as the process: keep the
+        # cyclic GC from rescanning it, a pause that grows with the data (see pdp.policies.reload).
+        gc.freeze()
 
     def close(self) -> None:
         """Stop background threads (the decision log writes what it still can first)."""
@@ -112,7 +122,9 @@ class PDPService:
         searcher = self.searcher
         if searcher is None:  # a service assembled by hand: tokens valid in this process
             searcher = self.searcher = Searcher(
-                self.engine, PageTokens(), SearchOptions(namespace=self.settings.namespace))
+                self.engine, PageTokens(), SearchOptions(
+                    namespace=self.settings.namespace,
+                    action_properties_key=self.settings.action_properties_key))
         request = parse_search(SearchKind(kind), body, max_limit=searcher.options.max_limit)
         result = searcher.search(request)
         if self.decision_log is not None:
@@ -146,6 +158,15 @@ class PDPService:
 
     def metadata(self) -> dict[str, Any]:
         return build_metadata(self.settings.base_url(), search=True)
+
+    def collectors(self) -> list[Collector]:
+        """Prometheus collectors for ``/metrics``, read at scrape time."""
+        found: list[Collector] = [DecisionCollector(
+            self.engine, self.policies,
+            self.reloader.stats if self.reloader is not None else None)]
+        if self.decision_log is not None:
+            found.append(DecisionLogCollector(self.decision_log))
+        return found
 
     def status(self) -> Mapping[str, Any]:
         current = self.policies.current

@@ -53,12 +53,16 @@ class Settings(BaseSettings):
     decision_cache_size: int = Field(default=65_536, ge=0)
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
+    bench_noop: Literal["on", "off"] = Field(
+        default="off", description="Serve POST /bench/noop (reads the body, answers a fixed "
+        "decision): the baseline the HTTP benchmark compares the AuthZEN endpoints with.")
 
     # -- reload / admin -----------------------------------------------------------------
     watch: bool = Field(default=True, description="Reload the policy directory when it changes.")
     admin_token: SecretStr | None = None
     poll_interval: float = Field(
-        default=1.0, gt=0, description="Seconds between polls of the shared version row.")
+        default=1.0, gt=0, description="Seconds between polls of the shared version row and "
+        "of the policy generation file (a reload asked of one worker reaches the others).")
 
     # -- storage --------------------------------------------------------------------------
     database_url: str | None = Field(

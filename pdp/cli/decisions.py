@@ -94,7 +94,15 @@ def _guard(action: Any) -> Any:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    reader, filters = _reader(args), _filters(args)
+    reader = _reader(args)
+    try:
+        return _follow(reader, args)
+    finally:
+        reader.close()
+
+
+def _follow(reader: DecisionReader, args: argparse.Namespace) -> int:
+    filters = _filters(args)
     records = reader.latest(max(args.lines, 0), filters) if args.lines > 0 else []
     for record in records:
         _print(record)
@@ -119,7 +127,11 @@ def _last_id(reader: DecisionReader) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    page = _reader(args).query(_filters(args), limit=args.limit, cursor=args.cursor)
+    reader = _reader(args)
+    try:
+        page = reader.query(_filters(args), limit=args.limit, cursor=args.cursor)
+    finally:
+        reader.close()
     for record in page.decisions:
         _print(record)
     if page.next_cursor is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from pdp.errors import PolicyLoadError
 from pdp.policies.compiled import compile_directory
+from pdp.policies.reload import GENERATION_FILE, GenerationFile
 from pdp.settings import Settings
 
 __all__ = ["register", "settings_from_args"]
@@ -58,7 +60,38 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"PDP_{name.upper()}"] = str(value)
     os.environ["PDP_POLICIES"] = str(settings.policies_dir().resolve())
-    uvicorn.run("pdp.http.app:app_from_environment", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers, loop="uvloop", http="httptools",
-                log_level=settings.log_level, access_log=False, server_header=False)
+    options: dict[str, Any] = dict(
+        factory=True, host=settings.host, port=settings.port, workers=settings.workers,
+        loop="uvloop", http="httptools", log_level=settings.log_level, access_log=False,
+        server_header=False)
+    if settings.workers > 1:
+        return _supervise(settings, options)
+    uvicorn.run("pdp.http.app:app_from_environment", **options)
+    return 0
+
+
+def _supervise(settings: Settings, options: dict[str, Any]) -> int:
+    """uvicorn's multi-worker supervisor, plus SIGUSR1: every worker reloads the policy set.
+
+    The supervisor owns SIGHUP (it replaces the workers one by one) and queues the other
+    signals it receives for a ``handle_<name>`` method; SIGUSR1 bumps the generation file
+    every worker polls (see :mod:`pdp.policies.reload`)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    generation = GenerationFile(settings.data_dir / GENERATION_FILE)
+
+    class Supervisor(Multiprocess):
+        def handle_usr1(self) -> None:
+            logging.getLogger("uvicorn.error").info("Received SIGUSR1, every worker reloads.")
+            generation.bump()
+
+    config = uvicorn.Config("pdp.http.app:app_from_environment", **options)
+    try:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if config.uds and os.path.exists(config.uds):
+            os.remove(config.uds)
     return 0

@@ -55,10 +55,10 @@ class DecisionFilter:
                 conditions.append(column == value)
         if self.decision is not None:
             conditions.append(c.decision == self.decision)
-        if self.since is not None:
-            conditions.append(c.at >= self.since)
+        if self.since is not None:  # in UTC: SQLite keeps times as UTC text
+            conditions.append(c.at >= self.since.astimezone(UTC))
         if self.until is not None:
-            conditions.append(c.at < self.until)
+            conditions.append(c.at < self.until.astimezone(UTC))
         return conditions
 
 
@@ -77,6 +77,9 @@ class DecisionReader:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._ready = False
+
+    def close(self) -> None:
+        self._db.dispose()
 
     def _ensure_schema(self) -> None:
         if not self._ready:

@@ -1,8 +1,10 @@
 """The decision log writer: a bounded queue and one background thread that batches inserts.
 
-The decision path pays one lock-protected ``deque.append`` of a small tuple (references to
-the already parsed request and the decision); everything else (rows, personal-data handling,
-request ids for requests that had none, SQL) happens on the writer thread.
+The decision path copies what a row needs into one flat tuple of strings and numbers (the
+context and properties as compact JSON bytes, unless they are omitted) and appends it to a
+lock-protected deque: no reference to the request's objects is kept, so the queue adds no work
+for Python's garbage collector. Everything else (rows, digests of personal data, request ids
+for requests that had none, SQL) happens on the writer thread.
 
 Delivery. The writer takes up to ``batch_size`` queued decisions, formats them and inserts
 them in one transaction. If the database cannot be reached (or is locked), the batch is kept
@@ -25,11 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -37,6 +39,7 @@ from typing import Any, Literal
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
 
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.decision_log.model import MIGRATIONS, TABLE
@@ -51,11 +54,49 @@ log = logging.getLogger("pdp.decision_log")
 
 PersonalData = Literal["full", "hashed", "omitted"]
 
-# (endpoint, unix time, request id, payload, policy version, latency in seconds)
-Entry = tuple[str, float, str | None, Any, str, float]
+# (endpoint, unix time, request id, batch item, subject type, subject id, action,
+#  resource type, resource id, decision, outcome, reasons, errors, policy version,
+#  latency in seconds, result count, context as JSON, properties as (name, JSON) pairs)
+Record = tuple[str, float, str | None, int | None, str | None, str | None, str | None,
+               str | None, str | None, bool | None, str | None, tuple[str, ...],
+               tuple[str, ...], str, float, int | None, bytes | None,
+               tuple[tuple[str, bytes], ...] | None]
+Ready = tuple[Any, ...]  # a record with its context and properties as JSON text
 
+COLUMNS = ("at", "request_id", "endpoint", "item", "subject_type", "subject_id", "action",
+           "resource_type", "resource_id", "decision", "outcome", "reasons", "errors",
+           "policy_version", "latency_ms", "result_count", "context", "properties",
+           "personal_data")
 _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
               sa_exc.DisconnectionError)
+
+
+def _insert_statement(db: Database) -> str:
+    """One INSERT for a whole batch: the records go to the database as one JSON array (a
+    single parameter) and the database unpacks them, formats the time, rounds the latency and
+    generates missing request ids itself. The writer thread thus does almost no per-row
+    Python work and runs one statement per batch, so it hardly competes with the decision
+    path for the interpreter lock. The first parameter is the personal-data mode."""
+    columns = ", ".join(COLUMNS)
+    if db.is_sqlite:
+        def f(i: int) -> str:
+            return f"json_extract(value, '$[{i}]')"
+
+        at = (f"strftime('%Y-%m-%d %H:%M:%S', {f(1)}, 'unixepoch') || "
+              f"printf('.%06d', CAST(({f(1)} - CAST({f(1)} AS INTEGER)) * 1000000 AS INTEGER))")
+        values = [at, f"COALESCE(substr({f(2)}, 1, 200), lower(hex(randomblob(16))))",
+                  f(0), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10), f(11), f(12), f(13),
+                  f"round({f(14)} * 1000, 3)", f(15), f(16), f(17), "?"]
+        return (f"INSERT INTO {TABLE.name} ({columns}) SELECT {', '.join(values)} "
+                f"FROM json_each(?) ORDER BY key")
+    values = ["to_timestamp((e->>1)::float8)",
+              "COALESCE(left(e->>2, 200), md5(random()::text || clock_timestamp()::text))",
+              "e->>0", "(e->>3)::int", "e->>4", "e->>5", "e->>6", "e->>7", "e->>8",
+              "(e->>9)::boolean", "e->>10", "e->11", "e->12", "e->>13",
+              "round(((e->>14)::float8 * 1000)::numeric, 3)::float8", "(e->>15)::int",
+              "(e->>16)::jsonb", "(e->>17)::jsonb", "%s"]
+    return (f"INSERT INTO {TABLE.name} ({columns}) SELECT {', '.join(values)} "
+            f"FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +134,15 @@ class DecisionLog:
         self._retry_interval = retry_interval
         self._purge_interval = purge_interval
         self._drain_timeout = drain_timeout
-        self._queue: deque[tuple[Entry, int]] = deque()
+        self._queue: deque[tuple[Record, ...]] = deque()
         self._lock = threading.Lock()
         self._size = 0
+        self._accepted = 0  # rows ever queued: written + rejected + queued + held
         self._dropped = 0
         self._written = 0
         self._rejected = 0
-        self._held: list[dict[str, Any]] = []
+        self._held: list[Ready] = []
+        self._insert = _insert_statement(db)
         self._last_error: str | None = None
         self._last_write: float | None = None
         self._ready = False
@@ -114,7 +157,7 @@ class DecisionLog:
         if settings.decision_log == "off":
             return None
         url = settings.decision_log_url or sqlite_url(settings.data_dir / "decisions.db")
-        return cls(open_database(url, busy_timeout=1.0),
+        return cls(open_database(url, busy_timeout=1.0, keep_open=True),
                    personal_data=settings.decision_log_personal_data,
                    queue_size=settings.decision_log_queue,
                    retention_days=settings.decision_log_retention_days)
@@ -123,33 +166,106 @@ class DecisionLog:
     def database(self) -> Database:
         return self._db
 
-    # -- the decision path: enqueue only ------------------------------------------------------
+    # -- the decision path: copy the fields into one flat tuple and enqueue it ----------------
+    #
+    # A record holds only strings, numbers, bytes and tuples of them, never a reference to the
+    # request's objects: the queue then keeps no object graph alive (which would make the
+    # cyclic garbage collector, not the log, the cost of a decision).
 
     def evaluation(self, request_id: str | None, request: EvaluationRequest, decision: Decision,
                    policy_version: str, latency: float) -> None:
-        self._put(("evaluation", time.time(), request_id, (request, decision), policy_version,
-                   latency), 1)
+        try:
+            record = self._record("evaluation", time.time(), request_id, None, request,
+                                  decision, policy_version, latency)
+        except Exception:  # noqa: BLE001 - the log never fails a decision
+            self._reject(1)
+            return
+        self._put((record,), 1)
 
     def evaluations(self, request_id: str | None,
                     items: Sequence[EvaluationRequest | PDPError], decisions: Sequence[Decision],
                     policy_version: str, latency: float) -> None:
-        self._put(("evaluations", time.time(), request_id, (items, decisions), policy_version,
-                   latency), max(1, len(decisions)))
+        at = time.time()
+        try:
+            records = tuple(
+                self._record("evaluations", at, request_id, i,
+                             item if isinstance(item, EvaluationRequest) else None, decision,
+                             policy_version, latency)
+                for i, (item, decision) in enumerate(zip(items, decisions, strict=False)))
+        except Exception:  # noqa: BLE001 - the log never fails a decision
+            self._reject(len(decisions))
+            return
+        self._put(records, len(records))
 
     def search(self, request_id: str | None, result: SearchResult, latency: float) -> None:
-        self._put(("search/" + result.request.kind.value, time.time(), request_id, result,
-                   result.policy_version, latency), 1)
+        try:
+            req = result.request
+            action = req.action
+            record: Record = (
+                "search/" + req.kind.value, time.time(), request_id, None,
+                req.subject.type, req.subject.id or None,
+                None if action is None else action.name, req.resource.type,
+                req.resource.id or None, None, None, (),
+                (f"{result.errors} candidates failed to evaluate",) if result.errors else (),
+                result.policy_version, latency, len(result.results), self._capture(req.context),
+                self._capture_properties(req.subject.properties, req.resource.properties,
+                                         None if action is None else action.properties))
+        except Exception:  # noqa: BLE001 - the log never fails a decision
+            self._reject(1)
+            return
+        self._put((record,), 1)
 
-    def _put(self, entry: Entry, rows: int) -> None:
+    def _record(self, endpoint: str, at: float, request_id: str | None, item: int | None,
+                req: EvaluationRequest | None, decision: Decision, version: str,
+                latency: float) -> Record:
+        errors = decision.errors
+        if decision.error is not None:
+            errors = (*errors, str(decision.error.get("message", "invalid request")))
+        if req is None:
+            return (endpoint, at, request_id, item, None, None, None, None, None,
+                    decision.allowed, decision.outcome, decision.reasons, errors, version,
+                    latency, None, None, None)
+        subject, action, resource = req.subject, req.action, req.resource
+        return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
+                resource.type, resource.id, decision.allowed, decision.outcome,
+                decision.reasons, errors, version, latency, None, self._capture(req.context),
+                self._capture_properties(subject.properties, resource.properties,
+                                         action.properties))
+
+    def _capture(self, value: Any) -> bytes | None:
+        if value is None or self._mode == "omitted":
+            return None
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        if b"\\u0000" in text:  # PostgreSQL's JSON refuses escaped NUL characters
+            text = _json_no_nul(text.decode()).encode()
+        return text
+
+    def _capture_properties(self, subject: Mapping[str, Any] | None,
+                            resource: Mapping[str, Any] | None,
+                            action: Mapping[str, Any] | None,
+                            ) -> tuple[tuple[str, bytes], ...] | None:
+        if self._mode == "omitted" or not (subject or resource or action):
+            return None
+        return tuple((name, self._capture(value) or b"null")
+                     for name, value in (("subject", subject), ("resource", resource),
+                                         ("action", action)) if value)
+
+    def _put(self, records: tuple[Record, ...], rows: int) -> None:
         with self._lock:
             if self._size + rows > self._max:
                 self._dropped += rows
                 return
-            self._queue.append((entry, rows))
-            self._size += rows
-            wake = self._size >= self._batch
-        if wake:
+            self._queue.append(records)
+            before = self._size
+            self._size = before + rows
+            self._accepted += rows
+        if before < self._batch <= before + rows:  # a full batch waits: wake the writer once
             self._wake.set()
+
+    def _reject(self, rows: int) -> None:
+        log.exception("decision log: a decision could not be recorded")
+        with self._lock:
+            self._rejected += rows
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -175,12 +291,13 @@ class DecisionLog:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written (True) or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            target = self._accepted
         self._wake.set()
         while time.monotonic() < deadline:
             with self._lock:
-                empty = not self._queue
-            if empty and not self._held:
-                return True
+                if self._written + self._rejected >= target:
+                    return True
             time.sleep(0.01)
         return False
 
@@ -220,24 +337,28 @@ class DecisionLog:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
 
-    def _take(self) -> list[dict[str, Any]]:
-        entries: list[Entry] = []
+    def _take(self) -> list[Ready]:
+        entries: list[tuple[Record, ...]] = []
         with self._lock:
             taken = 0
             while self._queue and taken < self._batch:
-                entry, rows = self._queue.popleft()
-                entries.append(entry)
-                taken += rows
+                records = self._queue.popleft()
+                entries.append(records)
+                taken += len(records)
             self._size -= taken
-        rows_out: list[dict[str, Any]] = []
-        for entry in entries:
-            try:
-                rows_out.extend(self._rows(entry))
-            except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
-                log.exception("decision log: cannot format a record")
-                with self._lock:
-                    self._rejected += 1
-        return rows_out
+        out: list[Ready] = []
+        for records in entries:
+            for record in records:
+                if record[16] is None and record[17] is None:
+                    out.append(record)  # nothing to format: the database does the rest
+                    continue
+                try:
+                    out.append(self._personal(record))
+                except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
+                    log.exception("decision log: cannot format a record")
+                    with self._lock:
+                        self._rejected += 1
+        return out
 
     def _write(self) -> bool:
         """Insert the held rows; False if the database is unavailable (keep them, retry)."""
@@ -245,7 +366,7 @@ class DecisionLog:
         try:
             self._ensure_schema()
             with self._db.write() as conn:
-                conn.execute(sa.insert(TABLE), rows)
+                self._insert_rows(conn, rows)
         except StoreUnavailable as exc:
             return self._failed(exc.message)
         except _TRANSIENT as exc:
@@ -262,7 +383,7 @@ class DecisionLog:
             row = self._held[0]
             try:
                 with self._db.write() as conn:
-                    conn.execute(sa.insert(TABLE), [row])
+                    self._insert_rows(conn, [row])
             except _TRANSIENT as exc:
                 return self._failed(_reason(exc))
             except sa_exc.SQLAlchemyError as exc:
@@ -322,86 +443,33 @@ class DecisionLog:
 
     # -- formatting (writer thread) -------------------------------------------------------------
 
-    def _rows(self, entry: Entry) -> Iterator[dict[str, Any]]:
-        endpoint, at, request_id, payload, version, latency = entry
-        base = {"at": datetime.fromtimestamp(at, UTC),
-                "request_id": _clean(request_id or uuid.uuid4().hex)[:200],
-                "endpoint": endpoint, "policy_version": version,
-                "latency_ms": round(latency * 1000, 3), "personal_data": self._mode}
-        if endpoint == "evaluation":
-            request, decision = payload
-            yield {**base, **self._request(request), **_decision(decision), "item": None}
-        elif endpoint == "evaluations":
-            items, decisions = payload
-            for i, decision in enumerate(decisions):
-                item = items[i] if i < len(items) else None
-                fields = self._request(item) if isinstance(item, EvaluationRequest) else \
-                    _EMPTY_REQUEST
-                yield {**base, **fields, **_decision(decision), "item": i}
-        else:
-            result: SearchResult = payload
-            req = result.request
-            yield {**base, "item": None,
-                   "subject_type": _clean(req.subject.type), "subject_id": _opt(req.subject.id),
-                   "action": None if req.action is None else _clean(req.action.name),
-                   "resource_type": _clean(req.resource.type),
-                   "resource_id": _opt(req.resource.id),
-                   "decision": None, "outcome": None, "reasons": [],
-                   "errors": [f"{result.errors} candidates failed to evaluate"]
-                   if result.errors else [],
-                   "result_count": len(result.results),
-                   "context": self._personal(req.context),
-                   "properties": self._properties(
-                       req.subject.properties, req.resource.properties,
-                       None if req.action is None else req.action.properties)}
+    def _insert_rows(self, conn: Connection, records: list[Ready]) -> None:
+        batch = _json_no_nul(orjson.dumps(records).decode())  # SQLite text ends at a NUL
+        conn.exec_driver_sql(self._insert, (self._mode, batch))
 
-    def _request(self, req: EvaluationRequest) -> dict[str, Any]:
-        return {"subject_type": _clean(req.subject.type), "subject_id": _clean(req.subject.id),
-                "action": _clean(req.action.name), "resource_type": _clean(req.resource.type),
-                "resource_id": _clean(req.resource.id), "result_count": None,
-                "context": self._personal(req.context),
-                "properties": self._properties(req.subject.properties, req.resource.properties,
-                                               req.action.properties)}
+    def _personal(self, r: Record) -> Ready:
+        """The captured context and properties as the JSON text the columns hold: as they
+        are, or a digest of each."""
+        props = r[17]
+        properties = None if props is None else (
+            "{" + ",".join(f'"{name}":{self._text(value)}' for name, value in props) + "}")
+        return (*r[:16], None if r[16] is None else self._text(r[16]), properties)
 
-    def _properties(self, subject: Mapping[str, Any] | None, resource: Mapping[str, Any] | None,
-                    action: Mapping[str, Any] | None) -> Any:
-        found = {k: v for k, v in (("subject", subject), ("resource", resource),
-                                   ("action", action)) if v}
-        if not found or self._mode == "omitted":
-            return None
-        return {k: self._personal(v) for k, v in found.items()}
-
-    def _personal(self, value: Any) -> Any:
-        if value is None or self._mode == "omitted":
-            return None
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    def _text(self, captured: bytes) -> str:
         if self._mode == "hashed":
-            return "sha256:" + hashlib.sha256(text).hexdigest()
-        if b"\\u0000" in text:  # PostgreSQL's JSON refuses NUL characters
-            return orjson.loads(text.replace(b"\\u0000", b"\\ufffd"))
-        return value
+            return '"sha256:' + hashlib.sha256(captured).hexdigest() + '"'
+        return captured.decode()
 
 
-_EMPTY_REQUEST: dict[str, Any] = {
-    "subject_type": None, "subject_id": None, "action": None, "resource_type": None,
-    "resource_id": None, "result_count": None, "context": None, "properties": None}
+_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
-def _decision(decision: Decision) -> dict[str, Any]:
-    errors = list(decision.errors)
-    if decision.error is not None:
-        errors.append(str(decision.error.get("message", "invalid request")))
-    return {"decision": decision.allowed, "outcome": decision.outcome,
-            "reasons": [_clean(r) for r in decision.reasons],
-            "errors": [_clean(e) for e in errors]}
-
-
-def _clean(text: str) -> str:
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-def _opt(text: str) -> str | None:
-    return _clean(text) if text else None
+def _json_no_nul(text: str) -> str:
+    """JSON text with every escaped NUL character replaced by U+FFFD (an escaped backslash
+    followed by ``u0000`` is left alone)."""
+    if "\\u0000" not in text:
+        return text
+    return _ESCAPED_NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,14 +1,15 @@
-"""Decision cache: a bounded LRU of decisions, keyed by the canonical request.
+"""Decision cache: a bounded LRU of decisions, keyed by the canonical request and the state
+it was decided in.
 
-Key and generation. An entry's key is the request itself, canonically encoded (orjson with
-sorted keys over subject, action, resource and context, properties included, as one JSON
-array). The cache as a
-whole belongs to one *generation*: the active policy-set version and the entity store's
-``version``. A lookup or store under a generation other than the cache's clears the cache
-and adopts the new generation, atomically under the cache's lock; a store under an older
-generation than the cache's is dropped. So a reload or any entity change invalidates every
-cached decision at once, without a scan, and no decision computed from an older state can
-be stored after a newer one was seen.
+Key. An entry's key is the *generation* it was decided in, the active policy-set version and
+the entity store's ``version``, together with the request itself, canonically encoded
+(orjson with sorted keys over subject, action, resource and context, properties included, as
+one JSON array). A reload or any entity change moves the generation, so every cached
+decision is invalidated at once, atomically: no later lookup can reach an entry of an older
+generation. Nothing is cleared eagerly (clearing tens of thousands of entries would stall the
+request that noticed the change); stale entries are simply never hit again and are the first
+to be evicted. Reloading a set back to an earlier version makes its entries valid again,
+which they are: same policies, same entities.
 
 Why this is sound. A Cedar decision is a pure function of the request, the policies and the
 entities: Cedar has no clock, no randomness and no I/O. The engine's translation of a request
@@ -29,8 +30,8 @@ When the cache is bypassed (the request is decided normally and nothing is store
 
 The store's contract: ``version`` must change *after* a write becomes visible to readers. The
 engine reads the version before it reads any entity, so at worst a decision computed from
-newer data is stored under the older generation, and that generation is cleared by the next
-lookup that sees the new version.
+newer data is stored under the older generation, which no lookup uses once the new version
+is visible.
 """
 
 from __future__ import annotations
@@ -59,21 +60,19 @@ def _plain(value: Any) -> Any:
 class DecisionCache:
     """Thread-safe; every operation is a few dictionary operations under one lock."""
 
-    __slots__ = ("_max_size", "_max_key_bytes", "_entries", "_generation", "_lock", "hits",
-                 "misses", "bypasses", "invalidations")
+    __slots__ = ("_max_size", "_max_key_bytes", "_entries", "_lock", "hits", "misses",
+                 "bypasses")
 
     def __init__(self, max_size: int, *, max_key_bytes: int = DEFAULT_MAX_KEY_BYTES) -> None:
         if max_size < 1:
             raise ValueError("a decision cache holds at least one decision")
         self._max_size = max_size
         self._max_key_bytes = max_key_bytes
-        self._entries: OrderedDict[bytes, Decision] = OrderedDict()
-        self._generation: Hashable = None
+        self._entries: OrderedDict[tuple[Hashable, bytes], Decision] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         self.bypasses = 0
-        self.invalidations = 0
 
     @property
     def max_size(self) -> int:
@@ -99,39 +98,27 @@ class DecisionCache:
         return key
 
     def get(self, generation: Hashable, key: bytes) -> Decision | None:
+        entry = (generation, key)
         with self._lock:
-            if generation != self._generation:
-                self._adopt(generation)
-                self.misses += 1
-                return None
-            decision = self._entries.get(key)
+            decision = self._entries.get(entry)
             if decision is None:
                 self.misses += 1
                 return None
-            self._entries.move_to_end(key)
+            self._entries.move_to_end(entry)
             self.hits += 1
             return decision
 
     def put(self, generation: Hashable, key: bytes, decision: Decision) -> None:
         with self._lock:
-            if generation != self._generation:
-                return  # computed under a generation that is no longer (or not yet) current
             entries = self._entries
-            entries[key] = decision
+            entries[(generation, key)] = decision
             if len(entries) > self._max_size:
                 entries.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._entries = OrderedDict()
 
     def stats(self) -> dict[str, int]:
         return {"size": len(self._entries), "max_size": self._max_size, "hits": self.hits,
-                "misses": self.misses, "bypasses": self.bypasses,
-                "invalidations": self.invalidations}
-
-    def _adopt(self, generation: Hashable) -> None:
-        if self._entries:
-            self._entries.clear()
-            self.invalidations += 1
-        self._generation = generation
+                "misses": self.misses, "bypasses": self.bypasses}

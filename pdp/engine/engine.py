@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +48,7 @@ from pdp.errors import PDPError, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice
 
-__all__ = ["Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
+__all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
 log = logging.getLogger("pdp.engine")
 
@@ -65,6 +67,7 @@ class EngineOptions:
     action_properties_key: str = "action_properties"
     entity_depth: int = 3
     decision_cache_size: int = 0  # 0: no decision cache
+    closure_cache_size: int = 65_536  # entity closures kept across calls (0: none)
 
 
 class EngineStats:
@@ -90,6 +93,15 @@ class EngineStats:
 
 
 @dataclass(frozen=True, slots=True)
+class CedarInput:
+    """See :meth:`Engine.cedar_input`."""
+
+    request: dict[str, Any]
+    entities: list[dict[str, Any]]
+    policy_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _VersionState:
     """What the engine derives from one compiled policy set (rebuilt after a reload)."""
 
@@ -105,8 +117,8 @@ class _VersionState:
 class _Prepared:
     index: int
     cedar: dict[str, Any]
-    entities: dict[EntityUid, StoredEntity]
-    absent: frozenset[EntityUid]  # uids this request's slice deliberately lacks
+    entities: Mapping[EntityUid, StoredEntity]
+    absent: frozenset[EntityUid]  # uids the slice references but deliberately lacks
     slice: PolicySlice
 
 
@@ -125,6 +137,8 @@ class Engine:
         self._state: _VersionState | None = None
         size = self._options.decision_cache_size
         self._cache = DecisionCache(size) if size > 0 else None
+        closure_size = self._options.closure_cache_size
+        self._closure_memo = _Memo(closure_size) if closure_size > 0 else None
         self.stats = EngineStats()
 
     @property
@@ -141,6 +155,32 @@ class Engine:
 
     def current(self) -> CompiledPolicySet:
         return self._policies()
+
+    def refresh(self) -> None:
+        """Derive what the engine needs from the current policy set now. The reloader calls
+        this right after a swap, on its own thread, so that no request pays for building
+        the new state or for freeing the old one."""
+        self._version_state(self._policies())
+
+    def cedar_input(self, request: EvaluationRequest) -> CedarInput:
+        """What Cedar is given for ``request``: the Cedar request, the entities (Cedar JSON)
+        and the ids of the policies in its slice (for debugging and benchmarks).
+
+        Raises what translation raises (TranslationError) or the store raises."""
+        state = self._version_state(self._policies())
+        p = self._prepare(0, request, state, self._closures_for(state))
+        cedar: dict[str, Any] = {}
+        entities: list[dict[str, Any]] = [orjson.loads(j) for j in state.actions_json]
+        if p is None:
+            cr = state.translator.translate(request)
+            cedar = {"principal": {"type": cr.principal[0], "id": cr.principal[1]},
+                     "action": {"type": cr.action[0], "id": cr.action[1]},
+                     "resource": {"type": cr.resource[0], "id": cr.resource[1]},
+                     "context": cr.context}
+            return CedarInput(cedar, entities, ())
+        cedar = dict(p.cedar, context=orjson.loads(p.cedar["context"]))
+        entities.extend(orjson.loads(_json(e)) for e in p.entities.values())
+        return CedarInput(cedar, entities, p.slice.policy_ids)
 
     def decide(self, requests: Sequence[EvaluationRequest]) -> list[Decision]:
         started = time.perf_counter_ns()
@@ -168,11 +208,12 @@ class Engine:
                 cache.bypasses += count
         evaluated: list[int] = []  # decided by a completed evaluation: cacheable
         prepared: list[_Prepared] = []
+        closures = self._closures_for(state)
         for i, req in enumerate(requests):
             if decisions[i] is not None:
                 continue
             try:
-                p = self._prepare(i, req, state)
+                p = self._prepare(i, req, state, closures)
             except TranslationError as exc:
                 decisions[i] = Decision(False, "error",
                                         error={"status": 400, "message": exc.message})
@@ -231,48 +272,59 @@ class Engine:
         self._state = state
         return state
 
+    def _closures_for(self, state: _VersionState) -> _Closures:
+        memo = self._closure_memo
+        generation: tuple[str, int] | None = None
+        if memo is not None:
+            store_version = self._store.version  # before any entity is read
+            if store_version is not None:
+                generation = (state.version, store_version)
+        return _Closures(self._store, state.actions, state.compiled.index.followed,
+                         self._options.entity_depth, memo if generation else None, generation)
+
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
-                 ) -> _Prepared | None:
+                 closures: _Closures) -> _Prepared | None:
         cr = state.translator.translate(req)
-        actions = state.actions
         index = state.compiled.index
+        depth = self._options.entity_depth
+        principal, action, resource = cr.principal, cr.action, cr.resource
         overlays: dict[EntityUid, dict[str, Any]] = {}
         if cr.principal_attrs:
-            overlays[cr.principal] = dict(cr.principal_attrs)
+            overlays[principal] = dict(cr.principal_attrs)
         if cr.resource_attrs:
-            overlays.setdefault(cr.resource, {}).update(cr.resource_attrs)
-        reach = _Reach(self._store, actions, index.attributes, self._options.entity_depth,
-                       overlays)
-        reach.add(cr.principal, 0)
-        reach.add(cr.resource, 0)
-        reach.add(cr.action, 0)  # from the store when no schema declares the actions
-        if cr.context and self._options.entity_depth >= 1:
+            overlays.setdefault(resource, {}).update(cr.resource_attrs)
+        parts = [closures.get(uid, 0, overlays.get(uid))
+                 for uid in dict.fromkeys((principal, resource, action))]
+        if cr.context and depth >= 1:
+            followed = index.followed
             refs: list[EntityUid] = []
-            entity_refs(cr.context, refs)
-            for uid in refs:
-                reach.add(uid, 1)
-        reach.run()
-        entities = reach.out
-        action_ancestors: Iterable[EntityUid] | None = state.action_ancestors.get(cr.action)
-        if action_ancestors is None:
-            action_ancestors = _ancestors(cr.action, entities, actions)
+            for key, value in cr.context.items():
+                if key in followed and isinstance(value, dict | list):
+                    entity_refs(value, refs)
+            parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
+        lineages = {part.root: part.ancestors for part in parts}
+        action_ancestors = state.action_ancestors.get(action)
         chosen = index.select(
-            cr.principal, _ancestors(cr.principal, entities, actions),
-            cr.action, action_ancestors,
-            cr.resource, _ancestors(cr.resource, entities, actions))
+            principal, lineages[principal],
+            action, lineages[action] if action_ancestors is None else action_ancestors,
+            resource, lineages[resource])
         if chosen is None:
             return None
         if chosen.literals:  # entities the chosen policies name in their conditions
-            for uid in chosen.literals:
-                reach.add(uid, 0)
-            reach.run()
+            parts.extend(closures.get(uid, 0) for uid in chosen.literals)
         cedar = {
-            "principal": {"type": cr.principal[0], "id": cr.principal[1]},
-            "action": {"type": cr.action[0], "id": cr.action[1]},
-            "resource": {"type": cr.resource[0], "id": cr.resource[1]},
+            "principal": {"type": principal[0], "id": principal[1]},
+            "action": {"type": action[0], "id": action[1]},
+            "resource": {"type": resource[0], "id": resource[1]},
             "context": orjson.dumps(cr.context).decode() if cr.context else "{}",
         }
-        return _Prepared(i, cedar, entities, reach.absent(), chosen)
+        if len(parts) == 1:
+            only = parts[0]
+            return _Prepared(i, cedar, only.entities, only.absent, chosen)
+        entities: dict[EntityUid, StoredEntity] = {}
+        for part in sorted(parts, key=_overlaid_last):
+            entities.update(part.entities)
+        return _Prepared(i, cedar, entities, _Closure.absent_of(parts), chosen)
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -302,31 +354,37 @@ class Engine:
 class _Reach:
     """One request's entity slice, grown breadth-first from the roots it is given.
 
+    An entity is reached as a *value* (a root, or a reference in an attribute the policies
+    dereference, up to ``limit`` references away) or only as an *ancestor*. Both are read
+    from the store, and parents are always followed, so ancestry is complete. Only a value's
+    attributes can be read by a policy, so references are followed from values only; and an
+    ancestor that is not a value and has no parents of its own is left out of what Cedar gets
+    (Cedar counts a parent as an ancestor whether or not the parent entity is present).
     ``provided`` entities (the schema's actions) are given to Cedar separately and never read
-    from the store. Parents are always followed (at the same distance); attribute references
-    only through attributes some policy reads (``read``) and up to ``limit`` away. An entity
-    reached again at a shorter distance is expanded again, so the result does not depend on
-    the order of discovery.
+    from the store. A value reached again at a shorter distance is expanded again, so the
+    result does not depend on the order of discovery.
     """
 
-    __slots__ = ("_store", "_provided", "_read", "_limit", "_overlays", "_depth_of", "out",
-                 "_referenced", "_to_fetch", "_to_expand")
+    __slots__ = ("_store", "_provided", "_follow", "_limit", "_overlays", "_depth_of", "out",
+                 "_requested", "_referenced", "_to_fetch", "_to_expand")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
-                 read: Collection[str], limit: int,
+                 follow: Collection[str], limit: int,
                  overlays: dict[EntityUid, dict[str, Any]]) -> None:
         self._store = store
         self._provided = provided
-        self._read = read
+        self._follow = follow
         self._limit = limit
         self._overlays = overlays
-        self._depth_of: dict[EntityUid, int] = {}
-        self.out: dict[EntityUid, StoredEntity] = {}
+        self._depth_of: dict[EntityUid, int] = {}  # values, at their shortest distance
+        self.out: dict[EntityUid, StoredEntity] = {}  # every entity found (values, ancestors)
+        self._requested: set[EntityUid] = set()
         self._referenced: set[EntityUid] = set()
         self._to_fetch: list[EntityUid] = []
         self._to_expand: list[EntityUid] = []
 
     def add(self, uid: EntityUid, depth: int) -> None:
+        """Reach ``uid`` as a value, ``depth`` references from a root."""
         self._referenced.add(uid)
         if uid in self._provided:
             return
@@ -335,13 +393,21 @@ class _Reach:
             return
         self._depth_of[uid] = depth
         if uid in self.out:
-            self._to_expand.append(uid)  # reached again, closer: its references go further
-        elif known is None:
+            self._to_expand.append(uid)  # (again, closer): its references go further
+        elif uid not in self._requested:
+            self._requested.add(uid)
             self._to_fetch.append(uid)
+
+    def _ancestor(self, uid: EntityUid) -> None:
+        self._referenced.add(uid)
+        if uid in self._requested or uid in self._provided:
+            return
+        self._requested.add(uid)
+        self._to_fetch.append(uid)
 
     def run(self) -> None:
         out, depth_of, overlays = self.out, self._depth_of, self._overlays
-        read, limit, add = self._read, self._limit, self.add
+        follow, limit = self._follow, self._limit
         while self._to_fetch or self._to_expand:
             if self._to_fetch:
                 wanted, self._to_fetch = self._to_fetch, []
@@ -358,24 +424,34 @@ class _Reach:
                         ent = StoredEntity.build(uid[0], uid[1], attrs, parents)
                     if ent is not None:
                         out[uid] = ent
-                        self._to_expand.append(uid)
+                        for parent in ent.parents:  # ancestors: always complete
+                            self._ancestor(parent)
+                        if uid in depth_of:
+                            self._to_expand.append(uid)
             expanding, self._to_expand = self._to_expand, []
             for uid in expanding:
                 ent = out[uid]
-                depth = depth_of[uid]
-                for parent in ent.parents:  # ancestors: always complete
-                    add(parent, depth)
                 if not ent.attrs:
                     continue
                 refs: list[EntityUid] = []
                 for name, value in ent.attrs.items():
-                    if name in read and isinstance(value, dict | list):
+                    if name in follow and isinstance(value, dict | list):
                         entity_refs(value, refs)
+                depth = depth_of[uid]
                 if depth < limit:
                     for ref in refs:
-                        add(ref, depth + 1)
+                        self.add(ref, depth + 1)
                 else:
                     self._referenced.update(refs)
+
+    def cedar_entities(self) -> dict[EntityUid, StoredEntity]:
+        """What Cedar needs: the values, and the ancestors that have ancestors themselves."""
+        depth_of = self._depth_of
+        return {uid: e for uid, e in self.out.items() if uid in depth_of or e.parents}
+
+    def closure(self, root: EntityUid, overlaid: bool) -> _Closure:
+        return _Closure(root, overlaid, self.cedar_entities(), frozenset(self.out),
+                        self.absent(), tuple(_ancestors(root, self.out, self._provided)))
 
     def absent(self) -> frozenset[EntityUid]:
         """Uids the slice references (or was asked for) but does not include."""
@@ -383,6 +459,104 @@ class _Reach:
         if not referenced:
             return frozenset()
         return frozenset(u for u in referenced if u not in self.out and u not in self._provided)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Closure:
+    """The entities reachable from one root (a request's principal, resource, action,
+    context reference or policy literal) at one starting distance.
+
+    A request's slice is the union of its roots' closures: an entity is within the limit of
+    some root exactly when its shortest distance from any root is within the limit, so the
+    union equals one search from all roots at once. Closures of stored entities are
+    memoised per (policy version, store version); a root carrying request properties is
+    computed afresh.
+    """
+
+    root: EntityUid
+    overlaid: bool
+    entities: Mapping[EntityUid, StoredEntity]  # what Cedar needs from here
+    found: frozenset[EntityUid]  # every entity found (values and ancestors)
+    absent: frozenset[EntityUid]  # referenced here, not found here
+    ancestors: tuple[EntityUid, ...]  # the root's
+
+    @staticmethod
+    def absent_of(parts: Sequence[_Closure]) -> frozenset[EntityUid]:
+        referenced = frozenset().union(*(p.absent for p in parts))
+        if not referenced:
+            return referenced
+        return referenced.difference(*(p.found for p in parts))
+
+
+def _overlaid_last(part: _Closure) -> bool:
+    return part.overlaid  # a root with request properties wins over its stored self
+
+
+class _Memo:
+    """A bounded LRU of closures, keyed by generation (policy and store versions) and root:
+    entries of an older generation are never hit again and are evicted first."""
+
+    __slots__ = ("_max", "_entries", "_lock")
+
+    def __init__(self, max_size: int) -> None:
+        self._max = max_size
+        self._entries: OrderedDict[tuple[object, EntityUid, int], _Closure] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, EntityUid, int]) -> _Closure | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[object, EntityUid, int], value: _Closure) -> None:
+        with self._lock:
+            self._entries[key] = value
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+class _Closures:
+    """The closures one ``decide`` call needs: computed once per call, and shared across
+    calls through the engine's memo when the store can say when it changes."""
+
+    __slots__ = ("_store", "_provided", "_follow", "_limit", "_memo", "_generation", "_local")
+
+    def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
+                 follow: Collection[str], limit: int, memo: _Memo | None,
+                 generation: object) -> None:
+        self._store = store
+        self._provided = provided
+        self._follow = follow
+        self._limit = limit
+        self._memo = memo
+        self._generation = generation
+        self._local: dict[tuple[EntityUid, int], _Closure] = {}
+
+    def get(self, uid: EntityUid, depth: int,
+            overlay: dict[str, Any] | None = None) -> _Closure:
+        if overlay is not None:
+            return self._compute(uid, depth, {uid: dict(overlay)})
+        key = (uid, depth)
+        found = self._local.get(key)
+        if found is None:
+            memo = self._memo
+            if memo is not None:
+                found = memo.get((self._generation, uid, depth))
+            if found is None:
+                found = self._compute(uid, depth, {})
+                if memo is not None:
+                    memo.put((self._generation, uid, depth), found)
+            self._local[key] = found
+        return found
+
+    def _compute(self, uid: EntityUid, depth: int,
+                 overlays: dict[EntityUid, dict[str, Any]]) -> _Closure:
+        reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays)
+        reach.add(uid, depth)
+        reach.run()
+        return reach.closure(uid, bool(overlays))
 
 
 def _json(ent: StoredEntity) -> bytes:

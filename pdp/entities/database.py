@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Field, SQLModel
 
 from pdp.errors import StoreUnavailable
@@ -115,15 +115,20 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, *, busy_timeout: float = 5.0, connect_timeout: int = 5) -> Database:
-    """An engine for ``url``; SQLite files (and their directory) are created if missing."""
+def open_database(url: str, *, busy_timeout: float = 5.0, connect_timeout: int = 5,
+                  keep_open: bool = False) -> Database:
+    """An engine for ``url``; SQLite files (and their directory) are created if missing.
+
+    SQLite connections are opened per transaction (a removed file is noticed at once) unless
+    ``keep_open``: then one is kept (a busy writer saves the open and the checkpoint that
+    closing the last connection to a WAL database costs)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreUnavailable(f"invalid database URL: {exc}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return Database(_sqlite_engine(parsed, busy_timeout), url)
+        return Database(_sqlite_engine(parsed, busy_timeout, keep_open), url)
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
         args: dict[str, Any] = {"connect_timeout": connect_timeout}
@@ -134,7 +139,7 @@ def open_database(url: str, *, busy_timeout: float = 5.0, connect_timeout: int =
     raise StoreUnavailable(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
-def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout: float, keep_open: bool) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:"):
         raise StoreUnavailable("an in-memory SQLite database cannot be shared; give a file")
@@ -151,9 +156,13 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
                                isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        if keep_open:  # a long-lived writer: keep its indexes' pages in memory
+            conn.execute("PRAGMA cache_size=-65536")
         return conn
 
-    engine = sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=NullPool,
+    pool: dict[str, Any] = ({"poolclass": QueuePool, "pool_size": 1, "max_overflow": 4}
+                            if keep_open else {"poolclass": NullPool})
+    engine = sa.create_engine("sqlite+pysqlite://", creator=connect, **pool,
                               json_serializer=_dumps, json_deserializer=orjson.loads)
 
     @event.listens_for(engine, "begin")

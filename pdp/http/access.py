@@ -3,6 +3,10 @@
 They parse the body (content type, size, JSON, nesting), call the service and shape the
 response; no per-request model validation or response re-serialisation beyond one orjson
 call. They are mounted in the FastAPI application and documented in its OpenAPI schema.
+
+With ``PDP_BENCH_NOOP=on`` a fourth, undocumented route ``POST /bench/noop`` reads the body
+and answers a constant decision: the same server, middleware and options minus the PDP, which
+is what the HTTP benchmark compares the AuthZEN endpoints with.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -21,11 +25,13 @@ from pdp.errors import BodyTooLarge, PDPError
 from pdp.http.responses import error_response, json_response
 from pdp.service import PDPService
 
-__all__ = ["EXPLAIN_HEADER", "access_routes", "read_body", "request_id", "wants_explanation"]
+__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "read_body", "request_id",
+           "wants_explanation"]
 
 log = logging.getLogger("pdp.http")
 
 EXPLAIN_HEADER = "x-pdp-explain"
+BENCH_NOOP_PATH = "/bench/noop"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -37,12 +43,21 @@ async def read_body(request: Request, limit: int) -> bytes:
                            field="body")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    receive = request.receive  # straight from the server: no stream object per request
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual case: the whole body in one message
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def wants_explanation(request: Request, default: bool) -> bool:
@@ -94,10 +109,24 @@ def _evaluations(service: PDPService, body: Any, explain: bool,
     return service.evaluations(body, explain=explain, request_id=rid)
 
 
+def _noop(service: PDPService) -> Callable[[Request], Awaitable[Response]]:
+    limit = service.settings.max_body_bytes
+
+    async def noop(request: Request) -> Response:
+        await read_body(request, limit)
+        return json_response({"decision": True})
+
+    return noop
+
+
 def access_routes(service: PDPService) -> list[Route]:
-    return [
+    routes = [
         Route(EVALUATION_PATH, _endpoint(service, _evaluation), methods=["POST"],
               name="access_evaluation"),
         Route(EVALUATIONS_PATH, _endpoint(service, _evaluations), methods=["POST"],
               name="access_evaluations"),
     ]
+    if service.settings.bench_noop == "on":  # the HTTP benchmark's baseline (benchmarks/)
+        routes.append(Route(BENCH_NOOP_PATH, _noop(service), methods=["POST"],
+                            name="bench_noop"))
+    return routes

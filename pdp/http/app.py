@@ -15,6 +15,8 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
@@ -97,10 +99,25 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     async def status() -> Response:
         return json_response(service.status())
 
+    registry = CollectorRegistry(auto_describe=False)  # this app's, never the global one
+    for collector in service.collectors():
+        registry.register(collector)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.post("/admin/reload", tags=["admin"], summary="Reload the policy directory",
               dependencies=[admin])
     async def reload() -> Response:
-        new = service.policies.reload()
+        # Compiled off the event loop; the other workers follow through the generation
+        # file within PDP_POLL_INTERVAL (see pdp.policies.reload).
+        reloader = service.reloader
+        if reloader is None:
+            new = await run_in_threadpool(service.policies.reload)
+        else:
+            new = await run_in_threadpool(reloader.reload, "POST /admin/reload")
+            reloader.announce()
         if new is None:
             failure = service.policies.last_failure
             assert failure is not None

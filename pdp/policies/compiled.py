@@ -235,13 +235,16 @@ def _literal(text: str) -> Callable[[re.Match[str]], str]:
 
 
 def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagnostic]) -> Any:
-    doc = {
-        "staticPolicies": {p.id: p.est for p in infos if not p.template},
-        "templates": {p.id: p.est for p in infos if p.template},
-        "templateLinks": [],
-    }
+    # Serialised policy by policy: one json.dumps of a large set holds the GIL for tens of
+    # milliseconds, which a reload compiling beside live requests must not do.
+    def section(template: bool) -> str:
+        return "{" + ",".join(f"{json.dumps(p.id)}:{json.dumps(p.est)}"
+                              for p in infos if p.template == template) + "}"
+
+    text = (f'{{"staticPolicies":{section(False)},"templates":{section(True)},'
+            f'"templateLinks":[]}}')
     try:
-        return cedarpy.PolicySet.from_json_str(json.dumps(doc), release_gil=True)
+        return cedarpy.PolicySet.from_json_str(text, release_gil=True)
     except ValueError as exc:
         diagnostics.append(PolicyDiagnostic("<policies>", f"cannot build the policy set: {exc}"))
         return None

@@ -116,10 +116,13 @@ class SliceIndex:
     full: Any  # cedarpy.PolicySet: the whole set
     _entries: tuple[_Entry, ...]
     _templates: Mapping[str, Mapping[str, Any]]
-    _tree: Mapping[_Key, Mapping[_Key, Mapping[_Key, int]]]
+    _tree: _Node  # action → principal → resource → bucket number
     _buckets: tuple[tuple[int, ...], ...]
     _cache_size: int
     attributes: frozenset[str]  # every attribute name some policy reads (`.a`, `has a`)
+    # attributes through which an entity's *data* (attributes, ancestors) can be needed: see
+    # ``_DataFlow``; the engine follows entity references through these only
+    followed: frozenset[str]
     _memo: OrderedDict[tuple[int, ...], PolicySlice] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -130,15 +133,21 @@ class SliceIndex:
         """Index ``policies`` (static policies and templates) and the template ``links``."""
         entries: list[_Entry] = []
         templates: dict[str, Mapping[str, Any]] = {}
+        flow = _DataFlow()
+        literals: dict[str, tuple[EntityUid, ...]] = {}
         for p in policies:
+            literals[p.id] = flow.policy(p.est)
             if p.template:
                 templates[p.id] = p.est
             else:
-                entries.append(_Entry(p.id, p.est, None, _literals(p.est)))
+                entries.append(_Entry(p.id, p.est, None, literals[p.id]))
+        if not flow.exact:  # some value's use could not be traced: every literal counts
+            literals = {p.id: _every_literal(p.est) for p in policies}
+            entries = [_Entry(e.id, e.est, e.link, literals[e.id]) for e in entries]
         for link in links:
             if link.template_id in templates:
                 est = templates[link.template_id]
-                entries.append(_Entry(link.new_id, est, link, _literals(est)))
+                entries.append(_Entry(link.new_id, est, link, literals[link.template_id]))
         tree: dict[_Key, dict[_Key, dict[_Key, list[int]]]] = {}
         for n, entry in enumerate(entries):
             slots = entry.link.values if entry.link is not None else {}
@@ -147,17 +156,18 @@ class SliceIndex:
             for akey in _action_keys(entry.est.get("action")):
                 tree.setdefault(akey, {}).setdefault(pkey, {}).setdefault(rkey, []).append(n)
         buckets: list[tuple[int, ...]] = []
-        frozen: dict[_Key, dict[_Key, dict[_Key, int]]] = {}
-        for akey, by_p in tree.items():
-            for pkey, by_r in by_p.items():
-                for rkey, members in by_r.items():
-                    frozen.setdefault(akey, {}).setdefault(pkey, {})[rkey] = len(buckets)
-                    buckets.append(tuple(members))
-        attributes: set[str] = set()
-        for p in policies:
-            _attribute_names(p.est, attributes)
+
+        def bucket(members: list[int]) -> int:
+            buckets.append(tuple(members))
+            return len(buckets) - 1
+
+        frozen = _node({akey: _node({pkey: _node({rkey: bucket(members)
+                                                   for rkey, members in by_r.items()})
+                                     for pkey, by_r in by_p.items()})
+                        for akey, by_p in tree.items()})
         return cls(policy_set, tuple(entries), templates, frozen, tuple(buckets),
-                   max(cache_size, 0), frozenset(attributes))
+                   max(cache_size, 0), frozenset(flow.read),
+                   frozenset(flow.dereferenced if flow.exact else flow.read))
 
     def __len__(self) -> int:
         """Number of policies that can match a request (static and template-linked)."""
@@ -172,26 +182,18 @@ class SliceIndex:
         The ancestor collections must be every ancestor (transitively) of each entity in the
         entities Cedar will be given: an entity Cedar does not know has none.
         """
-        tree = self._tree
+        principals: list[_Node] = []
+        _probe(self._tree, action, (action, *action_ancestors), principals)
+        if not principals:
+            return None
+        resources: list[_Node] = []
+        lineage = (principal, *principal_ancestors)
+        for node in principals:
+            _probe(node, principal, lineage, resources)
         found: list[int] = []
-        pkeys: list[_Key] | None = None
-        rkeys: list[_Key] | None = None
-        for akey in _action_request_keys(action, action_ancestors):
-            by_p = tree.get(akey)
-            if by_p is None:
-                continue
-            if pkeys is None:
-                pkeys = _request_keys(principal, principal_ancestors)
-                rkeys = _request_keys(resource, resource_ancestors)
-            assert rkeys is not None
-            for pkey in pkeys:
-                by_r = by_p.get(pkey)
-                if by_r is None:
-                    continue
-                for rkey in rkeys:
-                    bucket = by_r.get(rkey)
-                    if bucket is not None:
-                        found.append(bucket)
+        lineage = (resource, *resource_ancestors)
+        for node in resources:
+            _probe(node, resource, lineage, found)
         if not found:
             return None
         if len(found) > 1:
@@ -200,6 +202,14 @@ class SliceIndex:
 
     def memo_size(self) -> int:
         return len(self._memo)
+
+    def drain(self) -> list[PolicySlice]:
+        """Empty the memo and hand its slices over (to be freed piecemeal by whoever retires
+        this index: freeing thousands of Cedar policy sets at once stalls the process)."""
+        with self._lock:
+            slices = list(self._memo.values())
+            self._memo.clear()
+        return slices
 
     # -- building sub-sets ------------------------------------------------------------------
 
@@ -245,9 +255,73 @@ class SliceIndex:
                            tuple(literals))
 
 
-def _literals(est: Mapping[str, Any]) -> tuple[EntityUid, ...]:
-    """Entity literals in a policy's conditions (``User::"bob".level``, ``G::"a" in G::"b"``):
-    the engine adds them to the entity slice, since their data can decide the policy."""
+class _DataFlow:
+    """Which entity data the policies can consult, read off their conditions.
+
+    Cedar consults an entity's *data* (attributes, tags, ancestors) only through the left
+    operand of ``.``, ``has``, ``getTag``, ``hasTag``, ``in`` and ``is ... in``; everything
+    else about an entity (``==``, ``is``, set membership) is its uid. When every such operand
+    is ``principal``/``resource``/``context``/``action``, an entity literal, or an attribute
+    access ``e.a``, the entities whose data can matter are the request's own, the literals so
+    used (``literals``) and those that attributes named in ``dereferenced`` point to. Any
+    other operand (``if ... then ... else``, a tag, a record literal) makes the analysis
+    inexact, and then every attribute read and every literal counts.
+    """
+
+    _USES_DATA = (".", "has", "getTag", "hasTag", "in")
+
+    def __init__(self) -> None:
+        self.read: set[str] = set()
+        self.dereferenced: set[str] = set()
+        self.exact = True
+
+    def policy(self, est: Mapping[str, Any]) -> tuple[EntityUid, ...]:
+        """Walk one policy's conditions; return the literals whose data it consults."""
+        consumed: dict[EntityUid, None] = {}
+        conditions = est.get("conditions")
+        stack: list[Any] = [c.get("body") for c in conditions if isinstance(c, Mapping)] \
+            if isinstance(conditions, list) else []
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+                continue
+            if not isinstance(node, Mapping):
+                continue
+            for op, body in node.items():
+                if not isinstance(body, Mapping):
+                    if isinstance(body, list):
+                        stack.append(body)
+                    continue
+                if op in (".", "has") and isinstance(body.get("attr"), str):
+                    self.read.add(body["attr"])
+                if op in self._USES_DATA or (op == "is" and "in" in body):
+                    self._operand(body.get("left"), consumed)
+                stack.extend(v for v in body.values() if isinstance(v, Mapping | list))
+        return tuple(consumed)
+
+    def _operand(self, left: Any, consumed: dict[EntityUid, None]) -> None:
+        if not isinstance(left, Mapping) or len(left) != 1:
+            self.exact = False
+            return
+        (kind, body), = left.items()
+        if kind == "Var":
+            return
+        if kind == "." and isinstance(body, Mapping) and isinstance(body.get("attr"), str):
+            self.dereferenced.add(body["attr"])
+            return
+        if kind == "Value":
+            uid = _uid(body)
+            if uid is not None:
+                consumed[uid] = None
+            elif _every_literal({"conditions": [body]}):
+                self.exact = False  # entities inside a literal record or set
+            return
+        self.exact = False
+
+
+def _every_literal(est: Mapping[str, Any]) -> tuple[EntityUid, ...]:
+    """Every entity literal in a policy's conditions."""
     found: dict[EntityUid, None] = {}
     stack: list[Any] = [est.get("conditions")]
     while stack:
@@ -262,21 +336,6 @@ def _literals(est: Mapping[str, Any]) -> tuple[EntityUid, ...]:
         elif isinstance(current, list):
             stack.extend(v for v in current if isinstance(v, Mapping | list))
     return tuple(found)
-
-
-def _attribute_names(node: Any, out: set[str]) -> None:
-    """Collect the attribute names an EST expression reads (``.`` and ``has``)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, Mapping):
-            for op in (".", "has"):
-                access = current.get(op)
-                if isinstance(access, Mapping) and isinstance(access.get("attr"), str):
-                    out.add(access["attr"])
-            stack.extend(v for v in current.values() if isinstance(v, Mapping | list))
-        elif isinstance(current, list):
-            stack.extend(v for v in current if isinstance(v, Mapping | list))
 
 
 def _plain(value: Any) -> Any:
@@ -350,17 +409,60 @@ def _action_keys(constraint: Any) -> list[_Key]:
     return [_ANY]
 
 
-def _request_keys(uid: EntityUid, ancestors: Iterable[EntityUid]) -> list[_Key]:
-    """Every principal/resource key a request entity satisfies."""
-    etype = uid[0]
-    keys: list[_Key] = [_ANY, ("==", uid), ("in", uid), ("is", etype), ("is in", etype, uid)]
-    for a in ancestors:
-        keys.append(("in", a))
-        keys.append(("is in", etype, a))
-    return keys
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """One level of the tree: the children reached by each kind of scope constraint."""
+
+    any: Any  # the child for an unconstrained variable, or None
+    eq: Mapping[EntityUid, Any]  # == E
+    in_: Mapping[EntityUid, Any]  # in E
+    is_: Mapping[str, Any]  # is T
+    is_in: Mapping[tuple[str, EntityUid], Any]  # is T in E
 
 
-def _action_request_keys(uid: EntityUid, ancestors: Iterable[EntityUid]) -> list[_Key]:
-    keys: list[_Key] = [_ANY, ("==", uid), ("in", uid)]
-    keys.extend(("in", a) for a in ancestors)
-    return keys
+def _node(children: Mapping[_Key, Any]) -> _Node:
+    any_child = None
+    eq: dict[EntityUid, Any] = {}
+    in_: dict[EntityUid, Any] = {}
+    is_: dict[str, Any] = {}
+    is_in: dict[tuple[str, EntityUid], Any] = {}
+    for key, child in children.items():
+        kind = key[0]
+        if kind == "*":
+            any_child = child
+        elif kind == "==":
+            eq[key[1]] = child
+        elif kind == "in":
+            in_[key[1]] = child
+        elif kind == "is":
+            is_[key[1]] = child
+        else:
+            is_in[(key[1], key[2])] = child
+    return _Node(any_child, eq, in_, is_, is_in)
+
+
+def _probe(node: _Node, uid: EntityUid, lineage: tuple[EntityUid, ...], out: list[Any]) -> None:
+    """Append the children of ``node`` whose constraint ``uid`` satisfies; ``lineage`` is
+    ``uid`` and its ancestors."""
+    if node.any is not None:
+        out.append(node.any)
+    if node.eq:
+        child = node.eq.get(uid)
+        if child is not None:
+            out.append(child)
+    if node.in_:
+        in_ = node.in_
+        for x in lineage:
+            child = in_.get(x)
+            if child is not None:
+                out.append(child)
+    if node.is_:
+        child = node.is_.get(uid[0])
+        if child is not None:
+            out.append(child)
+    if node.is_in:
+        is_in, etype = node.is_in, uid[0]
+        for x in lineage:
+            child = is_in.get((etype, x))
+            if child is not None:
+                out.append(child)

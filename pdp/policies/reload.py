@@ -36,13 +36,15 @@ Triggers, in every process that serves requests (each ``--workers`` process runs
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,7 +124,8 @@ class Reloader:
     def __init__(self, holder: PolicyHolder, store: EntityStore, directory: Path, *,
                  generation: GenerationFile | None = None, poll_interval: float = 1.0,
                  watch: bool = True,
-                 compile: Callable[[Path], CompiledPolicySet] = compile_directory) -> None:
+                 compile: Callable[[Path], CompiledPolicySet] = compile_directory,
+                 on_swap: Sequence[Callable[[], None]] = (), grace: float = 1.0) -> None:
         self._holder = holder
         self._store = store
         self._directory = Path(directory)
@@ -130,6 +133,8 @@ class Reloader:
         self._poll_interval = poll_interval
         self._watch = watch
         self._compile = compile
+        self._on_swap = tuple(on_swap)
+        self._grace = grace
         self._lock = threading.Lock()  # one reload at a time
         self._queue_lock = threading.Lock()
         self._queued: str | None = None  # a requested reload the background runner will do
@@ -157,31 +162,39 @@ class Reloader:
         """Compile, validate and swap in the calling thread (never an event loop's).
 
         Returns the active set afterwards, or None if the new one was rejected."""
-        with self._lock, _fine_grained_switching():
+        with self._lock:
             self._last_trigger = trigger
             holder = self._holder
             old = holder.current
-            try:
-                new = self._compile(self._directory)
-            except PolicyLoadError as exc:
-                return self._reject(old, exc, trigger)
-            if new.version == old.version:
-                self._unchanged += 1
-                holder.last_failure = None
-                return old
-            if new.entities != old.entities:
+            with _fine_grained_switching(), _collector_paused():
                 try:
-                    self._apply_entities(new)
-                except PDPError as exc:
-                    return self._reject(old, PolicyLoadError([PolicyDiagnostic(
-                        ENTITIES_FILE, f"cannot apply to the entity store: {exc.message}")]),
-                        trigger)
-            holder.swap(new)
+                    new = self._compile(self._directory)
+                except PolicyLoadError as exc:
+                    self._reject(old, exc, trigger)
+                    return None
+                if new.version == old.version:
+                    self._unchanged += 1
+                    holder.last_failure = None
+                    _retire(new, self._grace)
+                    return old
+                if new.entities != old.entities:
+                    try:
+                        self._apply_entities(new)
+                    except PDPError as exc:
+                        self._reject(old, PolicyLoadError([PolicyDiagnostic(
+                            ENTITIES_FILE, f"cannot apply to the entity store: {exc.message}")]),
+                            trigger)
+                        _retire(new, self._grace)
+                        return None
+                holder.swap(new)
+                for hook in self._on_swap:
+                    hook()
             holder.last_failure = None
             self._reloads += 1
             self._last_at = datetime.now(UTC)
             log.info("policy set %s loaded from %s (%d policies; was %s; %s)", new.version,
                      self._directory, len(new.policies), old.version, trigger)
+            _retire(old, self._grace)
             return new
 
     def request(self, trigger: str) -> None:
@@ -222,7 +235,6 @@ class Reloader:
         self._failures += 1
         log.error("policy reload (%s) rejected, still serving %s:\n%s", trigger, old.version,
                   exc.message)
-        return None
 
     def _apply_entities(self, new: CompiledPolicySet) -> None:
         store: Any = self._store
@@ -331,3 +343,43 @@ def _fine_grained_switching() -> Iterator[None]:
     finally:
         sys.setswitchinterval(previous)
 
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a reload allocates a whole policy set: a full
+    collection over hundreds of thousands of new objects holds the GIL for 100 ms and more.
+    Afterwards everything alive is frozen (:func:`gc.freeze`): the long-lived policy set is
+    never scanned again, so later collections stay short."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _retire(old: CompiledPolicySet, grace: float) -> None:
+    """Free a policy set that is no longer served, piece by piece, on a background thread.
+
+    Dropping a large set in one go (its policies' JSON forms, the memo of Cedar sub-sets,
+    the Cedar policy set) is one uninterruptible cascade of tens of milliseconds: done by
+    whichever thread drops the last reference, possibly a request. After ``grace`` seconds
+    (requests decided with the old set have finished) the pieces are released one at a time,
+    giving the GIL back in between."""
+    pieces: list[Any] = [p.est for p in old.policies]
+    pieces.extend(old.index.drain())
+    pieces.append(old.policy_set)
+    del old
+
+    def release() -> None:
+        time.sleep(grace)
+        while pieces:
+            for _ in range(64):
+                if not pieces:
+                    break
+                pieces.pop()
+            time.sleep(0)
+
+    threading.Thread(target=release, name="pdp-retire", daemon=True).start()

@@ -3,9 +3,11 @@
 Candidates are the stored entities of the searched type (for actions, the actions the policy
 set knows: its schema's, else those its policies name), walked in id order with keyset
 pagination (:meth:`~pdp.entities.store.EntityStore.candidates`), never loaded as a whole.
-Each candidate is decided by the same engine as ``/access/v1/evaluation``, in batches, so
-every result evaluates to ``true`` there, and membership is transitive: a candidate's
-ancestors (groups, folders, roles) are part of its entity slice.
+Candidates that no permit policy can allow are dropped by a sound prefilter built from Cedar's
+partial evaluation (:mod:`pdp.search.prefilter`); every other candidate is decided by the same
+engine as ``/access/v1/evaluation``, in batches, so every result evaluates to ``true`` there,
+and membership is transitive: a candidate's ancestors (groups, folders, roles) are part of its
+entity slice.
 
 A page ends when ``limit`` results are found or the candidates run out. Its continuation is
 a page token (:mod:`pdp.search.tokens`) holding the last candidate examined; ``next_token``
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
-from pdp.engine import Engine, cedar_name_ok
+from pdp.engine import Engine, Translator, cedar_name_ok
+from pdp.policies.compiled import CompiledPolicySet
+from pdp.search.prefilter import Prefilter
 from pdp.search.request import SearchKind, SearchRequest
 from pdp.search.tokens import PageTokens
 
@@ -30,7 +34,9 @@ __all__ = ["SearchOptions", "SearchResult", "Searcher"]
 @dataclass(frozen=True, slots=True)
 class SearchOptions:
     namespace: str = ""
+    action_properties_key: str = "action_properties"
     batch_size: int = 500  # candidates decided per engine call
+    prefilter: bool = True  # drop candidates partial evaluation proves denied (prefilter.py)
     default_limit: int = 1000  # results per page when the request gives no page.limit
     max_limit: int = 1000
 
@@ -69,25 +75,46 @@ class Searcher:
         after = (self._tokens.open(request.token, request.fingerprint)
                  if request.token else None)
         fetch = self._source(request, compiled.action_names())
+        prefilter = self._prefilter(request, compiled) if fetch is not None else None
         limit = request.limit or self.options.default_limit
+        batch = self.options.batch_size
         found: list[str] = []
         examined = errors = 0
         more = False
-        size = min(self.options.batch_size, max(16, 2 * limit))
+        # without a prefilter every candidate is decided: fetch about what the page needs
+        size = min(batch, max(16, 2 * limit)) if prefilter is None else 4 * batch
         while fetch is not None:
             candidates = fetch(after, size)
             if not candidates:
                 break
-            decisions = self._engine.decide([self._request(request, c) for c in candidates])
+            keep = (prefilter.keep(candidates, self._cedar_type(request))
+                    if prefilter is not None else None)
+            position = 0
             stop: int | None = None
-            for i, (candidate, decision) in enumerate(zip(candidates, decisions, strict=True)):
-                if decision.allowed:
-                    found.append(candidate)
-                    if len(found) == limit:
-                        stop = i
-                        break
-                elif decision.outcome == "error":
-                    errors += 1
+            while position < len(candidates) and stop is None:
+                # decide about as many candidates as the rest of the page needs
+                want = min(batch, max(16, 2 * (limit - len(found))))
+                chosen: list[int] = []
+                end = position
+                while end < len(candidates) and len(chosen) < want:
+                    if keep is None or keep[end]:
+                        chosen.append(end)
+                    end += 1
+                decided = dict(zip(chosen, self._engine.decide(
+                    [self._request(request, candidates[i]) for i in chosen]) if chosen else [],
+                    strict=True))
+                for i in range(position, end):
+                    decision = decided.get(i)
+                    if decision is None:
+                        continue  # the prefilter proved that no policy permits it
+                    if decision.allowed:
+                        found.append(candidates[i])
+                        if len(found) == limit:
+                            stop = i
+                            break
+                    elif decision.outcome == "error":
+                        errors += 1
+                position = end
             if stop is not None:
                 examined += stop + 1
                 after = candidates[stop]
@@ -97,11 +124,30 @@ class Searcher:
             after = candidates[-1]
             if len(candidates) < size:
                 break
-            size = min(self.options.batch_size, size * 2)
+            if prefilter is None:
+                size = min(batch, size * 2)
         token = (self._tokens.issue(request.fingerprint, after)
                  if more and after is not None else None)
         return SearchResult(request, self._results(request, found), token, examined, errors,
                             compiled.version)
+
+    def _prefilter(self, request: SearchRequest, compiled: CompiledPolicySet,
+                   ) -> Prefilter | None:
+        if not self.options.prefilter or request.kind is SearchKind.ACTION:
+            return None
+        assert request.action is not None
+        translator = Translator(compiled.schema_types, namespace=self.options.namespace,
+                                action_properties_key=self.options.action_properties_key)
+        return Prefilter.build(
+            compiled, self._engine.store, translator,
+            "principal" if request.kind is SearchKind.SUBJECT else "resource",
+            request.subject, request.action.name, request.resource, request.context)
+
+    def _cedar_type(self, request: SearchRequest) -> str:
+        searched = request.searched_type
+        assert searched is not None
+        prefix = self.options.namespace
+        return f"{prefix}::{searched}" if prefix else searched
 
     # -- candidates -----------------------------------------------------------------------
 
@@ -117,8 +163,7 @@ class Searcher:
         searched = request.searched_type
         if searched is None or not cedar_name_ok(searched):
             return None  # not a type name at all: unknown, so nothing to find
-        prefix = self.options.namespace
-        cedar_type = f"{prefix}::{searched}" if prefix else searched
+        cedar_type = self._cedar_type(request)
         store = self._engine.store
 
         def fetch_entities(after: str | None, limit: int) -> Sequence[str]:

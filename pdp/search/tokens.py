@@ -58,7 +58,8 @@ class PageTokens:
             payload, given = _unb64(head), _unb64(tag)
         except (binascii.Error, ValueError):
             raise InvalidPageToken("invalid page token", field="page.token") from None
-        if not sep or not hmac.compare_digest(given, self._tag(payload)):
+        canonical = _b64(payload) == head and _b64(given) == tag  # no malleable padding bits
+        if not sep or not canonical or not hmac.compare_digest(given, self._tag(payload)):
             raise InvalidPageToken("invalid page token", field="page.token")
         try:
             version, bound, cursor = orjson.loads(payload)

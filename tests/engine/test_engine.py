@@ -45,21 +45,41 @@ ALLOW_ALL_WHEN = '@id("p")\npermit (principal, action, resource) when {{ {} }};\
 
 
 def test_an_entity_reached_two_ways_counts_at_its_shortest_distance(tmp_path: Path) -> None:
-    # principal.a.x.z is 3 references away along the attributes, but x is also one
-    # reference from an ancestor group (found after x itself), which puts z at distance 2.
+    # User::"x" is first found two references from the principal (the limit: its own
+    # references are not followed), then as a literal of the chosen policy (distance 0),
+    # which puts its `z` one reference away.
     entities = [
-        ent("User", "p", {"a": ref("Thing", "a")}, [("Group", "g1")]),
-        ent("Group", "g1", {}, [("Group", "g2")]),
-        ent("Group", "g2", {}, [("Group", "g3")]),
-        ent("Group", "g3", {"x": ref("Thing", "x")}),
-        ent("Thing", "a", {"x": ref("Thing", "x")}),
-        ent("Thing", "x", {"z": ref("Thing", "z")}),
+        ent("User", "p", {"a": ref("Thing", "a")}),
+        ent("Thing", "a", {"b": ref("User", "x")}),
+        ent("User", "x", {"z": ref("Thing", "z")}),
         ent("Thing", "z", {"ok": True}),
     ]
-    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format("principal.a.x.z.ok"), entities,
-                         entity_depth=2)
+    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format(
+        'principal.a.b has z && User::"x".z.ok'), entities, entity_depth=2)
     decision = engine.decide([request(("User", "p"), "read", ("Doc", "d"))])[0]
     assert decision.allowed, decision
+
+
+def test_only_what_the_policies_can_read_reaches_cedar(tmp_path: Path) -> None:
+    # `owner` is compared, never dereferenced: the owner is not fetched. The groups are
+    # ancestors only; the one without parents of its own is left out (its membership is
+    # in the principal's parent list).
+    entities = [
+        ent("User", "p", {"dept": "x"}, [("Group", "g1"), ("Group", "leaf")]),
+        ent("Group", "g1", {"name": "one"}, [("Group", "top")]),
+        ent("Group", "leaf", {"name": "leaf"}),
+        ent("Group", "top", {}),
+        ent("Doc", "d", {"owner": ref("User", "o"), "folder": ref("Folder", "f")}),
+        ent("User", "o", {"dept": "x"}),
+        ent("Folder", "f", {}),
+    ]
+    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format(
+        'resource.owner != principal && principal in Group::"top" && principal.dept == "x"'),
+        entities)
+    req = request(("User", "p"), "read", ("Doc", "d"))
+    assert engine.decide([req])[0].allowed
+    given = {(e["uid"]["type"], e["uid"]["id"]) for e in engine.cedar_input(req).entities}
+    assert given == {("User", "p"), ("Doc", "d"), ("Group", "g1")}
 
 
 def test_a_reference_past_the_depth_limit_dangles_and_is_an_error(tmp_path: Path) -> None:

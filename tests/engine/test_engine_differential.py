@@ -55,6 +55,11 @@ def authzen(req: tuple[Uid, Uid, Uid, bool]) -> EvaluationRequest:
 def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
         policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
         reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
+    check(policies, graph, reqs, cache)
+
+
+def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+          reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = engine_for(policies, graph, Path(tmp), cache)
     full = engine.current().policy_set
@@ -67,3 +72,33 @@ def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
         for got in (got_batch, got_single):
             assert ("Allow" if got.allowed else "Deny", list(got.reasons),
                     list(got.errors)) == want
+
+
+def _when(text: str, pid: str) -> dict[str, Any]:
+    """One policy from Cedar text (an unconstrained head, the given condition)."""
+    doc = orjson.loads(cedarpy.policies_to_json_str(
+        f"permit (principal, action, resource) when {{ {text} }};"))
+    return dict(doc["staticPolicies"]["policy0"], annotations={"id": pid})
+
+
+DATA_PATHS = [
+    [_when("resource has owner && resource.owner has level && resource.owner.level > 0",
+           "through-owner"),
+     {**_when("true", "deep-group"), "principal": {"op": "in", "entity": {
+         "type": "Group", "id": "g2"}}},
+     _when('resource has viewers && resource.viewers in Group::"g2"', "viewers-ancestry")],
+    [_when('Group::"g0" in principal || principal in Group::"g1"', "literal-ancestry"),
+     _when('User::"u1".level > 0', "literal-data")],
+    [_when("(if context.flag then principal else resource.owner).level > 0", "untraceable"),
+     _when("resource.owner == principal", "compared-only")],
+]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.sampled_from(DATA_PATHS), entity_graphs(dense=True),
+       st.lists(requests, min_size=1, max_size=5))
+def test_what_the_policies_read_through_references_and_ancestors_reaches_cedar(
+        policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+        reqs: list[tuple[Uid, Uid, Uid, bool]]) -> None:
+    check(policies, graph, reqs, 0)

@@ -89,6 +89,12 @@ def expressions() -> st.SearchStrategy[dict[str, Any]]:
         st.just({"==": {"left": attr("context", "flag"), "right": {"Value": True}}}),
         entity.map(lambda e: {"==": {"left": {".": {"left": e, "attr": "level"}},
                                      "right": {"Value": 1}}}),
+        st.just({"==": {"left": {".": {"left": attr("resource", "owner"), "attr": "level"}},
+                        "right": {"Value": 1}}}),  # through a reference
+        st.just({"in": {"left": attr("resource", "viewers"), "right": {"Var": "principal"}}}),
+        st.just({"has": {"left": {"if-then-else": {
+            "if": attr("context", "flag"), "then": {"Var": "principal"},
+            "else": attr("resource", "owner")}}, "attr": "level"}}),  # not traceable
     )
 
 
@@ -154,8 +160,9 @@ def policy_sets(draw: st.DrawFn, max_policies: int = 8) -> PolicySetCase:
 
 
 @st.composite
-def entity_graphs(draw: st.DrawFn) -> dict[Uid, dict[str, Any]]:
-    """Cedar entity JSON by uid: an acyclic membership graph and attributes to read."""
+def entity_graphs(draw: st.DrawFn, dense: bool = False) -> dict[Uid, dict[str, Any]]:
+    """Cedar entity JSON by uid: an acyclic membership graph and attributes to read
+    (``dense``: every entity that can have a parent has one)."""
     graph: dict[Uid, dict[str, Any]] = {}
     for uid in EVERY_ENTITY + ACTIONS + ACTION_GROUPS:
         if draw(st.integers(0, 3)) == 0 and uid not in ACTIONS:
@@ -167,8 +174,8 @@ def entity_graphs(draw: st.DrawFn) -> dict[Uid, dict[str, Any]]:
         else:
             later = ACTION_GROUPS if uid in ACTIONS else [
                 g for g in ACTION_GROUPS if g[1] > uid[1]]
-        parents = draw(st.lists(st.sampled_from(later), max_size=2, unique=True)) \
-            if later else []
+        parents = draw(st.lists(st.sampled_from(later), min_size=1 if dense else 0,
+                                max_size=2, unique=True)) if later else []
         attrs: dict[str, Any] = {}
         if uid[0] in ("User", "Group") and draw(st.integers(0, 3)) > 0:
             attrs["level"] = draw(st.integers(0, 3))
