@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         if have_wrk() and (os.cpu_count() or 1) >= 2:
             results["http"] = run_http(policies=1_000, entities=10_000,
                                        reload_policies=10_000,
-                                       duration_s=10.0 if full else 4.0, log=log)
+                                       duration_s=10.0 if full else 3.0, log=log)
         else:
             results["http"] = {"skipped": "needs wrk, taskset and two CPUs"}
     results["targets"] = report.targets(results)

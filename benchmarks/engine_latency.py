@@ -71,10 +71,15 @@ class Setup:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build(policy_count: int, entity_count: int, pool: int, workdir: Path) -> Setup:
+def build(policy_count: int, entity_count: int, pool: int, workdir: Path,
+          policy_ids_from: int | None = None) -> Setup:
+    """A policy set and a store. The policies name entities of a population of
+    ``policy_ids_from`` entities (default: the store's), so that the store's size can vary
+    while the policies stay the same."""
     population = Population.of(entity_count)
     directory = write_policy_set(workdir / f"p{policy_count}-e{entity_count}", policy_count,
-                                 population, with_entities=False)
+                                 Population.of(policy_ids_from or entity_count),
+                                 with_entities=False)
     started = time.perf_counter()
     compiled = compile_directory(directory)
     compile_s = time.perf_counter() - started
@@ -214,7 +219,8 @@ def _json_entities(ents: list[dict[str, Any]]) -> str:
 def run_engine(policy_sizes: Sequence[int], entity_sizes: Sequence[int], *,
                fixed_entities: int, fixed_policies: int, budget_s: float,
                max_samples: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """Latency by policy count (entities fixed) and by entity count (policies fixed)."""
+    """Latency by policy count (entities fixed) and by entity count (policies fixed; they
+    name entities of a ``fixed_entities`` population whatever the store holds)."""
     out: dict[str, Any] = {"by_policies": [], "by_entities": [], "setups": []}
     with tempfile.TemporaryDirectory(prefix="pdp-bench-") as tmp:
         for n in policy_sizes:
@@ -227,7 +233,7 @@ def run_engine(policy_sizes: Sequence[int], entity_sizes: Sequence[int], *,
             gc.collect()
         for m in entity_sizes:
             log(f"engine: {fixed_policies:,} policies, {m:,} entities")
-            setup = build(fixed_policies, m, 2000, Path(tmp))
+            setup = build(fixed_policies, m, 2000, Path(tmp), policy_ids_from=fixed_entities)
             out["by_entities"].extend(c.to_dict() for c in measure(
                 setup, budget_s, max_samples, methods=("b", "c", "c-cold", "d")))
             out["setups"].append(_describe(setup))

@@ -7,8 +7,10 @@ options (uvloop, httptools, middleware, one worker) are the same on both sides:
 * ``/access/v1/evaluation`` against ``POST /bench/noop`` (``PDP_BENCH_NOOP=on``: reads the
   body, answers a constant decision), requests/s and latency percentiles, decision cache off
   and on;
-* ``/access/v1/evaluations`` with 100 items against the same 100 requests sent one by one
-  to ``/access/v1/evaluation``: decisions/s;
+* ``/access/v1/evaluations`` with 100 items (one subject, as the API's defaults invite)
+  against the same 100 requests sent one by one to ``/access/v1/evaluation``: decisions/s;
+* the same comparison on the AuthZEN Todo scenario (``policies/todo``, its 40 interop
+  requests);
 * p99 latency while the 10,000-policy set is reloaded back to back (``POST /admin/reload``
   after each edit), against the p99 of the same load without reloads. This run uses 4
   connections: with 32, latency is mostly the time spent queued behind other requests.
@@ -21,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,8 @@ from benchmarks.workload import Population, requests, wire, write_policy_set
 ROOT = Path(__file__).resolve().parent.parent
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 ADMIN_TOKEN = "bench-admin-token"
+# The Todo interop requests (the same ones the Cerbos comparison uses), when present.
+TODO_BODIES = ROOT.parent / "shared" / "peers" / "cerbos" / "todo-eval-bodies.jsonl"
 SERVER_CPU, CLIENT_CPU = "0", "1"
 
 
@@ -144,6 +149,31 @@ def wrk(name: str, url: str, *, script: str, env: dict[str, str], duration_s: fl
                      connections, duration_s, decisions_per_request)
 
 
+def alternating(runs: Sequence[tuple[str, str, str, dict[str, str], int, int]], *,
+                duration_s: float, rounds: int = 3) -> list[WrkResult]:
+    """Run each (name, url, script, env, decisions per request, connections) for
+    ``duration_s`` in all,
+    taking turns in ``rounds`` rounds, so that every run sees the same machine (other load
+    comes and goes); each figure is the median over the rounds."""
+    taken: dict[str, list[WrkResult]] = {name: [] for name, *_ in runs}
+    for n in range(rounds):
+        for name, url, script, env, per_request, connections in runs:
+            taken[name].append(wrk(name, url, script=script, env=env,
+                                   duration_s=duration_s / rounds, connections=connections,
+                                   warmup_s=1.0 if n == 0 else 0.0,
+                                   decisions_per_request=per_request))
+    out = []
+    for name, results in taken.items():
+        first = results[0]
+        out.append(WrkResult(
+            name, statistics.median(r.requests_per_s for r in results),
+            statistics.median(r.p50_ms for r in results),
+            statistics.median(r.p99_ms for r in results),
+            sum(r.non_2xx for r in results), sum(r.errors for r in results),
+            first.connections, duration_s, first.decisions_per_request))
+    return out
+
+
 def _bodies(path: Path, bodies: Sequence[Any]) -> Path:
     path.write_bytes(b"\n".join(orjson.dumps(b) for b in bodies) + b"\n")
     return path
@@ -159,10 +189,16 @@ def run_http(*, policies: int, entities: int, reload_policies: int, duration_s: 
         directory = write_policy_set(tmp / "set", policies, population)
         pool = [wire(r) for r in requests(population, 2000, seed=5)]
         rotate = {"BODIES": str(_bodies(tmp / "bodies.jsonl", pool))}
-        hundred = pool[:100]
+        # A batch as PEPs send them: one subject, 100 (action, resource) pairs; the same 100
+        # requests one by one for comparison.
+        subject = pool[0]["subject"]
+        hundred = [{**item, "subject": subject} for item in pool[:100]]
         singles = {"BODIES": str(_bodies(tmp / "hundred.jsonl", hundred))}
         batch_file = tmp / "batch100.json"
-        batch_file.write_bytes(orjson.dumps({"evaluations": hundred}))
+        batch_file.write_bytes(orjson.dumps({
+            "subject": subject,
+            "evaluations": [{k: v for k, v in item.items() if k != "subject"}
+                            for item in hundred]}))
         batch = {"BODY": str(batch_file)}
 
         for cache in ("off", "on"):
@@ -170,18 +206,32 @@ def run_http(*, policies: int, entities: int, reload_policies: int, duration_s: 
             with server(directory, tmp, cache=cache) as base:
                 evaluation = base + "/access/v1/evaluation"
                 if cache == "off":
-                    results.append(wrk("noop", base + "/bench/noop", script="rotate.lua",
-                                       env=rotate, duration_s=duration_s))
-                results.append(wrk(f"evaluation, cache {cache}", evaluation,
-                                   script="rotate.lua", env=rotate, duration_s=duration_s))
-                if cache == "off":
-                    results.append(wrk("100 single evaluations", evaluation,
-                                       script="rotate.lua", env=singles,
+                    # 4 connections for the batch: a 100-item batch takes milliseconds, and
+                    # 32 of them queued would only measure waiting
+                    results.extend(alternating([
+                        ("noop", base + "/bench/noop", "rotate.lua", rotate, 1, 32),
+                        ("evaluation, cache off", evaluation, "rotate.lua", rotate, 1, 32),
+                        ("100 single evaluations", evaluation, "rotate.lua", singles, 1, 32),
+                        ("evaluations, batch of 100", base + "/access/v1/evaluations",
+                         "post.lua", batch, 100, 4),
+                    ], duration_s=duration_s * 3))
+                else:
+                    results.append(wrk("evaluation, cache on", evaluation,
+                                       script="rotate.lua", env=rotate,
                                        duration_s=duration_s))
-                    results.append(wrk("evaluations, batch of 100",
-                                       base + "/access/v1/evaluations", script="post.lua",
-                                       env=batch, duration_s=duration_s,
-                                       decisions_per_request=100))
+
+        log("http: the AuthZEN Todo scenario (policies/todo), decision cache off")
+        todo_bodies = [orjson.loads(line) for line in TODO_BODIES.read_bytes().splitlines()
+                       if line.strip()] if TODO_BODIES.is_file() else [
+            {"subject": {"type": "user", "id": "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVh"
+                                              "NTEwMGQSBWxvY2Fs"},
+             "action": {"name": "can_read_todos"}, "resource": {"type": "todo", "id": "1"}}]
+        todo = {"BODIES": str(_bodies(tmp / "todo.jsonl", todo_bodies))}
+        with server(ROOT / "policies" / "todo", tmp, cache="off") as base:
+            results.extend(alternating([
+                ("todo: noop", base + "/bench/noop", "rotate.lua", todo, 1, 32),
+                ("todo: evaluation, cache off", base + "/access/v1/evaluation", "rotate.lua",
+                 todo, 1, 32)], duration_s=duration_s * 2))
 
         log(f"http: reload of a {reload_policies:,}-policy set under load")
         reload_dir = write_policy_set(tmp / "reload", reload_policies, population)

@@ -25,8 +25,9 @@ except (ImportError, AttributeError):  # pragma: no cover - depends on the cedar
 
 
 def authorize_batch(requests: Sequence[dict[str, Any]], policy_set: Any,
-                    entities_json: str) -> list[dict[str, Any]]:
-    """Evaluate requests (contexts already JSON text) against one policy set and entity set.
+                    entities_json: Any) -> list[dict[str, Any]]:
+    """Evaluate requests (contexts already JSON text) against one policy set and entity set
+    (entity JSON text, or a parsed ``cedarpy.Entities``' inner handle).
 
     Returns Cedar's answers as dicts: ``decision`` (Allow/Deny/NoDecision) and ``diagnostics``.
     Raises whatever cedarpy raises; the engine turns that into a deny.

@@ -6,17 +6,23 @@ whose scope matches it from the compiled slice index (:mod:`pdp.policies.index`)
 with Cedar. Any error on the way is a deny carrying the reason, and is logged: the engine
 fails closed.
 
-The entity slice. Cedar is given only what a request can reach: the principal and the
-resource, entities the context references, every ancestor of every entity in the slice
-(ancestors are always complete, whatever the depth, so ``in`` is exact), and entities that
-attributes reference, up to ``entity_depth`` references away from the principal or resource
-(an entity reached several ways counts at its shortest distance); references are followed
-only through attributes some policy reads by name; entities that the chosen policies name in
-their conditions are roots too. The action entities a schema declares as members or groups of
-action groups are added to every request; without a schema, the request's action is read from
-the store like any entity (an ``entities.json`` may define action groups). Beyond the depth
-limit an attribute reference dangles, and reading through it is a Cedar error for that
-policy, never a silent success.
+The entity slice: what the chosen policies can observe, and nothing else. Its roots are the
+principal, the resource and the action (read from the store when no schema declares the
+actions; a schema's action groups are given to every call), the entities the context
+references and the entities the chosen policies name in their conditions. From a root, the
+search follows every parent (ancestors are always complete, so ``in`` is exact) and the
+entity references held in attributes the policies *dereference* (read through: ``.a.b``,
+``.a has b``, ``.a in ...``; see ``_DataFlow`` in :mod:`pdp.policies.index`), up to
+``entity_depth`` references away (an entity reached several ways counts at its shortest
+distance). An ancestor that is not itself reachable as a value and has no parents is left
+out: Cedar counts a parent as an ancestor whether or not its entity is present, and nothing
+else about it can be observed. Beyond the depth limit a reference dangles, and reading
+through it is a Cedar error for that policy, never a silent success.
+
+The slice is the union of per-root closures, memoised per (policy version, store version)
+and, from their second use, kept parsed by Cedar: a request then costs Cedar only the parse
+of the entities not already parsed (Cedar's entity parsing, several microseconds an entity,
+is most of the cost of a decision).
 
 Batching. Requests of one call whose policy slices are the same share one Cedar call when
 their entity slices agree: no entity with two different contents, and no entity that one
@@ -33,9 +39,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import cedarpy
 import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
@@ -46,7 +53,7 @@ from pdp.entities.model import EntityUid, StoredEntity, entity_refs
 from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
-from pdp.policies.index import PolicySlice
+from pdp.policies.index import PolicySlice, SliceIndex
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
@@ -58,6 +65,7 @@ LATENCY_BOUNDS: tuple[float, ...] = (
     0.05, 0.1, 0.25, 1.0)
 _BOUNDS_NS = tuple(int(b * 1e9) for b in LATENCY_BOUNDS)
 _NO_PERMIT = Decision(False, "no_permit")
+_NOTHING: frozenset[EntityUid] = frozenset()
 _OUTCOMES = ("permit", "forbid", "no_permit", "error")
 
 
@@ -67,7 +75,7 @@ class EngineOptions:
     action_properties_key: str = "action_properties"
     entity_depth: int = 3
     decision_cache_size: int = 0  # 0: no decision cache
-    closure_cache_size: int = 65_536  # entity closures kept across calls (0: none)
+    closure_cache_size: int = 16_384  # entity closures kept across calls (0: none)
 
 
 class EngineStats:
@@ -109,7 +117,7 @@ class _VersionState:
     compiled: CompiledPolicySet
     translator: Translator
     actions: Mapping[EntityUid, StoredEntity]  # the schema's action entities
-    actions_json: tuple[bytes, ...]
+    actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
 
 
@@ -120,6 +128,7 @@ class _Prepared:
     entities: Mapping[EntityUid, StoredEntity]
     absent: frozenset[EntityUid]  # uids the slice references but deliberately lacks
     slice: PolicySlice
+    parts: tuple[_Closure, ...]  # the closures ``entities`` is the union of
 
 
 class Engine:
@@ -204,6 +213,10 @@ class Engine:
                         keys[i] = key
                     else:
                         decisions[i] = hit
+                only = decisions[0] if count == 1 else None
+                if only is not None:  # the common case of a hit: done
+                    self.stats.observe(time.perf_counter_ns() - started, (only,))
+                    return [only]
             else:
                 cache.bypasses += count
         evaluated: list[int] = []  # decided by a completed evaluation: cacheable
@@ -230,8 +243,8 @@ class Engine:
             else:
                 prepared.append(p)
         if prepared:
-            for group in _groups(prepared):
-                self._evaluate(group, state, decisions, evaluated)
+            for policy_slice, group in _groups(prepared, state.compiled.index):
+                self._evaluate(policy_slice, group, state, decisions, evaluated)
         final = [d if d is not None else Decision(False, "error", errors=("not evaluated",))
                  for d in decisions]
         if generation is not None and cache is not None:
@@ -258,17 +271,17 @@ class Engine:
             hierarchy = types.action_parents()
             grouping = {p for parents in hierarchy.values() for p in parents}
             for name, parents in hierarchy.items():
-                if not parents and name not in grouping:
-                    # An action in no group and grouping none behaves in every expression
-                    # exactly as an absent entity (the schema gives actions no attributes),
-                    # and each entity costs Cedar a parse per call.
-                    continue
                 ent = StoredEntity.build(action_type, name, {},
                                          tuple((action_type, p) for p in parents))
                 actions[ent.uid] = ent
+        else:
+            grouping = set()
         ancestors = {uid: frozenset(_ancestors(uid, {}, actions)) for uid in actions}
-        state = _VersionState(compiled.version, compiled, translator, actions,
-                              tuple(e.json for e in actions.values()), ancestors)
+        # An action in no group and grouping none behaves in every expression exactly as an
+        # absent entity (the schema gives actions no attributes), and each entity costs Cedar
+        # a parse per call: only the others are sent. None is read from the store.
+        sent = tuple(e.json for e in actions.values() if e.parents or e.id in grouping)
+        state = _VersionState(compiled.version, compiled, translator, actions, sent, ancestors)
         self._state = state
         return state
 
@@ -293,8 +306,10 @@ class Engine:
             overlays[principal] = dict(cr.principal_attrs)
         if cr.resource_attrs:
             overlays.setdefault(resource, {}).update(cr.resource_attrs)
-        parts = [closures.get(uid, 0, overlays.get(uid))
-                 for uid in dict.fromkeys((principal, resource, action))]
+        action_ancestors = state.action_ancestors.get(action)
+        roots = (principal, resource) if action_ancestors is not None else (
+            principal, resource, action)  # a declared action is never read from the store
+        parts = [closures.get(uid, 0, overlays.get(uid)) for uid in dict.fromkeys(roots)]
         if cr.context and depth >= 1:
             followed = index.followed
             refs: list[EntityUid] = []
@@ -303,7 +318,6 @@ class Engine:
                     entity_refs(value, refs)
             parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
         lineages = {part.root: part.ancestors for part in parts}
-        action_ancestors = state.action_ancestors.get(action)
         chosen = index.select(
             principal, lineages[principal],
             action, lineages[action] if action_ancestors is None else action_ancestors,
@@ -320,24 +334,23 @@ class Engine:
         }
         if len(parts) == 1:
             only = parts[0]
-            return _Prepared(i, cedar, only.entities, only.absent, chosen)
+            return _Prepared(i, cedar, only.entities, only.absent, chosen, (only,))
         entities: dict[EntityUid, StoredEntity] = {}
         for part in sorted(parts, key=_overlaid_last):
             entities.update(part.entities)
-        return _Prepared(i, cedar, entities, _Closure.absent_of(parts), chosen)
+        return _Prepared(i, cedar, entities, _Closure.absent_of(parts), chosen, tuple(parts))
 
     # -- evaluation -----------------------------------------------------------------------
 
-    def _evaluate(self, group: Sequence[_Prepared], state: _VersionState,
-                  decisions: list[Decision | None], evaluated: list[int]) -> None:
+    def _evaluate(self, policy_slice: PolicySlice, group: Sequence[_Prepared],
+                  state: _VersionState, decisions: list[Decision | None],
+                  evaluated: list[int]) -> None:
         merged: dict[EntityUid, StoredEntity] = {}
         for p in group:
             merged.update(p.entities)
-        parts = [*state.actions_json, *(_json(e) for e in merged.values())]
-        entities_json = (b"[" + b",".join(parts) + b"]").decode()
         try:
-            answers = authorize_batch([p.cedar for p in group], group[0].slice.policy_set,
-                                      entities_json)
+            answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
+                                      _cedar_entities(group, merged, state.actions_json))
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             for p in group:
@@ -479,12 +492,34 @@ class _Closure:
     found: frozenset[EntityUid]  # every entity found (values and ancestors)
     absent: frozenset[EntityUid]  # referenced here, not found here
     ancestors: tuple[EntityUid, ...]  # the root's
+    _parsed: list[Any] = field(default_factory=list)  # [uses, Cedar's parsed form or None]
+
+    def parsed(self) -> Any | None:
+        """These entities as a parsed ``cedarpy.Entities``, from the second use on.
+
+        Cedar parses entity JSON at several microseconds an entity on every call; a parsed
+        set is reused at no cost, and extended with the rest of a request's entities by
+        parsing only those. Closures used once are not worth parsing separately."""
+        cell = self._parsed
+        if not cell:
+            cell[:] = [1, None]
+            return None
+        if cell[1] is None:
+            cell[0] += 1
+            if cell[0] < 2 or not self.entities:
+                return None
+            try:
+                cell[1] = cedarpy.Entities.from_json_str(_entities_json((), self.entities))
+            except ValueError:
+                cell[0] = -(1 << 30)  # never again
+                return None
+        return cell[1]
 
     @staticmethod
     def absent_of(parts: Sequence[_Closure]) -> frozenset[EntityUid]:
+        if not any(p.absent for p in parts):
+            return _NOTHING
         referenced = frozenset().union(*(p.absent for p in parts))
-        if not referenced:
-            return referenced
         return referenced.difference(*(p.found for p in parts))
 
 
@@ -553,10 +588,44 @@ class _Closures:
 
     def _compute(self, uid: EntityUid, depth: int,
                  overlays: dict[EntityUid, dict[str, Any]]) -> _Closure:
+        overlaid = bool(overlays)  # (the search consumes ``overlays``)
         reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays)
         reach.add(uid, depth)
         reach.run()
-        return reach.closure(uid, bool(overlays))
+        return reach.closure(uid, overlaid)
+
+
+def _entities_json(first: Iterable[bytes], entities: Mapping[EntityUid, StoredEntity]) -> str:
+    parts = [*first, *(_json(e) for e in entities.values())]
+    return (b"[" + b",".join(parts) + b"]").decode()
+
+
+def _cedar_entities(group: Sequence[_Prepared], merged: Mapping[EntityUid, StoredEntity],
+                    actions_json: tuple[bytes, ...]) -> Any:
+    """The group's entities for Cedar: JSON text, or the parsed form of its largest reused
+    closure extended with the rest (parsing only the rest). Same entities either way."""
+    base: _Closure | None = None
+    handle: Any = None
+    overlaid: set[EntityUid] = set()
+    for p in group:
+        for part in p.parts:
+            if part.overlaid:
+                overlaid.add(part.root)
+            elif base is None or len(part.entities) > len(base.entities):
+                parsed = part.parsed()
+                if parsed is not None:
+                    base, handle = part, parsed
+    inside = base.entities if base is not None else {}
+    if base is None or any(uid in inside for uid in overlaid):
+        # (an entity with request properties differs from its stored self in the base)
+        return _entities_json(actions_json, merged)
+    rest = {uid: e for uid, e in merged.items() if uid not in inside}
+    if not rest and not actions_json:
+        return handle._inner
+    try:
+        return handle.with_added_json_str(_entities_json(actions_json, rest))._inner
+    except ValueError:  # cannot happen with one store state; text is always right
+        return _entities_json(actions_json, merged)
 
 
 def _json(ent: StoredEntity) -> bytes:
@@ -597,27 +666,45 @@ def _decision(answer: Mapping[str, Any]) -> Decision:
     return Decision(False, "error", (), errors or ("no decision",))
 
 
-def _groups(prepared: Sequence[_Prepared]) -> list[list[_Prepared]]:
-    """Requests that can share one Cedar call: same policy slice, agreeing entity slices."""
+def _groups(prepared: Sequence[_Prepared], index: SliceIndex,
+            ) -> list[tuple[PolicySlice, list[_Prepared]]]:
+    """Requests that can share one Cedar call, with the policy set to call it with.
+
+    Requests with the same policy slice and agreeing entity slices share a call. When all of
+    a batch's entity slices agree, the batch becomes one call with the union of its policy
+    slices, if the index has (or, seeing the same union again, builds) it: the extra policies
+    match none of the requests they were not chosen for, so no decision changes, and each
+    Cedar call saved is its fixed cost and a parse of the entities the requests share.
+    """
     if len(prepared) == 1:
-        return [list(prepared)]
+        return [(prepared[0].slice, list(prepared))]
     by_slice: dict[int, list[_Prepared]] = {}
     for p in prepared:
         by_slice.setdefault(id(p.slice), []).append(p)
-    groups: list[list[_Prepared]] = []
+    groups: list[tuple[PolicySlice, list[_Prepared]]] = []
+    merged: dict[EntityUid, StoredEntity] = {}
+    absent: set[EntityUid] = set()
     for members in by_slice.values():
         current: list[_Prepared] = []
-        merged: dict[EntityUid, StoredEntity] = {}
-        absent: set[EntityUid] = set()
+        merged, absent = {}, set()
         for p in members:
             if current and not _agrees(p, merged, absent):
-                groups.append(current)
+                groups.append((current[0].slice, current))
                 current, merged, absent = [], {}, set()
             current.append(p)
             merged.update(p.entities)
             absent.update(p.absent)
-        groups.append(current)
-    return groups
+        groups.append((current[0].slice, current))
+    if len(groups) == 1:
+        return groups
+    merged, absent = {}, set()
+    for p in prepared:
+        if not _agrees(p, merged, absent):
+            return groups
+        merged.update(p.entities)
+        absent.update(p.absent)
+    union = index.union([group[0] for group in groups])
+    return groups if union is None else [(union, list(prepared))]
 
 
 def _agrees(p: _Prepared, merged: Mapping[EntityUid, StoredEntity],

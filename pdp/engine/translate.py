@@ -44,6 +44,7 @@ _DECIMAL_MAX = Decimal("922337203685477.5807")
 _EXTENSION_FN = {"ipaddr": "ip", "decimal": "decimal", "datetime": "datetime",
                  "duration": "duration"}
 _DROP = object()
+_KNOWN_TYPES = 1024  # valid type names a translator remembers (skips re-checking them)
 
 
 def cedar_name_ok(name: str) -> bool:
@@ -64,7 +65,8 @@ class CedarRequest:
 
 
 class Translator:
-    """Stateless but for its configuration; one per compiled policy set."""
+    """Stateless but for its configuration and a memo of valid type names; one per compiled
+    policy set."""
 
     def __init__(self, schema: SchemaTypes | None, *, namespace: str = "",
                  action_properties_key: str = "action_properties") -> None:
@@ -72,15 +74,22 @@ class Translator:
         self._prefix = f"{namespace}::" if namespace else ""
         self._action_type = f"{self._prefix}Action"
         self._key = action_properties_key
+        self._types: dict[str, str] = {}  # valid type names seen (bounded: _KNOWN_TYPES)
         if namespace and not cedar_name_ok(namespace):
             raise ValueError(f"namespace {namespace!r} is not a valid Cedar name")
 
     def entity_type(self, authzen_type: str, field: str) -> str:
+        known = self._types.get(authzen_type)
+        if known is not None:
+            return known
         if not cedar_name_ok(authzen_type):
             raise TranslationError(
                 f"{field}.type {authzen_type!r} is not a valid Cedar entity type name",
                 field=f"{field}.type")
-        return self._prefix + authzen_type
+        cedar_type = self._prefix + authzen_type
+        if len(self._types) < _KNOWN_TYPES:
+            self._types[authzen_type] = cedar_type
+        return cedar_type
 
     def translate(self, req: EvaluationRequest) -> CedarRequest:
         ptype = self.entity_type(req.subject.type, "subject")

@@ -32,17 +32,22 @@ generated policy sets, requests and entity graphs).
 
 Layout. Each policy contributes one key per variable (a policy with ``action in [A, B]``
 contributes two); the keys form a three-level tree ``action → principal → resource → bucket``
-of policy numbers. A request enumerates the keys it presents (its uid, its type, its
-ancestors, ``*``) and collects the buckets it reaches: a few dozen dictionary lookups,
-independent of the size of the set.
+of policy numbers, each level split by kind of constraint (any, ``==``, ``in``, ``is``,
+``is in``). A request probes each level with its uid, its type and its ancestors and collects
+the buckets it reaches: a handful of dictionary lookups, independent of the size of the set.
+
+The index also reads the policies' conditions once (``_DataFlow``) to tell the engine which
+attributes are ever read *through* (so which entity references its entity slice must follow)
+and which entity literals a policy needs the data of.
 
 Sub-sets are built lazily, on the first request that needs a given combination of buckets,
 with ``cedarpy.PolicySet.from_json_str`` from the policies' JSON form (keeping each policy's
 id, so determining policies read the same), and memoised in a bounded LRU attached to this
-immutable index; a reload builds a new index and the old one is dropped with its memo.
+immutable index; a reload builds a new index, and the old one is retired with its memo.
 Building eagerly is not an option: the number of bucket combinations grows with the number of
-entities, not policies. A lazily built slice costs about as much as one uncached decision
-(microseconds per policy in it), and the memo makes it a one-off.
+entities, not policies. Building a slice costs Cedar 7 to 20 µs per policy in it (measured;
+more for longer conditions), once: in the benchmark's 10,000-policy set, 2,000 different
+requests needed 443 distinct slices of a handful of policies each.
 """
 
 from __future__ import annotations
@@ -124,6 +129,7 @@ class SliceIndex:
     # ``_DataFlow``; the engine follows entity references through these only
     followed: frozenset[str]
     _memo: OrderedDict[tuple[int, ...], PolicySlice] = field(default_factory=OrderedDict)
+    _unions: OrderedDict[tuple[int, ...], None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -199,6 +205,24 @@ class SliceIndex:
         if len(found) > 1:
             found.sort()
         return self._slice(tuple(found))
+
+    def union(self, slices: Sequence[PolicySlice]) -> PolicySlice | None:
+        """One slice holding the policies of ``slices`` (for one Cedar call over requests of
+        different slices): from the memo, or built the second time it is asked for, so that
+        one-off combinations cost nothing; None until then."""
+        key = tuple(sorted(set().union(*(s.key for s in slices))))
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return hit
+            if key not in self._unions:
+                self._unions[key] = None
+                if len(self._unions) > max(self._cache_size, 1):
+                    self._unions.popitem(last=False)
+                return None
+            del self._unions[key]
+        return self._slice(key)
 
     def memo_size(self) -> int:
         return len(self._memo)

@@ -12,9 +12,14 @@ the old set or the new one, never a mix. If the store cannot take the new entiti
 fails as a whole and the old set keeps serving. A reload that finds the same content (same
 version) changes nothing.
 
-Compiling happens on a background thread, never on the request path; cedarpy's parsers
-release the GIL, and while a reload runs the interpreter's thread switch interval is lowered
-so the event loop waits at most half a millisecond for the GIL instead of five.
+Compiling happens on a background thread, never on the request path, and is kept from
+stalling the event loop that shares the GIL with it: cedarpy's parsers release the GIL; while
+a reload runs, the interpreter's thread switch interval is lowered (the loop waits at most
+half a millisecond for the GIL instead of five) and the cyclic garbage collector is paused (a
+full collection over a freshly compiled set holds the GIL for 100 ms and more), then what is
+alive is frozen out of later collections. The engine derives its per-version state on the
+reload thread (``on_swap``), and the old set is freed piece by piece on a background thread a
+second later, not in one tens-of-milliseconds cascade inside whichever request drops it last.
 
 Triggers, in every process that serves requests (each ``--workers`` process runs its own
 :class:`Reloader`):

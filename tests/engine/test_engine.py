@@ -11,7 +11,6 @@ import pytest
 from pdp.authzen.model import Action, Decision, Entity, EvaluationRequest
 from pdp.engine import Engine, EngineOptions
 from pdp.entities import InMemoryEntityStore, StoredEntity
-from pdp.entities.model import EntityUid
 from pdp.policies.compiled import compile_directory
 from pdp.policies.holder import PolicyHolder
 
@@ -286,5 +285,15 @@ def test_request_properties_never_override_stored_attributes(tmp_path: Path,
     assert not engine.decide([claimed])[0].allowed
 
 
-def _uids(entities: Iterable[StoredEntity]) -> set[EntityUid]:
-    return {e.uid for e in entities}
+def test_request_properties_hold_even_when_another_root_reaches_the_same_entity(
+        tmp_path: Path) -> None:
+    # The resource's owner is the principal: the resource's closure holds the stored
+    # principal, the principal's own closure the stored one plus the request's properties.
+    entities = [ent("User", "p", {"dept": "x"}), ent("Doc", "d", {"owner": ref("User", "p")})]
+    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format(
+        'principal.level == 5 && resource.owner.dept == "x"'), entities)
+    req = EvaluationRequest(Entity("User", "p", {"level": 5}), Action("read"),
+                            Entity("Doc", "d"))
+    for _ in range(3):  # cold, then from the memo of closures
+        decision = engine.decide([req])[0]
+        assert decision.allowed, decision

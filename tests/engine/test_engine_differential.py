@@ -42,34 +42,54 @@ def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, 
     return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_size=cache))
 
 
-def authzen(req: tuple[Uid, Uid, Uid, bool]) -> EvaluationRequest:
+def authzen(req: tuple[Uid, Uid, Uid, bool], level: int | None = None) -> EvaluationRequest:
     principal, action, resource, flag = req
-    return EvaluationRequest(Entity(*principal), Action(action[1]), Entity(*resource),
-                             {"flag": flag})
+    properties = None if level is None else {"level": level}
+    return EvaluationRequest(Entity(*principal, properties), Action(action[1]),
+                             Entity(*resource), {"flag": flag})
+
+
+def with_properties(graph: Mapping[Uid, Mapping[str, Any]], uid: Uid,
+                    level: int | None) -> list[Mapping[str, Any]]:
+    """The entities Cedar sees when the request gives the principal a ``level`` (stored
+    attributes win)."""
+    if level is None:
+        return list(graph.values())
+    stored = graph.get(uid, {"uid": {"type": uid[0], "id": uid[1]}, "attrs": {},
+                             "parents": []})
+    merged = {**stored, "attrs": {"level": level, **stored["attrs"]}}
+    return [*(e for u, e in graph.items() if u != uid), merged]
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
-       st.lists(requests, min_size=1, max_size=5), st.sampled_from([0, 16]))
+       st.lists(requests, min_size=1, max_size=5), st.sampled_from([0, 16]),
+       st.lists(st.none() | st.integers(0, 3), min_size=5, max_size=5))
 def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
         policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
-        reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
-    check(policies, graph, reqs, cache)
+        reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int, levels: list[int | None]) -> None:
+    check(policies, graph, reqs, cache, levels)
 
 
 def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
-          reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
+          reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int,
+          levels: list[int | None] | None = None) -> None:
+    """Decide ``reqs`` (the principal of request i carrying ``{"level": levels[i]}`` unless
+    None) in a batch, again, and one by one, against cedarpy on every entity."""
+    levels = levels or [None] * len(reqs)
     with tempfile.TemporaryDirectory() as tmp:
         engine = engine_for(policies, graph, Path(tmp), cache)
     full = engine.current().policy_set
-    entities_json = orjson.dumps(list(graph.values())).decode()
-    expected = [answer(cedarpy.is_authorized(cedar_request(*r), full, entities_json))
-                for r in reqs]
-    batch = engine.decide([authzen(r) for r in reqs])
-    singles = [engine.decide([authzen(r)])[0] for r in reqs]  # from the cache, if on
-    for want, got_batch, got_single in zip(expected, batch, singles, strict=True):
-        for got in (got_batch, got_single):
+    pairs = list(zip(reqs, levels, strict=False))
+    expected = [answer(cedarpy.is_authorized(cedar_request(*r), full, orjson.dumps(
+        with_properties(graph, r[0], level)).decode())) for r, level in pairs]
+    asked = [authzen(r, level) for r, level in pairs]
+    batch = engine.decide(asked)
+    again = engine.decide(asked)  # a union of slices, seen twice now
+    singles = [engine.decide([a])[0] for a in asked]  # from the cache, if on
+    for want, *got_all in zip(expected, batch, again, singles, strict=True):
+        for got in got_all:
             assert ("Allow" if got.allowed else "Deny", list(got.reasons),
                     list(got.errors)) == want
 
@@ -84,6 +104,8 @@ def _when(text: str, pid: str) -> dict[str, Any]:
 DATA_PATHS = [
     [_when("resource has owner && resource.owner has level && resource.owner.level > 0",
            "through-owner"),
+     _when("resource has owner && resource.owner has level && principal has level && "
+           "resource.owner.level == principal.level", "owner-level-is-mine"),
      {**_when("true", "deep-group"), "principal": {"op": "in", "entity": {
          "type": "Group", "id": "g2"}}},
      _when('resource has viewers && resource.viewers in Group::"g2"', "viewers-ancestry")],
@@ -94,11 +116,12 @@ DATA_PATHS = [
 ]
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.sampled_from(DATA_PATHS), entity_graphs(dense=True),
-       st.lists(requests, min_size=1, max_size=5))
+       st.lists(requests, min_size=1, max_size=5),
+       st.lists(st.integers(0, 3) | st.none(), min_size=5, max_size=5))
 def test_what_the_policies_read_through_references_and_ancestors_reaches_cedar(
         policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
-        reqs: list[tuple[Uid, Uid, Uid, bool]]) -> None:
-    check(policies, graph, reqs, 0)
+        reqs: list[tuple[Uid, Uid, Uid, bool]], levels: list[int | None]) -> None:
+    check(policies, graph, reqs, 0, levels)
