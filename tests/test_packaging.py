@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from pdp.settings import Settings, shipped_policies_dir
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, stop_server
 
 DOCKERFILE = ROOT / "Dockerfile"
 README = ROOT / "README.md"
@@ -293,14 +293,7 @@ def test_pdp_serve_without_policies_serves_the_default_set(tmp_path: Path) -> No
             "resource": {"type": "document", "id": "roadmap"}}).json()
         assert decision == {"decision": True}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+        stop_server(proc)
 
 
 # -- README and Makefile -----------------------------------------------------------------------

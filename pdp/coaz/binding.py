@@ -39,7 +39,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional
 
 from pdp.coaz.mapping import CompiledMapping
-from pdp.coaz.template import MISSING, Arr, Lit, Node, Obj, Ref, at
+from pdp.coaz.template import MISSING, Arr, Lit, Node, Obj, Ref, TemplateCompiler, at
 from pdp.errors import MappingError
 
 __all__ = ["BINDING_MAPPING_KEY", "CelExpression", "CelResolver", "new_cel_env",
@@ -207,33 +207,18 @@ class CelResolver:
         return MappingError(f"the mapping's expressions failed: {_detail(fallback)}")
 
 
-class _Compiler:
+class _Compiler(TemplateCompiler):
     def __init__(self, env: cel.Env) -> None:
         self.env = env
         self.expressions: list[CelExpression] = []
 
-    def node(self, value: Any, where: str) -> Node:
-        if isinstance(value, dict):
-            members = []
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise MappingError(f"{where}: member names must be strings", field=where)
-                members.append((key, self.node(item, at(where, key))))
-            return Obj(tuple(members))
-        if isinstance(value, list):
-            return Arr(tuple(self.node(item, at(where, i)) for i, item in enumerate(value)))
-        if isinstance(value, str):
-            if value.startswith("$$"):
-                return Lit(value[1:])
-            if value.startswith("$"):
-                self.expressions.append(_compile_one(self.env, value[1:], where))
-                return Ref(len(self.expressions) - 1, where)
-            return Lit(value)
-        if value is None or isinstance(value, bool | int | float):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise MappingError(f"{where}: not a JSON number", field=where)
-            return Lit(value)
-        raise MappingError(f"{where}: not a JSON value", field=where)
+    def string(self, text: str, where: str) -> Node:
+        if text.startswith("$$"):
+            return Lit(text[1:])
+        if text.startswith("$"):
+            self.expressions.append(_compile_one(self.env, text[1:], where))
+            return Ref(len(self.expressions) - 1, where)
+        return Lit(text)
 
     def resolver(self, where: str) -> CelResolver:
         if not self.expressions:

@@ -53,7 +53,6 @@ Where jsonpath-ng 1.16 differs from RFC 9535, and what this module does about it
 from __future__ import annotations
 
 import logging
-import math
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -66,7 +65,16 @@ from jsonpath_ng.ext import filter as jpf
 from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
 from pdp.coaz.mapping import CompiledMapping
-from pdp.coaz.template import MISSING, Arr, Lit, Node, Obj, Ref, at, contains_ref
+from pdp.coaz.template import (
+    MISSING,
+    Lit,
+    Node,
+    Obj,
+    Ref,
+    TemplateCompiler,
+    at,
+    contains_ref,
+)
 from pdp.errors import MappingError
 
 __all__ = ["SEP_MAPPING_KEY", "PathRef", "SepResolver", "compile_sep_mapping"]
@@ -198,30 +206,13 @@ def _check_required_members(body: Obj, here: str) -> None:
                     raise MappingError(f"{where}: required", field=where)
 
 
-class _Compiler:
+class _Compiler(TemplateCompiler):
     def __init__(self, required: frozenset[str], declared: frozenset[str],
                  warn: Callable[[str], None]) -> None:
         self.required = required
         self.declared = declared
         self.warn = warn
         self.refs: list[PathRef] = []
-
-    def node(self, value: Any, where: str) -> Node:
-        if isinstance(value, dict):
-            members = []
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise MappingError(f"{where}: member names must be strings", field=where)
-                members.append((key, self.node(item, at(where, key))))
-            return Obj(tuple(members))
-        if isinstance(value, list):
-            return Arr(tuple(self.node(item, at(where, i)) for i, item in enumerate(value)))
-        if isinstance(value, str):
-            return self.string(value, where)
-        if value is None or isinstance(value, bool | int) \
-                or (isinstance(value, float) and math.isfinite(value)):
-            return Lit(value)
-        raise MappingError(f"{where}: not a JSON value", field=where)
 
     def string(self, text: str, where: str) -> Node:
         match = _REFERENCE.match(text)

@@ -11,13 +11,16 @@ compiled mapping.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["MISSING", "Missing", "Lit", "Ref", "Obj", "Arr", "Node", "at", "contains_ref",
-           "template_depth"]
+from pdp.errors import MappingError
+
+__all__ = ["MISSING", "Missing", "Lit", "Ref", "Obj", "Arr", "Node", "TemplateCompiler", "at",
+           "contains_ref", "template_depth"]
 
 
 class Missing:
@@ -155,3 +158,28 @@ def at(base: str, key: str | int) -> str:
         return f"{base}.{key}" if base else key
     quoted = key.replace("\\", "\\\\").replace("'", "\\'")
     return f"{base}['{quoted}']"
+
+
+class TemplateCompiler:
+    """Walks a mapping's JSON value into a template tree; each dialect decides what a string
+    is (a literal or a reference) by overriding :meth:`string`."""
+
+    def node(self, value: Any, where: str) -> Node:
+        if isinstance(value, dict):
+            members = []
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise MappingError(f"{where}: member names must be strings", field=where)
+                members.append((key, self.node(item, at(where, key))))
+            return Obj(tuple(members))
+        if isinstance(value, list):
+            return Arr(tuple(self.node(item, at(where, i)) for i, item in enumerate(value)))
+        if isinstance(value, str):
+            return self.string(value, where)
+        if value is None or isinstance(value, bool | int) \
+                or (isinstance(value, float) and math.isfinite(value)):
+            return Lit(value)
+        raise MappingError(f"{where}: not a JSON value", field=where)
+
+    def string(self, text: str, where: str) -> Node:
+        return Lit(text)

@@ -250,7 +250,9 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         return await relay(response, watcher=_Watcher(gateway, list_ids), errors=errors,
                            binds=binds)
 
-    async def get(request: Request) -> Response:
+    async def passthrough(request: Request) -> Response:
+        """GET (the server's SSE stream) and DELETE (end the session): authenticated and
+        bound to the session's owner, then relayed as they are."""
         try:
             claims = await authenticate(request)
         except (Unauthenticated, AuthUnavailable) as exc:
@@ -259,35 +261,19 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             return _session_not_found()
         try:
             response = await gateway.upstream.open(
-                "GET", gateway.upstream.headers(request.headers.items()))
-        except UpstreamError as exc:
-            return _json({"error": "upstream_unavailable", "message": exc.message}, 502)
-        return await relay(response, watcher=_Watcher(gateway, []), errors=[], binds=None)
-
-    async def delete(request: Request) -> Response:
-        try:
-            claims = await authenticate(request)
-        except (Unauthenticated, AuthUnavailable) as exc:
-            return _unauthorized(exc)
-        if not session_allowed(request, claims):
-            return _session_not_found()
-        try:
-            response = await gateway.upstream.open(
-                "DELETE", gateway.upstream.headers(request.headers.items()))
+                request.method, gateway.upstream.headers(request.headers.items()))
         except UpstreamError as exc:
             return _json({"error": "upstream_unavailable", "message": exc.message}, 502)
         result = await relay(response, watcher=_Watcher(gateway, []), errors=[], binds=None)
         session_id = request.headers.get("mcp-session-id")
-        if session_id and 200 <= result.status_code < 300:
+        if request.method == "DELETE" and session_id and 200 <= result.status_code < 300:
             gateway.sessions.forget(session_id)
         return result
 
     async def endpoint(request: Request) -> Response:
         if request.method == "POST":
             return await post(request)
-        if request.method == "GET":
-            return await get(request)
-        return await delete(request)
+        return await passthrough(request)
 
     async def metadata(_: Request) -> Response:
         return _json(gateway.resource_metadata, headers={"Cache-Control": "max-age=3600"})

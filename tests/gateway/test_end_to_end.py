@@ -29,7 +29,7 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import POLICIES, ROOT, free_port
+from tests.conftest import POLICIES, ROOT, free_port, stop_server
 from tests.gateway.support import ISSUER, Keys
 
 UPSTREAM_TOKEN = "upstream-e2e-s3cret"
@@ -62,17 +62,6 @@ def _wait(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
     raise RuntimeError(f"{what} did not start in 30 s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stderr is not None:
-        proc.stderr.close()
-
-
 @pytest.fixture(scope="module")
 def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("e2e")
@@ -103,7 +92,7 @@ def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         yield Stack(url=base + "/mcp", resource=base + "/mcp", log=log)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_server(proc)
 
 
 def _text(result: Any) -> str:
