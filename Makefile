@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-full compare clean
+.PHONY: install run test lint typecheck pytest bench bench-full bench-mcp bench-store wrk compare clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,12 +30,29 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-## bench: quick benchmarks (seconds); bench-full: the full sizes
-bench: $(STAMP)
+## bench: decision latency and HTTP throughput (quick, ~2 min); bench-full: the full sizes
+bench: $(STAMP) wrk
 	$(BIN)/python -m benchmarks
 
-bench-full: $(STAMP)
+bench-full: $(STAMP) wrk
 	$(BIN)/python -m benchmarks --full
+
+## bench-mcp: COAZ mapping latency and the gateway's added latency per tools/call
+bench-mcp: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_coaz_mapping
+	$(BIN)/python -m benchmarks.bench_gateway
+	$(BIN)/python -m benchmarks.bench_gateway --sse
+
+## bench-store: resource search over 10k/100k stored records; decision-log cost on throughput
+bench-store: $(STAMP) wrk
+	$(BIN)/python -m benchmarks.bench_search
+	$(BIN)/python -m benchmarks.bench_decision_log
+
+# wrk (Debian's package) drives the HTTP runs; installed when missing and we may, else skipped.
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	  && apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "wrk is not installed (apt-get install wrk): the HTTP runs will be skipped"
 
 ## compare: this PDP beside Cerbos on the Todo scenario (needs ../shared)
 compare: $(STAMP)

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from pdp.http import create_app
 from tests.conftest import POLICIES, make_service
+from tests.entities.databases import make_backend
 
 AUTHZEN = Path(__file__).resolve().parent / "authzen"
 IDP = AUTHZEN / "idp"
@@ -41,13 +42,18 @@ def test_the_idp_data_is_the_search_data_so_one_policy_set_serves_both() -> None
                          json.loads((AUTHZEN / "search" / "users.json").read_text())}
 
 
-@pytest_asyncio.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    service = make_service(POLICIES / "search")
+@pytest_asyncio.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def client(request: pytest.FixtureRequest,
+                 tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The search set on the SQL entity store, in a SQLite file and in PostgreSQL."""
+    backend = make_backend(request.param, tmp_path)
+    service = make_service(POLICIES / "search", database_url=backend.url)
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://pdp.test") as c:
         yield c
     service.close()
+    backend.close()
 
 
 @pytest.mark.asyncio

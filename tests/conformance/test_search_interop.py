@@ -20,6 +20,7 @@ from pdp.errors import InvalidPageToken
 from pdp.http import create_app
 from pdp.service import PDPService
 from tests.conftest import POLICIES, make_service, start_server, stop_server
+from tests.entities.databases import make_backend
 
 SEARCH = Path(__file__).resolve().parent / "authzen" / "search"
 KINDS = ("subject", "resource", "action")
@@ -49,11 +50,16 @@ def _cases() -> list[Any]:
 CASES = _cases()
 
 
-@pytest.fixture(scope="module")
-def service() -> Iterator[PDPService]:
-    svc = make_service(POLICIES / "search")
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[PDPService]:
+    """The search set on the SQL entity store, in a SQLite file and in PostgreSQL."""
+    backend = make_backend(request.param, tmp_path_factory.mktemp("search-store"))
+    svc = make_service(POLICIES / "search", database_url=backend.url)
     yield svc
     svc.close()
+    backend.close()
 
 
 @pytest.fixture(scope="module")
