@@ -28,7 +28,9 @@ Batching. Requests of one call whose policy slices are the same share one Cedar 
 their entity slices agree: no entity with two different contents, and no entity that one
 request's slice deliberately leaves out (missing from the store, or past the depth limit)
 present in another's. Each request therefore sees exactly the entities it would see alone, so
-a batch decides every item as a single evaluation would.
+a batch decides every item as a single evaluation would. The entity set of such a group, when
+all its closures are memoised, is parsed by Cedar once and kept (a small LRU keyed by those
+closures): the same batch sent again costs Cedar no entity parsing at all.
 """
 
 from __future__ import annotations
@@ -148,6 +150,9 @@ class Engine:
         self._cache = DecisionCache(size) if size > 0 else None
         closure_size = self._options.closure_cache_size
         self._closure_memo = _Memo(closure_size) if closure_size > 0 else None
+        # Parsed entity sets of whole batch groups, keyed by the memoised closures they are
+        # the union of (see _cedar_entities); only used with the closure memo.
+        self._group_memo: _GroupMemo | None = _GroupMemo(64) if closure_size > 0 else None
         self.stats = EngineStats()
 
     @property
@@ -243,8 +248,9 @@ class Engine:
             else:
                 prepared.append(p)
         if prepared:
+            group_memo = self._group_memo if closures.memoised else None
             for policy_slice, group in _groups(prepared, state.compiled.index):
-                self._evaluate(policy_slice, group, state, decisions, evaluated)
+                self._evaluate(policy_slice, group, state, decisions, evaluated, group_memo)
         final = [d if d is not None else Decision(False, "error", errors=("not evaluated",))
                  for d in decisions]
         if generation is not None and cache is not None:
@@ -344,13 +350,10 @@ class Engine:
 
     def _evaluate(self, policy_slice: PolicySlice, group: Sequence[_Prepared],
                   state: _VersionState, decisions: list[Decision | None],
-                  evaluated: list[int]) -> None:
-        merged: dict[EntityUid, StoredEntity] = {}
-        for p in group:
-            merged.update(p.entities)
+                  evaluated: list[int], group_memo: _GroupMemo | None = None) -> None:
         try:
             answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
-                                      _cedar_entities(group, merged, state.actions_json))
+                                      _cedar_entities(group, state.actions_json, group_memo))
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             for p in group:
@@ -569,6 +572,11 @@ class _Closures:
         self._generation = generation
         self._local: dict[tuple[EntityUid, int], _Closure] = {}
 
+    @property
+    def memoised(self) -> bool:
+        """Whether closures of stored entities are shared across calls (one generation)."""
+        return self._memo is not None
+
     def get(self, uid: EntityUid, depth: int,
             overlay: dict[str, Any] | None = None) -> _Closure:
         if overlay is not None:
@@ -600,10 +608,87 @@ def _entities_json(first: Iterable[bytes], entities: Mapping[EntityUid, StoredEn
     return (b"[" + b",".join(parts) + b"]").decode()
 
 
-def _cedar_entities(group: Sequence[_Prepared], merged: Mapping[EntityUid, StoredEntity],
-                    actions_json: tuple[bytes, ...]) -> Any:
+class _GroupMemo:
+    """A small LRU of parsed entity sets of batch groups (several requests sharing one Cedar
+    call), keyed by the identities of the memoised closures they are the union of and of the
+    action entities sent with them. An entry holds those closures, so no key's identities
+    can be reused by other objects while it lives; closures are immutable and belong to one
+    (policy version, store version) generation, so the same closures always mean the same
+    entities, and a new generation means new closures (a miss)."""
+
+    __slots__ = ("_max", "_entries", "_seen", "_lock")
+
+    def __init__(self, max_size: int) -> None:
+        self._max = max_size
+        self._entries: OrderedDict[frozenset[int], tuple[tuple[object, ...], Any]] = \
+            OrderedDict()
+        self._seen: OrderedDict[frozenset[int], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: frozenset[int]) -> Any | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def seen_before(self, key: frozenset[int]) -> bool:
+        """Whether ``key`` was asked for before (then it is worth parsing and keeping); a
+        key seen for the first time is remembered. A stale id here only means parsing a
+        group one use early: what is kept is always keyed with its closures held."""
+        with self._lock:
+            if key in self._seen:
+                del self._seen[key]
+                return True
+            self._seen[key] = None
+            if len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+            return False
+
+    def put(self, key: frozenset[int], holds: tuple[object, ...], value: Any) -> None:
+        with self._lock:
+            self._entries[key] = (holds, value)
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+def _merged(group: Sequence[_Prepared]) -> Mapping[EntityUid, StoredEntity]:
+    """The union of the group's entity slices (they agree: see ``_groups``)."""
+    if len(group) == 1:
+        return group[0].entities
+    merged: dict[EntityUid, StoredEntity] = {}
+    for p in group:
+        merged.update(p.entities)
+    return merged
+
+
+def _cedar_entities(group: Sequence[_Prepared], actions_json: tuple[bytes, ...],
+                    memo: _GroupMemo | None = None) -> Any:
     """The group's entities for Cedar: JSON text, or the parsed form of its largest reused
-    closure extended with the rest (parsing only the rest). Same entities either way."""
+    closure extended with the rest (parsing only the rest). Same entities either way.
+
+    A group of several requests whose closures are all memoised (none carries request
+    properties) is parsed into one set the second time it is seen, kept in ``memo`` and
+    reused when the same closures are grouped again (a PEP sending the same batch again); a
+    one-off batch costs what it did."""
+    if memo is not None and len(group) > 1:
+        parts = {id(part): part for p in group for part in p.parts}
+        key = frozenset((id(actions_json), *parts))
+        if not any(part.overlaid for part in parts.values()) and (
+                (found := memo.get(key)) is not None or memo.seen_before(key)):
+            if found is not None:
+                return found
+            holds: tuple[object, ...] = (actions_json, *parts.values())
+            merged = _merged(group)
+            try:
+                inner = cedarpy.Entities.from_json_str(
+                    _entities_json(actions_json, merged))._inner
+            except ValueError:
+                return _entities_json(actions_json, merged)
+            memo.put(key, holds, inner)
+            return inner
+    merged = _merged(group)
     base: _Closure | None = None
     handle: Any = None
     overlaid: set[EntityUid] = set()

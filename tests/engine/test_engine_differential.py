@@ -72,6 +72,18 @@ def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
     check(policies, graph, reqs, cache, levels)
 
 
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(policy(), max_size=8), entity_graphs(),
+       st.lists(requests, min_size=2, max_size=24), st.sampled_from([0, 16]))
+def test_larger_batches_decide_every_item_as_alone_and_as_cedar_does(
+        policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+        reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
+    """Batches of stored entities only: their groups' parsed entity sets are reused when the
+    same batch comes again (twice here), and every item still decides as alone."""
+    check(policies, graph, reqs, cache)
+
+
 def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
           reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int,
           levels: list[int | None] | None = None) -> None:
@@ -87,8 +99,9 @@ def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
     asked = [authzen(r, level) for r, level in pairs]
     batch = engine.decide(asked)
     again = engine.decide(asked)  # a union of slices, seen twice now
+    reversed_ = engine.decide(asked[::-1])[::-1]  # the same groups, found in another order
     singles = [engine.decide([a])[0] for a in asked]  # from the cache, if on
-    for want, *got_all in zip(expected, batch, again, singles, strict=True):
+    for want, *got_all in zip(expected, batch, again, reversed_, singles, strict=True):
         for got in got_all:
             assert ("Allow" if got.allowed else "Deny", list(got.reasons),
                     list(got.errors)) == want
