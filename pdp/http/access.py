@@ -25,8 +25,8 @@ from pdp.errors import BodyTooLarge, PDPError
 from pdp.http.responses import error_response, json_response
 from pdp.service import PDPService
 
-__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "read_body", "request_id",
-           "wants_explanation"]
+__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "json_endpoint", "read_body",
+           "request_id", "wants_explanation"]
 
 log = logging.getLogger("pdp.http")
 
@@ -71,11 +71,15 @@ def request_id(request: Request) -> str | None:
     return None if state is None else state.get("request_id")
 
 
-# (service, body, explain, request id) → response body
-Handler = Callable[[PDPService, Any, bool, str | None], dict[str, Any]]
+# (parsed JSON body, the request) → response body
+Handler = Callable[[Any, Request], dict[str, Any]]
 
 
-def _endpoint(service: PDPService, handle: Handler) -> Callable[[Request], Awaitable[Response]]:
+def json_endpoint(service: PDPService, handle: Handler, *,
+                  failure: str) -> Callable[[Request], Awaitable[Response]]:
+    """A POST endpoint of the AuthZEN API: the body is read and parsed (content type, size,
+    JSON, nesting), ``handle`` answers, and errors become their status and JSON body; an
+    unexpected failure is a 500 saying ``failure`` (the PEP denies), and is logged."""
     settings = service.settings
 
     async def endpoint(request: Request) -> Response:
@@ -84,29 +88,38 @@ def _endpoint(service: PDPService, handle: Handler) -> Callable[[Request], Await
             body = parse_json_body(request.headers.get("content-type"), raw,
                                    max_bytes=settings.max_body_bytes,
                                    max_depth=settings.max_depth)
-            result = handle(service, body, wants_explanation(request, settings.explain),
-                            request_id(request))
+            result = handle(body, request)
         except PDPError as exc:
             if exc.status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
             return error_response(exc)
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
-            return json_response({"error": "internal_error",
-                                  "message": "the decision could not be made"}, 500)
+            return json_response({"error": "internal_error", "message": failure}, 500)
         return json_response(result)
 
     return endpoint
 
 
-def _evaluation(service: PDPService, body: Any, explain: bool,
-                rid: str | None) -> dict[str, Any]:
-    return service.evaluation(parse_evaluation(body), explain=explain, request_id=rid)
+def _evaluation(service: PDPService) -> Handler:
+    explain = service.settings.explain
+
+    def handle(body: Any, request: Request) -> dict[str, Any]:
+        return service.evaluation(parse_evaluation(body),
+                                  explain=wants_explanation(request, explain),
+                                  request_id=request_id(request))
+
+    return handle
 
 
-def _evaluations(service: PDPService, body: Any, explain: bool,
-                 rid: str | None) -> dict[str, Any]:
-    return service.evaluations(body, explain=explain, request_id=rid)
+def _evaluations(service: PDPService) -> Handler:
+    explain = service.settings.explain
+
+    def handle(body: Any, request: Request) -> dict[str, Any]:
+        return service.evaluations(body, explain=wants_explanation(request, explain),
+                                   request_id=request_id(request))
+
+    return handle
 
 
 def _noop(service: PDPService) -> Callable[[Request], Awaitable[Response]]:
@@ -121,10 +134,12 @@ def _noop(service: PDPService) -> Callable[[Request], Awaitable[Response]]:
 
 def access_routes(service: PDPService) -> list[Route]:
     routes = [
-        Route(EVALUATION_PATH, _endpoint(service, _evaluation), methods=["POST"],
-              name="access_evaluation"),
-        Route(EVALUATIONS_PATH, _endpoint(service, _evaluations), methods=["POST"],
-              name="access_evaluations"),
+        Route(EVALUATION_PATH, json_endpoint(service, _evaluation(service),
+                                             failure="the decision could not be made"),
+              methods=["POST"], name="access_evaluation"),
+        Route(EVALUATIONS_PATH, json_endpoint(service, _evaluations(service),
+                                              failure="the decision could not be made"),
+              methods=["POST"], name="access_evaluations"),
     ]
     if service.settings.bench_noop == "on":  # the HTTP benchmark's baseline (benchmarks/)
         routes.append(Route(BENCH_NOOP_PATH, _noop(service), methods=["POST"],

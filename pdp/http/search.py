@@ -16,12 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pdp.authzen import parse_json_body
 from pdp.authzen.metadata import SEARCH_ACTION_PATH, SEARCH_RESOURCE_PATH, SEARCH_SUBJECT_PATH
-from pdp.errors import PDPError
-from pdp.http.access import read_body, request_id
+from pdp.http.access import json_endpoint, request_id
 from pdp.http.openapi import DocumentedRoute
-from pdp.http.responses import error_response, json_response
 from pdp.http.schemas import ActionModel, ResourceModel, SubjectModel
 from pdp.search import SearchKind
 from pdp.service import PDPService
@@ -32,26 +29,10 @@ log = logging.getLogger("pdp.http")
 
 
 def _endpoint(service: PDPService, kind: SearchKind) -> Callable[[Request], Awaitable[Response]]:
-    settings = service.settings
+    def handle(body: Any, request: Request) -> dict[str, Any]:
+        return service.search(kind, body, request_id=request_id(request))
 
-    async def endpoint(request: Request) -> Response:
-        try:
-            raw = await read_body(request, settings.max_body_bytes)
-            body = parse_json_body(request.headers.get("content-type"), raw,
-                                   max_bytes=settings.max_body_bytes,
-                                   max_depth=settings.max_depth)
-            result = service.search(kind, body, request_id=request_id(request))
-        except PDPError as exc:
-            if exc.status >= 500:
-                log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            return error_response(exc)
-        except Exception:
-            log.exception("%s %s failed", request.method, request.url.path)
-            return json_response({"error": "internal_error",
-                                  "message": "the search could not be made"}, 500)
-        return json_response(result)
-
-    return endpoint
+    return json_endpoint(service, handle, failure="the search could not be made")
 
 
 def search_routes(service: PDPService) -> list[Route]:
