@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings().model_copy(update=overrides)
 
 
-def _admin(args: argparse.Namespace) -> EntityAdmin:
+@contextmanager
+def _admin(args: argparse.Namespace) -> Iterator[EntityAdmin]:
+    """The store the settings name, validated against the policy set's schema; closed after."""
     settings = _settings(args)
     compiled = compile_directory(settings.policies_dir())
     validator = EntityValidator(compiled.schema, compiled.schema_types)
-    return EntityAdmin(open_sql_store(settings), lambda: validator)
+    admin = EntityAdmin(open_sql_store(settings), lambda: validator)
+    try:
+        yield admin
+    finally:
+        admin.store.close()
 
 
 def _read(source: str) -> str:
@@ -123,11 +130,8 @@ def _guard(action: Action) -> Action:
 
 def _write(args: argparse.Namespace, source: str, replace: bool) -> int:
     docs = _documents(_read(source))
-    admin = _admin(args)
-    try:
+    with _admin(args) as admin:
         result = admin.put(docs, replace=replace)
-    finally:
-        admin.store.close()
     print(json.dumps(result.to_dict()))
     return 0
 
@@ -144,8 +148,7 @@ def _put(args: argparse.Namespace) -> int:
 
 @_guard
 def _export(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
+    with _admin(args) as admin:
         out = sys.stdout
         out.write("[")
         first = True
@@ -154,28 +157,20 @@ def _export(args: argparse.Namespace) -> int:
                       + json.dumps(record.entity.to_cedar_json(), ensure_ascii=False))
             first = False
         out.write("\n]\n" if not first else "]\n")
-    finally:
-        admin.store.close()
     return 0
 
 
 @_guard
 def _get(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
+    with _admin(args) as admin:
         print(json.dumps(admin.get((args.type, args.id)).to_dict(), ensure_ascii=False))
-    finally:
-        admin.store.close()
     return 0
 
 
 @_guard
 def _delete(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
+    with _admin(args) as admin:
         result = admin.delete([(args.type, args.id)])
-    finally:
-        admin.store.close()
     if not result.changed:
         print(f"error: no API-managed entity {args.type}::{args.id!r}", file=sys.stderr)
         return 1

@@ -63,6 +63,7 @@ from pdp.entities.database import (
     utcnow,
 )
 from pdp.entities.model import EntityUid, StoredEntity
+from pdp.entities.store import pick
 from pdp.errors import EntityError, StoreUnavailable
 
 __all__ = ["EntityRecord", "EntityRow", "SQLEntityStore", "StoreStateRow", "WriteResult"]
@@ -228,13 +229,7 @@ class SQLEntityStore:
 
     def get_many(self, uids: Iterable[EntityUid]) -> Mapping[EntityUid, StoredEntity]:
         self._check()
-        by_uid = self._by_uid
-        found: dict[EntityUid, StoredEntity] = {}
-        for uid in uids:
-            ent = by_uid.get(uid)
-            if ent is not None:
-                found[uid] = ent
-        return found
+        return pick(self._by_uid, uids)
 
     def candidates(self, entity_type: str, *, after: str | None, limit: int) -> Sequence[str]:
         self._check()

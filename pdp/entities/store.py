@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pdp.entities.model import EntityUid, StoredEntity
 
-__all__ = ["EntityStore", "InMemoryEntityStore"]
+__all__ = ["EntityStore", "InMemoryEntityStore", "pick"]
 
 
 @runtime_checkable
@@ -35,6 +35,17 @@ class EntityStore(Protocol):
     def types(self) -> Sequence[str]: ...
 
 
+def pick(by_uid: Mapping[EntityUid, StoredEntity],
+         uids: Iterable[EntityUid]) -> dict[EntityUid, StoredEntity]:
+    """The entities of ``by_uid`` among ``uids`` (the lookup of every in-memory copy)."""
+    found: dict[EntityUid, StoredEntity] = {}
+    for uid in uids:
+        ent = by_uid.get(uid)
+        if ent is not None:
+            found[uid] = ent
+    return found
+
+
 class InMemoryEntityStore:
     """A dictionary of entities; writes replace the maps as a whole (readers never lock)."""
 
@@ -51,13 +62,7 @@ class InMemoryEntityStore:
         return self._version
 
     def get_many(self, uids: Iterable[EntityUid]) -> Mapping[EntityUid, StoredEntity]:
-        by_uid = self._by_uid
-        found: dict[EntityUid, StoredEntity] = {}
-        for uid in uids:
-            ent = by_uid.get(uid)
-            if ent is not None:
-                found[uid] = ent
-        return found
+        return pick(self._by_uid, uids)
 
     def get(self, uid: EntityUid) -> StoredEntity | None:
         return self._by_uid.get(uid)
