@@ -36,9 +36,10 @@ __all__ = ["Translator", "CedarRequest", "cedar_name_ok"]
 
 _IDENT = r"[_a-zA-Z][_a-zA-Z0-9]*"
 _NAME = re.compile(rf"{_IDENT}(?:::{_IDENT})*")
+# Cedar's grammar: IDENT excludes only these; `principal`, `resource`, `permit`… are valid
+# type names (`resource is resource` parses).
 _RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has",
-                       "principal", "action", "resource", "context", "permit", "forbid",
-                       "when", "unless", "__cedar"})
+                       "__cedar"})
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _DECIMAL_MAX = Decimal("922337203685477.5807")
 _EXTENSION_FN = {"ipaddr": "ip", "decimal": "decimal", "datetime": "datetime",

@@ -105,7 +105,8 @@ def test_an_invalid_namespace_setting_is_refused_at_construction(namespace: str)
 
 
 @pytest.mark.parametrize("name", ["not a type!", "", "9lives", "a::", "::a", "A::::B", "if",
-                                  "A::in", "principal", "user-name", "é", "a b", "User\n"])
+                                  "A::in", "__cedar", "Ns::__cedar", "user-name", "é", "a b",
+                                  "User\n"])
 @pytest.mark.parametrize("where", ["subject", "resource"])
 def test_an_invalid_type_name_is_a_translation_error_naming_the_field(
         name: str, where: str) -> None:
@@ -118,7 +119,8 @@ def test_an_invalid_type_name_is_a_translation_error_naming_the_field(
 
 
 @pytest.mark.parametrize("name", ["_private", "A1", "Ns::Type", "iff", "Inner::Deep::Type",
-                                  "__x"])
+                                  "__x", "principal", "resource", "context", "permit",
+                                  "when", "Ns::resource"])
 def test_valid_type_names_pass(name: str) -> None:
     assert cedar_name_ok(name)
     assert plain(request(subject_type=name)).principal == (name, "alice")
