@@ -1,4 +1,27 @@
-"""``pdp eval``: decide one AuthZEN evaluation (JSON on stdin or as an argument) offline."""
+"""``pdp eval [REQUEST]``: decide an AuthZEN evaluation (or evaluations) request offline, and
+say why.
+
+REQUEST is a file holding the request JSON, the JSON itself (an argument starting with
+``{``), or ``-`` (the default) for standard input. A body with ``evaluations`` is a batch,
+decided with its ``evaluations_semantic``. The policy set is ``--policies DIR`` (default: the
+server's, ``PDP_POLICIES``), with its ``entities.json`` in memory; nothing is written anywhere.
+
+The default output is for people: the decision and its outcome (``permit``, ``forbid``: a
+forbid policy matched, ``no_permit``: no permit policy matched, ``error``), the determining
+policies with the ``file:line`` they start at, and the evaluation errors::
+
+    decision: deny (forbid)
+    determining policies:
+      legal-hold-freezes-documents  policies/default/documents.cedar:50
+    errors: none
+
+``--format json`` prints the AuthZEN response body instead, as the server answers it; with
+``--explain`` its ``context`` also holds ``outcome``, ``reasons`` (the determining policy
+ids), ``errors`` and ``policies`` (``[{"id", "file", "line", "column"}]``).
+
+Exit status: 0 when the request was decided (permit or deny; with ``--exit-code``, 1 on a
+deny, of any item of a batch); 2 when the request or the policy set is invalid.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +31,108 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.check import format_diagnostic
 from pdp.errors import PDPError, PolicyLoadError
+from pdp.policies.compiled import CompiledPolicySet
 from pdp.service import PDPService
 from pdp.settings import Settings
 
-__all__ = ["register"]
+__all__ = ["register", "run"]
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "eval", help="decide an evaluation or evaluations request offline", description=__doc__)
-    p.add_argument("request", nargs="?", help="request JSON (default: read stdin)")
+        "eval", help="decide an evaluation or evaluations request offline, and say why",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("request", nargs="?", default="-",
+                   help="request file, inline JSON, or - for stdin (the default)")
     p.add_argument("--policies", type=Path, help="policy-set directory")
-    p.add_argument("--explain", action="store_true", help="include reasons")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default) or json: the AuthZEN response body")
+    p.add_argument("--json", action="store_const", const="json", dest="format",
+                   help="same as --format json")
+    p.add_argument("--explain", action="store_true",
+                   help="json: put the reasons and the policies' places in `context`")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when the decision is deny")
     p.set_defaults(run=run)
+
+
+def _read(request: str) -> str:
+    if request == "-":
+        return sys.stdin.read()
+    if request.lstrip().startswith("{"):
+        return request
+    return Path(request).read_text(encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> int:
     # offline: the policy set's entities.json only; never write to a server's database
-    overrides: dict[str, Any] = {"decision_log": "off", "entity_store": "memory"}
+    overrides: dict[str, Any] = {"decision_log": "off", "entity_store": "memory",
+                                 "watch": False}
     if args.policies is not None:
         overrides["policies"] = args.policies
     settings = Settings().model_copy(update=overrides)
+    directory = settings.policies_dir()
+    explain = args.format == "text" or args.explain
     try:
+        text = _read(args.request)
         service = PDPService.from_settings(settings)
-        body = json.loads(args.request if args.request is not None else sys.stdin.read())
-        result = service.evaluations(body, explain=args.explain)
+        body = json.loads(text)
+        result = service.evaluations(body, explain=explain)
     except PolicyLoadError as exc:
-        print(exc.message, file=sys.stderr)
+        for d in exc.diagnostics:
+            print(format_diagnostic(directory, d), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot read the request: {exc}", file=sys.stderr)
         return 2
     except (PDPError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result))
-    return 0
+    answers = result["evaluations"] if "evaluations" in result else [result]
+    compiled = service.policies.current
+    if explain:
+        for answer in answers:
+            ctx = answer.get("context")
+            if ctx is not None and "reasons" in ctx:
+                ctx["policies"] = [_place(compiled, directory, pid) for pid in ctx["reasons"]]
+    if args.format == "json":
+        print(json.dumps(result))
+    elif "evaluations" in result:
+        for i, answer in enumerate(answers):
+            print(f"evaluations[{i}]:")
+            print(_text(answer, "  "))
+    else:
+        print(_text(result, ""))
+    denied = any(not a.get("decision") for a in answers)
+    return 1 if args.exit_code and denied else 0
+
+
+def _place(compiled: CompiledPolicySet, directory: Path, pid: str) -> dict[str, Any]:
+    info = compiled.policy(pid)
+    if info is None:
+        return {"id": pid}
+    return {"id": pid, "file": str(directory / info.file), "line": info.line,
+            "column": info.column}
+
+
+def _text(answer: dict[str, Any], indent: str) -> str:
+    ctx = answer.get("context") or {}
+    outcome = ctx.get("outcome", "permit" if answer.get("decision") else "no_permit")
+    lines = [f"decision: {'permit' if answer.get('decision') else 'deny'} ({outcome})"]
+    error = ctx.get("error")
+    if error is not None:
+        lines.append(f"not evaluated: {error.get('message', error)}")
+    places = ctx.get("policies", [])
+    if places:
+        lines.append("determining policies:")
+        width = max(len(p["id"]) for p in places)
+        for p in places:
+            where = f"{p['file']}:{p['line']}" if "file" in p else "(unknown)"
+            lines.append(f"  {p['id'].ljust(width)}  {where}")
+    elif error is None:
+        lines.append("determining policies: none")
+    errors = ctx.get("errors", [])
+    lines.append("errors: none" if not errors else "errors:")
+    lines.extend(f"  {e}" for e in errors)
+    return "\n".join(indent + line for line in lines)

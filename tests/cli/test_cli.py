@@ -1,4 +1,4 @@
-"""The ``pdp`` command line: ``eval`` and ``check``."""
+"""The ``pdp`` command line: ``eval`` (JSON output) and ``check`` on the shipped sets."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def evaluation(subject: str, action: str) -> dict[str, Any]:
 def run_eval(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
              stdin: str, *args: str) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = main(["eval", "--policies", str(TODO), *args])
+    code = main(["eval", "--policies", str(TODO), "--format", "json", *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -48,8 +48,8 @@ def test_pdp_eval_decides_a_request_from_stdin(
 
 def test_pdp_eval_takes_the_request_as_an_argument_too(
         capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "--policies", str(TODO), json.dumps(evaluation(RICK,
-                                                                         "can_delete_todo"))])
+    code = main(["eval", "--policies", str(TODO), "--json",
+                 json.dumps(evaluation(RICK, "can_delete_todo"))])
     assert code == 0
     assert json.loads(capsys.readouterr().out) == {"decision": True}
 
@@ -71,8 +71,12 @@ def test_pdp_eval_explain_prints_the_reasons(
     code, out, _ = run_eval(monkeypatch, capsys,
                             json.dumps(evaluation(RICK, "can_delete_todo")), "--explain")
     assert code == 0
+    policy = next(i for i, line in enumerate((TODO / "todo.cedar").read_text().splitlines(), 1)
+                  if "admin-deletes-any-todo" in line)
     assert json.loads(out) == {"decision": True, "context": {
-        "outcome": "permit", "reasons": ["admin-deletes-any-todo"]}}
+        "outcome": "permit", "reasons": ["admin-deletes-any-todo"],
+        "policies": [{"id": "admin-deletes-any-todo", "file": str(TODO / "todo.cedar"),
+                      "line": policy, "column": 1}]}}
 
 
 @pytest.mark.parametrize(("stdin", "expected"), [
@@ -103,7 +107,7 @@ def test_pdp_eval_on_an_invalid_policy_set_exits_2_with_the_diagnostics(
 def test_pdp_eval_as_a_process_reads_stdin(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDP_")}
     done = subprocess.run(
-        [sys.executable, "-m", "pdp", "eval", "--policies", str(TODO)],
+        [sys.executable, "-m", "pdp", "eval", "--json", "--policies", str(TODO)],
         input=json.dumps(evaluation(RICK, "can_update_todo")), capture_output=True, text=True,
         timeout=60, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
@@ -118,7 +122,9 @@ def test_pdp_check_accepts_every_shipped_policy_set(
     assert err == ""
     assert out.startswith("ok: ")
     assert main(["check", "--json", str(directory)]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["valid"], doc["errors"], doc["warnings"]) == (True, [], [])
+    summary = doc["summary"]
     stored = directory / "entities.json"
     expected = len(json.loads(stored.read_text())) if stored.is_file() else 0
     assert summary["entities"] == expected
