@@ -22,8 +22,14 @@ __all__ = [
     "InvalidField",
     "NestingTooDeep",
     "BodyTooLarge",
+    "TooManyEvaluations",
+    "RequestTimeout",
+    "ProcessingTimeout",
+    "RateLimited",
     "InvalidPageToken",
     "AuthenticationFailed",
+    "InsufficientScope",
+    "ConfigurationError",
     "AdminDisabled",
     "NotFound",
     "TranslationError",
@@ -102,9 +108,73 @@ class BodyTooLarge(PDPError):
     jsonrpc_code = -32602
 
 
+class TooManyEvaluations(PDPError):
+    """A batch longer than PDP_MAX_BATCH: split it (413, like a body over the size limit)."""
+
+    code = "too_many_evaluations"
+    status = 413
+    jsonrpc_code = -32602
+
+
+class RequestTimeout(PDPError):
+    """The client did not send its whole body within PDP_REQUEST_TIMEOUT."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class ProcessingTimeout(PDPError):
+    """The request was not answered within PDP_REQUEST_TIMEOUT; the PEP denies and retries."""
+
+    code = "timeout"
+    status = 503
+    retry_after = 1
+
+
+class RateLimited(PDPError):
+    """The client sent more than PDP_RATE_LIMIT requests per second (beyond the burst)."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AuthenticationFailed(PDPError):
+    """The caller did not authenticate (AuthZEN 1.0 section 10: 401 with ``WWW-Authenticate``).
+
+    ``challenge`` is the ``WWW-Authenticate`` value (RFC 6750 section 3); ``reason`` says why,
+    for the logs only (never the credential itself).
+    """
+
     code = "unauthenticated"
     status = 401
+
+    def __init__(self, message: str, *, challenge: str | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+        self.reason = reason or message
+
+
+class InsufficientScope(PDPError):
+    """A valid bearer token lacks the required scope (RFC 6750 section 3.1: 403)."""
+
+    code = "insufficient_scope"
+    status = 403
+
+    def __init__(self, message: str, *, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class ConfigurationError(PDPError):
+    """The settings are unusable or unsafe; the PDP refuses to start."""
+
+    code = "configuration_error"
+    status = 500
 
 
 class AdminDisabled(PDPError):

@@ -29,7 +29,7 @@ from pdp.engine import Engine, EngineOptions
 from pdp.engine.metrics import DecisionCollector
 from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
-from pdp.errors import PDPError
+from pdp.errors import PDPError, StoreUnavailable
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.reload import GENERATION_FILE, GenerationFile, Reloader
 from pdp.search import PageTokens, Searcher, SearchKind, SearchOptions, parse_search
@@ -69,7 +69,9 @@ class PDPService:
         searcher = Searcher(engine, PageTokens.from_secret(
             settings.page_token_key.get_secret_value() if settings.page_token_key else None),
             SearchOptions(namespace=settings.namespace,
-                          action_properties_key=settings.action_properties_key))
+                          action_properties_key=settings.action_properties_key,
+                          default_limit=settings.max_search_page,
+                          max_limit=settings.max_search_page))
         reloader = Reloader(holder, store, settings.policies_dir(),
                             generation=GenerationFile(settings.data_dir / GENERATION_FILE),
                             poll_interval=settings.poll_interval, watch=settings.watch,
@@ -167,6 +169,26 @@ class PDPService:
         if self.decision_log is not None:
             found.append(DecisionLogCollector(self.decision_log))
         return found
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when a policy set is loaded and the entity store answers (the same check a
+        decision makes: for the SQL store, its mirror is within PDP_ENTITY_MAX_STALENESS of
+        the last successful poll, a throttled query when nothing polls in the background).
+        The decision log is reported but never makes the PDP unready: decisions do not wait
+        for it. May query the database: call it off the event loop."""
+        ready = True
+        current = self.policies.current
+        checks: dict[str, Any] = {"policy_set": {"ready": True, "version": current.version}}
+        try:
+            checks["entity_store"] = {"ready": True, "version": self.store.version}
+        except StoreUnavailable as exc:
+            ready = False
+            checks["entity_store"] = {"ready": False, "message": exc.message}
+        if self.decision_log is not None:
+            stats = self.decision_log.stats()
+            checks["decision_log"] = {"database_up": stats.last_error is None,
+                                      "queued": stats.queued, "last_error": stats.last_error}
+        return ready, {"status": "ready" if ready else "not_ready", "checks": checks}
 
     def status(self) -> Mapping[str, Any]:
         current = self.policies.current

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
         default=None, description="Base URL advertised in metadata (http://HOST:PORT if unset).")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="'json': one JSON object per line, with the request id.")
+    shutdown_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a stopping server (SIGTERM) waits for "
+        "in-flight requests before closing their connections.")
+    tls_certfile: Path | None = Field(
+        default=None, description="PEM certificate (chain): serve HTTPS.")
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of the "
+                                     "certificate.")
+    tls_keyfile_password: SecretStr | None = None
+    tls_client_ca: Path | None = Field(
+        default=None, description="PEM CA bundle: require client certificates it signed "
+        "(mutual TLS).")
 
     # -- translation --------------------------------------------------------------------
     namespace: str = Field(
@@ -46,6 +59,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     max_depth: int = Field(default=32, ge=2)
     max_batch: int = Field(default=1000, ge=1)
+    max_search_page: int = Field(
+        default=1000, ge=1, description="Most results per search page (a larger page.limit "
+        "is lowered to it, as AuthZEN allows).")
+    request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to receive a request body (408 past it) "
+        "and to answer requests that await work (503 `timeout`).")
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="Requests per second per client on /access/v1/ and "
+        "/coaz/v1/ (token bucket per process; off if unset).")
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, description="Bucket size: requests a client may send at once "
+        "(RATE_LIMIT rounded up, at least 1, if unset).")
 
     # -- decisions ----------------------------------------------------------------------
     explain: bool = Field(default=False, description="Always put reasons in decision context.")
@@ -59,7 +84,11 @@ class Settings(BaseSettings):
 
     # -- reload / admin -----------------------------------------------------------------
     watch: bool = Field(default=True, description="Reload the policy directory when it changes.")
-    admin_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        default=None, description="Plain admin bearer token (prefer ADMIN_API_KEYS, hashed).")
+    admin_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Admin API keys, hashed: NAME=sha256:HEX entries "
+        "(comma-separated). Admin and PEP credentials never stand in for each other.")
     poll_interval: float = Field(
         default=1.0, gt=0, description="Seconds between polls of the shared version row and "
         "of the policy generation file (a reload asked of one worker reaches the others).")
@@ -112,10 +141,27 @@ class Settings(BaseSettings):
         default=-32401, description="JSON-RPC code of a denial (SEP dialect).")
     coaz_catalog_cache: int = Field(
         default=64, ge=1, description="Compiled tool catalogs kept by /coaz/v1/* (LRU).")
-    pep_token: SecretStr | None = Field(
-        default=None, description="Bearer token PEPs must send to /coaz/v1/*; enables `claims`.")
-    pep_auth: Literal["on", "off"] = Field(
-        default="on", description="'off' accepts `claims` without PEP_TOKEN (development only).")
+
+    # -- PEP authentication (/access/v1/*, /coaz/v1/*; see pdp.auth) ------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="PEP API keys, hashed: NAME=sha256:HEX entries "
+        "(comma-separated; several at once for rotation). `pdp keys new` makes one.")
+    api_keys_file: Path | None = Field(
+        default=None, description="More PEP API-key entries, one per line (# comments); read "
+        "at start only.")
+    pep_jwt_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted `iss` of PEP bearer JWTs (comma-separated).")
+    pep_jwt_audience: str | None = Field(
+        default=None, description="`aud` PEP bearer JWTs must carry (PUBLIC_URL if unset).")
+    pep_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the PEPs' authorization server (enables JWTs).")
+    pep_jwks_file: Path | None = Field(
+        default=None, description="JWKS file instead of a URL (enables JWTs).")
+    pep_jwt_scope: str = Field(
+        default="authzen:evaluate", description="Scope PEP bearer JWTs must carry "
+        "(`scope` or `scp`); '' requires none.")
+    allow_unauthenticated: bool = Field(
+        default=False, description="Serve without PEP credentials on a non-loopback address.")
 
     # -- MCP gateway (`pdp gateway`) -------------------------------------------------------
     gateway_upstream: str | None = Field(
@@ -132,7 +178,7 @@ class Settings(BaseSettings):
     gateway_pdp_url: str | None = Field(
         default=None, description="Remote AuthZEN PDP base URL (in-process engine if unset).")
     gateway_pdp_token: SecretStr | None = Field(
-        default=None, description="Bearer token sent to the remote PDP (its PDP_PEP_TOKEN).")
+        default=None, description="Bearer token sent to the remote PDP (one of its API keys).")
     gateway_pdp_timeout: float = Field(
         default=2.0, gt=0, description="Seconds to wait for the remote PDP.")
     gateway_tools_file: Path | None = Field(
@@ -140,7 +186,8 @@ class Settings(BaseSettings):
         "learning them from the upstream's tools/list responses).")
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
 
-    @field_validator("authorization_servers", "token_issuers", "token_algorithms", mode="before")
+    @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
+                     "admin_api_keys", "pep_jwt_issuers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -154,4 +201,5 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_certfile is not None else "http"
+        return f"{scheme}://{host}:{self.port}"

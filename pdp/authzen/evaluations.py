@@ -15,7 +15,7 @@ from typing import Any
 
 from pdp.authzen.evaluation import parse_evaluation
 from pdp.authzen.model import Decision, EvaluationRequest
-from pdp.errors import InvalidField, PDPError, RequestError
+from pdp.errors import InvalidField, PDPError, RequestError, TooManyEvaluations
 
 __all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
            "item_error"]
@@ -48,9 +48,9 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
     if not isinstance(raw_items, list):
         raise InvalidField("'evaluations' must be an array", field="evaluations")
     if len(raw_items) > max_items:
-        raise InvalidField(
-            f"'evaluations' has {len(raw_items)} items; the limit is {max_items}",
-            field="evaluations")
+        raise TooManyEvaluations(
+            f"'evaluations' has {len(raw_items)} items; the limit is {max_items} "
+            "(PDP_MAX_BATCH): split the batch", field="evaluations")
     defaults = {k: body[k] for k in _KEYS if k in body}
     items: list[EvaluationRequest | PDPError] = []
     for i, raw in enumerate(raw_items):

@@ -1,4 +1,5 @@
-"""The ``pdp`` command line: ``serve``, ``check``, ``eval`` and the commands of later modules.
+"""The ``pdp`` command line: ``serve``, ``check``, ``test``, ``eval``, ``fmt`` and the commands of
+later modules.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``; the parser is
 assembled here.
@@ -10,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pdp.cli import check, evaluate, serve
+from pdp.cli import check, evaluate, fmt, keys, policy_test, serve
 
 __all__ = ["main", "build_parser"]
 
-_MODULES = [serve, check, evaluate]
+_MODULES = [serve, check, policy_test, evaluate, fmt, keys]
 
 
 def build_parser() -> argparse.ArgumentParser:

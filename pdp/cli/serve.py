@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
-from pdp.errors import PolicyLoadError
+from pdp.auth import check_exposure
+from pdp.errors import ConfigurationError, PolicyLoadError
+from pdp.logs import configure_logging
 from pdp.policies.compiled import compile_directory
 from pdp.policies.reload import GENERATION_FILE, GenerationFile
 from pdp.settings import Settings
@@ -19,7 +23,9 @@ __all__ = ["register", "settings_from_args"]
 # flag → setting name
 _FLAGS = {"policies": "policies", "host": "host", "port": "port", "workers": "workers",
           "public_url": "public_url", "decision_cache": "decision_cache",
-          "log_level": "log_level", "database_url": "database_url"}
+          "log_level": "log_level", "database_url": "database_url",
+          "tls_certfile": "tls_certfile", "tls_keyfile": "tls_keyfile",
+          "tls_client_ca": "tls_client_ca"}
 
 
 def register(sub: Any) -> None:
@@ -34,6 +40,11 @@ def register(sub: Any) -> None:
                    help="decision cache (PDP_DECISION_CACHE, default on)")
     p.add_argument("--database-url", help="entity store URL (PDP_DATABASE_URL)")
     p.add_argument("--log-level", help="log level (PDP_LOG_LEVEL, default info)")
+    p.add_argument("--tls-certfile", type=Path,
+                   help="PEM certificate chain: serve HTTPS (PDP_TLS_CERTFILE)")
+    p.add_argument("--tls-keyfile", type=Path, help="PEM private key (PDP_TLS_KEYFILE)")
+    p.add_argument("--tls-client-ca", type=Path,
+                   help="require client certificates signed by this CA (PDP_TLS_CLIENT_CA)")
     p.set_defaults(run=run)
 
 
@@ -47,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_from_args(args)
+    try:  # PEP credentials, or a loopback address (see pdp.auth)
+        check_exposure(settings)
+    except ConfigurationError as exc:
+        print(f"cannot start: {exc.message}", file=sys.stderr)
+        return 2
     try:  # fail a cold start on an invalid policy set, with every diagnostic
         compile_directory(settings.policies_dir())
     except PolicyLoadError as exc:
@@ -63,11 +79,36 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = dict(
         factory=True, host=settings.host, port=settings.port, workers=settings.workers,
         loop="uvloop", http="httptools", log_level=settings.log_level, access_log=False,
-        server_header=False)
+        server_header=False, log_config=None,  # pdp.logs configures logging
+        timeout_graceful_shutdown=settings.shutdown_timeout, **_tls_options(settings))
+    configure_logging(settings)
     if settings.workers > 1:
         return _supervise(settings, options)
+    # uvicorn stops gracefully on SIGTERM (in-flight requests finish within
+    # PDP_SHUTDOWN_TIMEOUT, then the lifespan drains the decision log) and then re-raises the
+    # signal; this handler turns that into exit status 0 rather than death by SIGTERM.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run("pdp.http.app:app_from_environment", **options)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's ssl_* options (none without PDP_TLS_CERTFILE)."""
+    if settings.tls_certfile is None:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": str(settings.tls_certfile)}
+    if settings.tls_keyfile is not None:
+        options["ssl_keyfile"] = str(settings.tls_keyfile)
+    if settings.tls_keyfile_password is not None:
+        options["ssl_keyfile_password"] = settings.tls_keyfile_password.get_secret_value()
+    if settings.tls_client_ca is not None:
+        options["ssl_ca_certs"] = str(settings.tls_client_ca)
+        options["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    return options
 
 
 def _supervise(settings: Settings, options: dict[str, Any]) -> int:

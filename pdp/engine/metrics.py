@@ -17,6 +17,7 @@ scrape each worker, or run one worker per container.
 | ``pdp_decision_cache_misses_total`` | counter | cacheable decisions not in the cache |
 | ``pdp_decision_cache_bypasses_total`` | counter | requests the cache could not hold |
 | ``pdp_decision_cache_entries`` | gauge | decisions in the cache |
+| ``pdp_decision_cache_hit_ratio`` | gauge | hits / (hits + misses) since start (NaN before any) |
 | ``pdp_policy_reloads_total`` | counter | reloads that installed a new policy set |
 | ``pdp_policy_reload_failures_total`` | counter | reloads rejected (the last good set served) |
 | ``pdp_policy_set_info{version}`` | gauge (1) | the active policy set |
@@ -82,6 +83,10 @@ class DecisionCollector(Collector):
                                   value=bypasses)
         yield GaugeMetricFamily("pdp_decision_cache_entries",
                                 "Decisions in the decision cache.", value=entries)
+        lookups = hits + misses
+        yield GaugeMetricFamily("pdp_decision_cache_hit_ratio",
+                                "Decision cache hits / (hits + misses) since start.",
+                                value=hits / lookups if lookups else float("nan"))
 
         reloads = failures = 0
         if self._reloads is not None:

@@ -11,6 +11,7 @@ is what the HTTP benchmark compares the AuthZEN endpoints with.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,10 +19,12 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive
 
 from pdp.authzen import parse_evaluation, parse_json_body
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH
-from pdp.errors import BodyTooLarge, PDPError
+from pdp.errors import BodyTooLarge, PDPError, RequestTimeout
+from pdp.http.deadlines import Deadlines
 from pdp.http.responses import error_response, json_response
 from pdp.service import PDPService
 
@@ -35,15 +38,33 @@ BENCH_NOOP_PATH = "/bench/noop"
 _TRUE = {"1", "true", "yes", "on"}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing with 413 as soon as it grows past ``limit`` bytes."""
+async def read_body(request: Request, limit: int,
+                    deadlines: Deadlines | None = None) -> bytes:
+    """The body, refusing with 413 as soon as it grows past ``limit`` bytes, and with 408 if
+    it has not all arrived by the deadline (with ``deadlines``; else the caller bounds it)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}",
                            field="body")
+    # straight from the server: no stream object per request
+    if deadlines is None:
+        return await _receive_body(request.receive, limit)
+    task = deadlines.enter()
+    try:
+        return await _receive_body(request.receive, limit)
+    except asyncio.CancelledError:
+        if not deadlines.expired(task):
+            raise
+        task.uncancel()
+        raise RequestTimeout(f"the request body did not arrive within {deadlines.timeout:g} s",
+                             field="body") from None
+    finally:
+        deadlines.leave(task)
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive  # straight from the server: no stream object per request
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -81,10 +102,11 @@ def json_endpoint(service: PDPService, handle: Handler, *,
     JSON, nesting), ``handle`` answers, and errors become their status and JSON body; an
     unexpected failure is a 500 saying ``failure`` (the PEP denies), and is logged."""
     settings = service.settings
+    deadlines = Deadlines(settings.request_timeout)
 
     async def endpoint(request: Request) -> Response:
         try:
-            raw = await read_body(request, settings.max_body_bytes)
+            raw = await read_body(request, settings.max_body_bytes, deadlines)
             body = parse_json_body(request.headers.get("content-type"), raw,
                                    max_bytes=settings.max_body_bytes,
                                    max_depth=settings.max_depth)
@@ -124,9 +146,10 @@ def _evaluations(service: PDPService) -> Handler:
 
 def _noop(service: PDPService) -> Callable[[Request], Awaitable[Response]]:
     limit = service.settings.max_body_bytes
+    deadlines = Deadlines(service.settings.request_timeout)
 
     async def noop(request: Request) -> Response:
-        await read_body(request, limit)
+        await read_body(request, limit, deadlines)
         return json_response({"decision": True})
 
     return noop

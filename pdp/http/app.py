@@ -7,25 +7,27 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from pdp.auth import ADMIN_REALM, Authenticator, Principal, authenticators, check_exposure
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
-from pdp.errors import AdminDisabled, AuthenticationFailed, InvalidField, PDPError
+from pdp.errors import AuthenticationFailed, InvalidField, PDPError
 from pdp.http.access import access_routes
 from pdp.http.admin import admin_router
+from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
+from pdp.http.metrics import HttpCollector, HttpMetricsMiddleware, new_stats
 from pdp.http.middleware import RequestIdMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
+from pdp.http.ratelimit import RateLimitMiddleware
 from pdp.http.responses import error_response, json_response
 from pdp.http.schemas import (
     DecisionModel,
@@ -35,6 +37,9 @@ from pdp.http.schemas import (
     MetadataModel,
 )
 from pdp.http.search import search_docs, search_routes
+from pdp.http.timeout import TimeoutMiddleware
+from pdp.logs import configure_logging
+from pdp.ratelimit import RateLimiter
 from pdp.service import PDPService
 from pdp.settings import Settings
 
@@ -46,33 +51,34 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def require_admin(service: PDPService) -> Callable[..., None]:
-    """A dependency: admin endpoints exist only with PDP_ADMIN_TOKEN, and require it."""
-    token = service.settings.admin_token
+    """A dependency: the request was authenticated with an admin credential by
+    :class:`~pdp.http.auth.AuthenticationMiddleware` (which also answers 404 while no admin
+    credential is configured). Fails closed if the middleware is missing."""
+    del service  # the credentials are the middleware's
 
-    def check(authorization: Annotated[str | None, Header()] = None) -> None:
-        if token is None:
-            raise AdminDisabled("admin endpoints are disabled (set PDP_ADMIN_TOKEN)")
-        expected = "Bearer " + token.get_secret_value()
-        if authorization is None or not hmac.compare_digest(
-                authorization.encode(), expected.encode()):
-            raise AuthenticationFailed("a valid admin bearer token is required")
+    def check(request: Request) -> None:
+        principal = request.scope.get("state", {}).get("principal")
+        if not isinstance(principal, Principal) or principal.kind != "admin":
+            raise AuthenticationFailed("an admin credential is required",
+                                       challenge=f'Bearer realm="{ADMIN_REALM}"')
 
     return check
 
 
 def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
                extra_docs: Sequence[DocumentedRoute] = ()) -> FastAPI:
-    coaz = CoazEndpoints(service)
+    pep_auth, admin_auth = authenticators(service.settings)  # ConfigurationError if malformed
+    coaz = CoazEndpoints(service, pep_authentication=pep_auth.enabled)
     app = FastAPI(
         title="AuthZEN PDP",
         version="1.0",
         description="OpenID AuthZEN 1.0 Policy Decision Point backed by Cedar policies.",
-        lifespan=coaz.lifespan(lifespan),
+        lifespan=coaz.lifespan(_closing(pep_auth, lifespan)),
     )
     app.state.service = service
     app.state.coaz = coaz
-    app.router.routes[:0] = [*access_routes(service), *search_routes(service),
-                             *coaz_routes(coaz)]
+    lean = [*access_routes(service), *search_routes(service)]  # their own body deadline
+    app.router.routes[:0] = [*lean, *coaz_routes(coaz)]
     admin = Depends(require_admin(service))
     app.include_router(admin_router(service), dependencies=[admin])
 
@@ -95,6 +101,11 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/ready", tags=["operations"], summary="Readiness: policies loaded, store up")
+    async def ready() -> Response:
+        is_ready, body = await run_in_threadpool(service.readiness)
+        return json_response(body, 200 if is_ready else 503)
+
     @app.get("/status", tags=["operations"], summary="Active policy set and last reload error")
     async def status() -> Response:
         return json_response(service.status())
@@ -102,6 +113,8 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     registry = CollectorRegistry(auto_describe=False)  # this app's, never the global one
     for collector in service.collectors():
         registry.register(collector)
+    http_stats = new_stats()
+    registry.register(HttpCollector(http_stats))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
@@ -133,15 +146,43 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         *extra_docs,
     ]
     install_openapi(app, lambda: docs)
+    # Middleware: the LAST added runs FIRST (outermost). From the outside in: request id
+    # (and log context) → HTTP metrics (so 401 and 429 are counted) → authentication →
+    # rate limit (keyed by the principal authentication found) → timeout → routes.
+    settings = service.settings
+    app.add_middleware(TimeoutMiddleware, timeout=settings.request_timeout,
+                       exempt=[route.path for route in lean])
+    if settings.rate_limit is not None:  # added before (so inside) authentication
+        app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(
+            settings.rate_limit, settings.rate_limit_burst))
+    app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth)
+    app.add_middleware(HttpMetricsMiddleware, stats=http_stats)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _closing(authenticator: Authenticator, inner: Lifespan | None) -> Lifespan:
+    """A lifespan that runs ``inner`` and then closes the authenticator's HTTP client."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if inner is None:
+                yield
+            else:
+                async with inner(app):
+                    yield
+        finally:
+            await authenticator.aclose()
+
+    return lifespan
 
 
 def app_from_environment() -> FastAPI:
     """uvicorn factory: settings from the environment, one service per worker process."""
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    check_exposure(settings)  # however the worker was started (pdp serve checks it too)
     service = PDPService.from_settings(settings)
 
     @asynccontextmanager

@@ -12,15 +12,15 @@ return whenever ``allow`` is false.
 Body: ``{"message": {...}, "tools": [...]?, "token": "<JWT>"? | "claims": {...}?,
 "server": "<resource id>"?}``. A ``token`` is validated here (``PDP_TOKEN_*``, audience
 ``server`` or ``PDP_RESOURCE_ID``). ``claims`` are trusted as already validated, so they are
-accepted only from a PEP that authenticated with ``PDP_PEP_TOKEN`` (or when ``PDP_PEP_AUTH=off``,
-for local development). With ``PDP_PEP_TOKEN`` set, every call must carry it as a bearer token.
+accepted only from a caller authenticated with a PEP credential (an API key or a PEP JWT, see
+:mod:`pdp.auth` and :mod:`pdp.http.auth`), or in unauthenticated mode (no PEP credential
+configured, loopback only), where any caller could ask ``/access/v1/evaluation`` directly anyway.
 Compiled tool catalogs are cached by a hash of the ``tools`` array (bounded LRU).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pdp.auth import Principal, pep_credentials_configured
 from pdp.authzen import parse_evaluation, parse_json_body
 from pdp.coaz import Deny, Evaluate, Outcome, Pass, ToolCatalog, map_message
 from pdp.errors import (
@@ -79,8 +80,8 @@ class CoazRequestModel(BaseModel):
     token: str | None = Field(
         default=None, description="The client's access token (JWT), validated by the PDP.")
     claims: dict[str, Any] | None = Field(
-        default=None, description="Already validated token claims; only from a PEP "
-        "authenticated with PDP_PEP_TOKEN (or with PDP_PEP_AUTH=off).")
+        default=None, description="Already validated token claims; only from a caller "
+        "authenticated with a PEP credential (or when the PDP runs unauthenticated).")
     server: str | None = Field(
         default=None, description="The MCP server's resource identifier (token audience, "
         "$token.aud); PDP_RESOURCE_ID if absent.")
@@ -163,27 +164,28 @@ class _CatalogCache:
 
 
 class CoazEndpoints:
-    def __init__(self, service: PDPService) -> None:
+    """The two endpoints. ``pep_authentication``: whether PEP credentials are configured (from
+    the settings if None); then ``claims`` need a PEP principal on the request."""
+
+    def __init__(self, service: PDPService, *, pep_authentication: bool | None = None) -> None:
         self.service = service
         self.settings = settings = service.settings
         self.catalogs = _CatalogCache(settings.coaz_catalog_cache)
         self._no_tools = ToolCatalog.from_tools_list([])
         self._validators: OrderedDict[str, TokenValidator] = OrderedDict()
-        self._pep = (settings.pep_token.get_secret_value().encode()
-                     if settings.pep_token is not None else None)
+        self._pep_authentication = (pep_credentials_configured(settings)
+                                    if pep_authentication is None else pep_authentication)
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _pep_authenticated(self, request: Request) -> bool:
-        """Raise unless the PEP authenticated (when required); True if it did."""
-        if self._pep is None:
-            return False
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
-                                                                  self._pep):
-            raise AuthenticationFailed("a valid PEP bearer token is required")
-        return True
+    def _claims_trusted(self, request: Request) -> bool:
+        """Whether ``claims`` may be taken as validated: the request was authenticated with a
+        PEP credential (by the middleware), or the PDP runs unauthenticated."""
+        if not self._pep_authentication:
+            return True
+        state = request.scope.get("state") or {}
+        principal = state.get("principal")
+        return isinstance(principal, Principal) and principal.is_pep
 
     def _validator(self, audience: str) -> TokenValidator:
         validator = self._validators.get(audience)
@@ -209,7 +211,6 @@ class CoazEndpoints:
         return 'Bearer error="invalid_token"' if error else "Bearer"
 
     async def _prepare(self, request: Request) -> Outcome | _Unauthenticated:
-        pep = self._pep_authenticated(request)
         settings = self.settings
         raw = await read_body(request, settings.max_body_bytes)
         body = parse_json_body(request.headers.get("content-type"), raw,
@@ -228,9 +229,9 @@ class CoazEndpoints:
             raise InvalidField("send either token or claims, not both", field="claims")
         claims: Mapping[str, Any]
         if "claims" in body:
-            if not pep and settings.pep_auth != "off":
-                raise AuthenticationFailed("claims are accepted only from a PEP authenticated "
-                                           "with PDP_PEP_TOKEN")
+            if not self._claims_trusted(request):
+                raise AuthenticationFailed("claims are accepted only from an authenticated PEP",
+                                           challenge='Bearer realm="authzen"')
             if not isinstance(body["claims"], dict):
                 raise InvalidField("claims must be an object", field="claims")
             claims = body["claims"]

@@ -1,8 +1,13 @@
-"""ASGI middleware: echo ``X-Request-ID`` on every response (AuthZEN 1.0 section 10.1)."""
+"""ASGI middleware: echo ``X-Request-ID`` on every response (AuthZEN 1.0 section 10.1) and make
+it the request id of every log line written while the request is handled
+(:data:`pdp.logs.REQUEST_ID`). A request without the header gets no invented id (the decision
+log generates one for its records)."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pdp.logs import REQUEST_ID
 
 __all__ = ["RequestIdMiddleware"]
 
@@ -25,7 +30,8 @@ class RequestIdMiddleware:
         if request_id is None:
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["request_id"] = request_id.decode("latin-1")
+        text = request_id.decode("latin-1")
+        scope.setdefault("state", {})["request_id"] = text
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -34,4 +40,8 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = REQUEST_ID.set(text)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)

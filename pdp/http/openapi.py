@@ -51,6 +51,7 @@ def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]
             error = {"content": {"application/json": {"schema": _ref(ErrorModel)}}}
             schema.setdefault("paths", {})[route.path] = {"post": {
                 "tags": [route.tag],
+                "security": [{"pepBearer": []}, {"pepApiKey": []}],
                 "summary": route.summary,
                 "operationId": route.path.strip("/").replace("/", "_"),
                 "parameters": [
@@ -66,10 +67,19 @@ def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]
                     "200": {"description": "Decision(s)",
                             "content": {"application/json": {"schema": ok}}},
                     "400": {"description": "Invalid request", **error},
+                    "401": {"description": "No valid PEP credential (when PEP credentials "
+                            "are configured)", **error},
+                    "403": {"description": "A PEP JWT without the required scope", **error},
                     "413": {"description": "Body too large", **error},
                     "500": {"description": "The PDP failed; the PEP must deny", **error},
                 },
             }}
+        schema["components"].setdefault("securitySchemes", {}).update({
+            "pepBearer": {"type": "http", "scheme": "bearer", "description": "A PEP API key "
+                          "(PDP_API_KEYS) or an OAuth bearer JWT (PDP_PEP_JWKS_*)."},
+            "pepApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                          "description": "A PEP API key (PDP_API_KEYS)."},
+        })
         app.openapi_schema = schema
         return schema
 

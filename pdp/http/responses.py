@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from pdp.errors import PDPError, StoreUnavailable
+from pdp.errors import AuthenticationFailed, InsufficientScope, PDPError
 
 __all__ = ["json_response", "error_response", "JSON"]
 
@@ -21,8 +21,11 @@ def json_response(body: Any, status: int = 200,
 
 def error_response(exc: PDPError) -> Response:
     headers: dict[str, str] = {}
-    if isinstance(exc, StoreUnavailable):
-        headers["Retry-After"] = str(exc.retry_after)
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="pdp"'
+    retry_after = getattr(exc, "retry_after", None)  # StoreUnavailable, timeouts, 429
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, AuthenticationFailed | InsufficientScope) and exc.challenge:
+        headers["WWW-Authenticate"] = exc.challenge
+    elif exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="authzen"'
     return json_response(exc.to_dict(), exc.status, headers)

@@ -18,6 +18,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from pdp.auth.keys import entry_for, new_key
 from pdp.gateway import Gateway, RemoteDecider, Verdict
 from pdp.http import create_app
 from tests.conftest import POLICIES, free_port, make_service
@@ -35,6 +36,7 @@ from tests.gateway.support import (
     messages_of,
 )
 
+PDP_KEY = new_key()  # the gateway's API key at the remote PDP
 ALICE_READS = call("get_customer", {"id": "cust-67890", "case": "case-1"})  # support + case
 ALICE_NO_CASE = call("get_customer", {"id": "cust-67890"})  # SEP mapping: denied, -32401
 SMALL_TRANSFER = call("transfer_funds", {"from_account": "acc-alice", "to_account": "acc-bob",
@@ -277,7 +279,7 @@ async def test_an_invalid_pdp_answer_is_an_internal_error(
 @pytest.mark.asyncio
 async def test_remote_pdp_mode_against_the_pdp_application(
         keys: Keys, upstream: FakeUpstream) -> None:
-    pdp = create_app(make_service(POLICIES / "mcp", pep_token="pep-s3cret",
+    pdp = create_app(make_service(POLICIES / "mcp", api_keys=[entry_for("gateway", PDP_KEY)],
                                   entity_store="memory"))
     seen: list[str] = []
 
@@ -287,7 +289,7 @@ async def test_remote_pdp_mode_against_the_pdp_application(
     pdp_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=pdp),
                                    event_hooks={"request": [spy]})
     gw = make_gateway(keys, upstream, gateway_pdp_url="http://pdp.test",
-                      gateway_pdp_token="pep-s3cret", pdp_client=pdp_client)
+                      gateway_pdp_token=PDP_KEY, pdp_client=pdp_client)
     try:
         async with client_for(gw) as c:
             await _post(c, keys, message("tools/list", {}))
@@ -299,7 +301,7 @@ async def test_remote_pdp_mode_against_the_pdp_application(
         assert messages_of(locked)[0]["error"]["code"] == -32001
         assert upstream.calls() == ["copy_object"]
         # one /access/v1/evaluations call per copy_object, authenticated as the PEP
-        assert seen.count("/access/v1/evaluations Bearer pep-s3cret") == 2
+        assert seen.count(f"/access/v1/evaluations Bearer {PDP_KEY}") == 2
     finally:
         await gw.aclose()
 

@@ -14,13 +14,16 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from pdp.auth.keys import entry_for
 from pdp.http import create_app
 from tests.conftest import POLICIES, make_service
 from tests.gateway.support import RESOURCE, TOOLS, Keys, call, message
 
 MAP = "/coaz/v1/map"
 AUTHORIZE = "/coaz/v1/authorize"
-PEP_TOKEN = "pep-s3cret"
+PEP_KEY = "pep-key-0123456789abcdefghijklmnopqrstuvwxyz"
+PEP_KEYS = [entry_for("gateway", PEP_KEY)]
+ADMIN_KEY = "admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
 ALICE = {"iss": "https://as.example.com", "aud": RESOURCE, "sub": "alice@example.com",
          "client_id": "agent-app-1"}
 METADATA = "https://gw.example.com/.well-known/oauth-protected-resource/mcp"
@@ -42,15 +45,15 @@ def _client(keys: Keys, **settings: Any) -> httpx.AsyncClient:
 
 @pytest_asyncio.fixture
 async def pep(keys: Keys) -> AsyncIterator[httpx.AsyncClient]:
-    """A PDP that requires PEP authentication; the client sends the PEP token."""
-    async with _client(keys, pep_token=PEP_TOKEN) as client:
-        client.headers["authorization"] = f"Bearer {PEP_TOKEN}"
+    """A PDP that requires PEP authentication; the client sends its API key."""
+    async with _client(keys, api_keys=PEP_KEYS) as client:
+        client.headers["authorization"] = f"Bearer {PEP_KEY}"
         yield client
 
 
 @pytest_asyncio.fixture
 async def open_pdp(keys: Keys) -> AsyncIterator[httpx.AsyncClient]:
-    """A PDP without PEP authentication: tokens only."""
+    """A PDP without PEP credentials (unauthenticated mode, loopback)."""
     async with _client(keys) as client:
         yield client
 
@@ -242,33 +245,41 @@ async def test_bad_bodies_are_400(pep: httpx.AsyncClient, path: str) -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("path", [MAP, AUTHORIZE])
 async def test_pep_authentication(keys: Keys, path: str) -> None:
-    async with _client(keys, pep_token=PEP_TOKEN) as client:
-        for auth in (None, "Bearer wrong", f"Basic {PEP_TOKEN}"):
+    async with _client(keys, api_keys=PEP_KEYS) as client:
+        for auth in (None, "Bearer wrong", f"Basic {PEP_KEY}"):
             headers = {} if auth is None else {"authorization": auth}
             answer = await client.post(path, json=_body(message("ping")), headers=headers)
             assert answer.status_code == 401
             assert answer.headers["www-authenticate"].startswith("Bearer")
         ok = await client.post(path, json=_body(message("ping")),
-                               headers={"authorization": f"Bearer {PEP_TOKEN}"})
+                               headers={"authorization": f"Bearer {PEP_KEY}"})
         assert ok.status_code == 200
 
 
 @pytest.mark.asyncio
-async def test_claims_need_an_authenticated_pep_unless_pep_auth_is_off(keys: Keys) -> None:
-    async with _client(keys) as client:  # no PEP token configured, PEP_AUTH on
-        refused = await client.post(MAP, json=_body(message("tools/list", {})))
-        assert refused.status_code == 401
+async def test_claims_are_accepted_from_an_authenticated_pep_or_in_unauthenticated_mode(
+        keys: Keys) -> None:
+    async with _client(keys, api_keys=PEP_KEYS, admin_api_keys=[entry_for("ops", ADMIN_KEY)],
+                       ) as client:
+        for auth in (None, f"Bearer {ADMIN_KEY}"):  # nobody, or an admin: not a PEP
+            headers = {} if auth is None else {"authorization": auth}
+            refused = await client.post(MAP, json=_body(message("tools/list", {})),
+                                        headers=headers)
+            assert refused.status_code == 401
+        accepted = await client.post(MAP, json=_body(message("tools/list", {})),
+                                     headers={"x-api-key": PEP_KEY})
+        assert accepted.status_code == 200 and accepted.json()["outcome"] == "evaluate"
+    async with _client(keys) as client:  # no PEP credential: anyone may ask /access/v1 anyway
+        accepted = await client.post(MAP, json=_body(message("tools/list", {})))
+        assert accepted.status_code == 200 and accepted.json()["outcome"] == "evaluate"
         with_token = await client.post(MAP, json={"message": message("tools/list", {}),
                                                   "token": keys.token(RESOURCE)})
         assert with_token.json()["outcome"] == "evaluate"
-    async with _client(keys, pep_auth="off") as client:  # local development
-        accepted = await client.post(MAP, json=_body(message("tools/list", {})))
-        assert accepted.status_code == 200 and accepted.json()["outcome"] == "evaluate"
 
 
 @pytest.mark.asyncio
 async def test_tool_catalogs_are_compiled_once(keys: Keys) -> None:
-    app = create_app(make_service(POLICIES / "mcp", pep_auth="off", resource_id=RESOURCE,
+    app = create_app(make_service(POLICIES / "mcp", resource_id=RESOURCE,
                                   entity_store="memory"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://pdp.test") as client:

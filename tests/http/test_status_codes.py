@@ -346,13 +346,13 @@ async def test_a_body_larger_than_its_content_length_claims_is_a_413(
 
 
 @pytest.mark.asyncio
-async def test_a_batch_over_the_item_limit_is_a_400_naming_the_limit() -> None:
+async def test_a_batch_over_the_item_limit_is_a_413_naming_the_limit() -> None:
     app = create_app(make_service(POLICIES / "todo", max_batch=3))
     async for c in _client_for(app):
         response = await c.post(EVALUATIONS, json={**VALID, "evaluations": [{}] * 4})
-        body = _error(response, 400, "invalid_field")
+        body = _error(response, 413, "too_many_evaluations")
         assert body["field"] == "evaluations"
-        assert "3" in body["message"]
+        assert "limit is 3" in body["message"]
         response = await c.post(EVALUATIONS, json={**VALID, "evaluations": [{}] * 3})
         assert response.json() == {"evaluations": [{"decision": True}] * 3}
 
