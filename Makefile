@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-full bench-mcp bench-store wrk compare clean
+.PHONY: install run test lint typecheck policies pytest bench bench-full bench-mcp bench-store wrk compare clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/pdp serve
 
-## test: lint, type-check and the whole test suite (AuthZEN interop cases included)
-test: lint typecheck pytest
+## test: lint, type-check, the shipped policy sets' own checks and tests, the whole test suite
+test: lint typecheck policies pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check pdp tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## policies: what a policy author's CI runs, on every shipped policy set
+policies: $(STAMP)
+	$(BIN)/pdp fmt --check policies
+	for d in policies/*/; do $(BIN)/pdp check --strict $$d && $(BIN)/pdp test $$d || exit 1; done
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -30,6 +30,7 @@ from pdp.engine.metrics import DecisionCollector
 from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
 from pdp.errors import PDPError, StoreUnavailable
+from pdp.policies.compiled import locate
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.reload import GENERATION_FILE, GenerationFile, Reloader
 from pdp.search import PageTokens, Searcher, SearchKind, SearchOptions, parse_search
@@ -115,7 +116,16 @@ class PDPService:
             self.decision_log.evaluation(request_id, request, decision,
                                          self.policies.current.version,
                                          time.perf_counter() - started)
-        return decision.to_wire(explain)
+        return self._wire(decision, explain)
+
+    def _wire(self, decision: Decision, explain: bool) -> dict[str, Any]:
+        """The decision's response body; explained, it also says where each determining
+        policy is (``context.policies``: id, file relative to the policy set, line, column)."""
+        body = decision.to_wire(explain)
+        if explain and decision.reasons and decision.error is None:
+            compiled = self.policies.current
+            body["context"]["policies"] = [locate(compiled, pid) for pid in decision.reasons]
+        return body
 
     def search(self, kind: SearchKind | str, body: Any, *,
                request_id: str | None = None) -> dict[str, Any]:
@@ -156,7 +166,7 @@ class PDPService:
             self.decision_log.evaluations(request_id, parsed.items, final,
                                           self.policies.current.version,
                                           time.perf_counter() - started)
-        return {"evaluations": [d.to_wire(explain) for d in final]}
+        return {"evaluations": [self._wire(d, explain) for d in final]}
 
     def metadata(self) -> dict[str, Any]:
         return build_metadata(self.settings.base_url(), search=True)

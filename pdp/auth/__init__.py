@@ -225,10 +225,12 @@ def is_loopback(host: str) -> bool:
 
 def check_exposure(settings: Settings) -> None:
     """Refuse (:class:`ConfigurationError`) to serve without PEP credentials on an address
-    other than loopback unless ``PDP_ALLOW_UNAUTHENTICATED=true``. Also checks that the
-    credentials configured are well-formed."""
+    other than loopback unless ``PDP_ALLOW_UNAUTHENTICATED=true``. Mutual TLS (a client CA:
+    only PEPs holding a certificate it signed can connect) counts as PEP authentication. Also
+    checks that the credentials configured are well-formed."""
     authenticators(settings)
-    if pep_credentials_configured(settings) or is_loopback(settings.host):
+    if (pep_credentials_configured(settings) or settings.tls_client_ca is not None
+            or is_loopback(settings.host)):
         return
     if settings.allow_unauthenticated:
         log.warning("serving WITHOUT PEP authentication on %s (PDP_ALLOW_UNAUTHENTICATED): "
@@ -236,5 +238,6 @@ def check_exposure(settings: Settings) -> None:
         return
     raise ConfigurationError(
         f"no PEP credentials are configured and {settings.host!r} is not a loopback address: "
-        "set PDP_API_KEYS (see `pdp keys new`) or PDP_PEP_JWKS_URL / PDP_PEP_JWKS_FILE, or "
+        "set PDP_API_KEYS (see `pdp keys new`), PDP_PEP_JWKS_URL / PDP_PEP_JWKS_FILE or "
+        "PDP_TLS_CLIENT_CA (mutual TLS), or "
         "PDP_ALLOW_UNAUTHENTICATED=true to answer anyone who can reach the port")

@@ -33,7 +33,6 @@ from typing import Any
 
 from pdp.cli.check import format_diagnostic
 from pdp.errors import PDPError, PolicyLoadError
-from pdp.policies.compiled import CompiledPolicySet
 from pdp.service import PDPService
 from pdp.settings import Settings
 
@@ -90,12 +89,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     answers = result["evaluations"] if "evaluations" in result else [result]
-    compiled = service.policies.current
-    if explain:
-        for answer in answers:
-            ctx = answer.get("context")
-            if ctx is not None and "reasons" in ctx:
-                ctx["policies"] = [_place(compiled, directory, pid) for pid in ctx["reasons"]]
+    for answer in answers:  # the server's locations are relative to the policy set
+        for place in (answer.get("context") or {}).get("policies", []):
+            if "file" in place:
+                place["file"] = str(directory / place["file"])
     if args.format == "json":
         print(json.dumps(result))
     elif "evaluations" in result:
@@ -106,14 +103,6 @@ def run(args: argparse.Namespace) -> int:
         print(_text(result, ""))
     denied = any(not a.get("decision") for a in answers)
     return 1 if args.exit_code and denied else 0
-
-
-def _place(compiled: CompiledPolicySet, directory: Path, pid: str) -> dict[str, Any]:
-    info = compiled.policy(pid)
-    if info is None:
-        return {"id": pid}
-    return {"id": pid, "file": str(directory / info.file), "line": info.line,
-            "column": info.column}
 
 
 def _text(answer: dict[str, Any], indent: str) -> str:

@@ -25,7 +25,7 @@ from pdp.policies.index import SliceIndex
 from pdp.policies.schema_types import SchemaTypes
 from pdp.policies.source import Statement, locate_in_statement, split_statements
 
-__all__ = ["PolicyInfo", "CompiledPolicySet", "compile_directory", "ENTITIES_FILE"]
+__all__ = ["PolicyInfo", "CompiledPolicySet", "compile_directory", "locate", "ENTITIES_FILE"]
 
 ENTITIES_FILE = "entities.json"
 _POLICY_N = re.compile(r"`?policy(\d+)`?")
@@ -78,6 +78,15 @@ class CompiledPolicySet:
             ents = [scope["entity"]] if "entity" in scope else list(scope.get("entities", []))
             names.update(e["id"] for e in ents if isinstance(e, dict) and "id" in e)
         return tuple(sorted(names))
+
+
+def locate(compiled: CompiledPolicySet, policy_id: str) -> dict[str, Any]:
+    """Where a policy is: ``{"id", "file", "line", "column"}`` with ``file`` relative to the
+    policy-set directory (only ``{"id"}`` if the set has no such policy, e.g. after a reload)."""
+    info = compiled.policy(policy_id)
+    if info is None:
+        return {"id": policy_id}
+    return {"id": policy_id, "file": info.file, "line": info.line, "column": info.column}
 
 
 def compile_directory(directory: Path | str) -> CompiledPolicySet:

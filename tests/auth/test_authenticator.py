@@ -163,11 +163,13 @@ def test_without_pep_credentials_only_loopback_serves_unless_explicitly_allowed(
     check_exposure(_settings(host="127.0.0.1"))
     with pytest.raises(ConfigurationError) as refused:
         check_exposure(_settings(host="0.0.0.0"))
-    for name in ("PDP_API_KEYS", "PDP_PEP_JWKS_", "PDP_ALLOW_UNAUTHENTICATED"):
+    for name in ("PDP_API_KEYS", "PDP_PEP_JWKS_", "PDP_TLS_CLIENT_CA",
+                 "PDP_ALLOW_UNAUTHENTICATED"):
         assert name in refused.value.message
     check_exposure(_settings(host="0.0.0.0", allow_unauthenticated=True))
     check_exposure(_settings(host="0.0.0.0", api_keys=[entry_for("gw", KEY)]))
     check_exposure(_settings(host="0.0.0.0", **pep_tokens.settings()))
+    check_exposure(_settings(host="0.0.0.0", tls_client_ca="/etc/pdp/pep-ca.pem"))  # mTLS
 
 
 @pytest.mark.parametrize("values", [

@@ -262,8 +262,10 @@ def test_https_serves_decisions_and_advertises_https_urls(
 
 def test_with_a_client_ca_only_clients_with_a_certificate_it_signed_get_in(
         pki: Pki, servers: list[Server]) -> None:
+    # mutual TLS is PEP authentication: it starts on every address without API keys
     server = serve("--tls-certfile", str(pki.server_cert), "--tls-keyfile", str(pki.server_key),
-                   "--tls-client-ca", str(pki.ca), "--log-level", "warning", scheme="https",
+                   "--tls-client-ca", str(pki.ca), "--host", "0.0.0.0",
+                   "--log-level", "warning", scheme="https",
                    verify=_context(pki, pki.client_cert, pki.client_key))
     servers.append(server)
     url = server.base + "/access/v1/evaluation"

@@ -615,12 +615,24 @@ async def test_by_default_a_decision_is_exactly_the_decision(client: httpx.Async
         assert response.json() == {"decision": False}
 
 
+def _where(source: str, policy_id: str, file: str) -> dict[str, object]:
+    """Where ``@id("policy_id")`` starts in ``source``, as the explanation reports it."""
+    lines = source.splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if f'@id("{policy_id}")' in text)
+    return {"id": policy_id, "file": file, "line": line,
+            "column": lines[line - 1].index("@") + 1}
+
+
+TODO_SOURCE = (POLICIES / "todo" / "todo.cedar").read_text()
+
+
 @pytest.mark.asyncio
-async def test_explain_names_the_determining_policy_of_a_permit(
+async def test_explain_names_the_determining_policy_of_a_permit_and_where_it_is(
         client: httpx.AsyncClient) -> None:
     response = await client.post(EVALUATION, json=VALID, headers={"X-PDP-Explain": "true"})
     assert response.json() == {"decision": True, "context": {
-        "outcome": "permit", "reasons": ["everyone-reads-todos"]}}
+        "outcome": "permit", "reasons": ["everyone-reads-todos"],
+        "policies": [_where(TODO_SOURCE, "everyone-reads-todos", "todo.cedar")]}}
     body = {**VALID, "subject": {"type": "user", "id": RICK},
             "action": {"name": "can_delete_todo"}}
     response = await client.post(EVALUATION, json=body, headers={"X-PDP-Explain": "true"})
@@ -666,7 +678,8 @@ async def test_explain_names_the_forbid_that_overrides_a_permit(
     response = await schemaless_client.post(EVALUATION, json=body,
                                             headers={"X-PDP-Explain": "true"})
     assert response.json() == {"decision": False, "context": {
-        "outcome": "forbid", "reasons": ["nobody-reads-secrets"]}}
+        "outcome": "forbid", "reasons": ["nobody-reads-secrets"],
+        "policies": [_where(POLICY_WITH_ERRORS, "nobody-reads-secrets", "policies.cedar")]}}
 
 
 @pytest.mark.asyncio
@@ -684,7 +697,9 @@ async def test_explain_applies_to_every_item_of_a_batch(client: httpx.AsyncClien
                                      {"resource": {"type": "bad type", "id": "1"}}]}
     response = await client.post(EVALUATIONS, json=body, headers={"X-PDP-Explain": "1"})
     permit, deny, error = response.json()["evaluations"]
-    assert permit["context"] == {"outcome": "permit", "reasons": ["everyone-reads-todos"]}
+    assert permit["context"] == {
+        "outcome": "permit", "reasons": ["everyone-reads-todos"],
+        "policies": [_where(TODO_SOURCE, "everyone-reads-todos", "todo.cedar")]}
     assert deny["context"] == {"outcome": "no_permit", "reasons": []}
     assert error["context"]["outcome"] == "error"
     assert "resource.type" in error["context"]["error"]["message"]
