@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck policies pytest bench bench-full bench-mcp bench-store wrk compare clean
+.PHONY: install run test lint typecheck policies pytest bench bench-full bench-mcp bench-store bench-auth wrk compare clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-mcp: $(STAMP)
 bench-store: $(STAMP) wrk
 	$(BIN)/python -m benchmarks.bench_search
 	$(BIN)/python -m benchmarks.bench_decision_log
+
+## bench-auth: what PEP authentication (API key, JWT) and the rate limiter cost per request
+bench-auth: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_pep_auth
 
 # wrk (Debian's package) drives the HTTP runs; installed when missing and we may, else skipped.
 wrk:
