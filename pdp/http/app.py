@@ -151,7 +151,7 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     # rate limit (keyed by the principal authentication found) → timeout → routes.
     settings = service.settings
     app.add_middleware(TimeoutMiddleware, timeout=settings.request_timeout,
-                       exempt=[route.path for route in lean])
+                       exempt=[route.path for route in lean], body_only=("/admin/",))
     if settings.rate_limit is not None:  # added before (so inside) authentication
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(
             settings.rate_limit, settings.rate_limit_burst))

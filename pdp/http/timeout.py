@@ -6,6 +6,10 @@ past it the request is answered 408 ``request_timeout`` if the client was still 
 body, else 503 ``timeout`` with ``Retry-After`` (the PEP denies and retries). Work running in
 a thread cannot be interrupted: the answer then waits for it to return.
 
+Admin routes (``body_only`` prefixes) are bounded only until their body has arrived: a reload
+of a large policy set or a bulk import may rightly take longer than a decision ever should, and
+answering 503 while the work goes on in its thread would only hide its outcome.
+
 The lean decision routes (evaluation, evaluations, search) are ``exempt``: their processing
 is synchronous on the event loop (which is what makes them fast) and cannot be interrupted,
 and their body read is bounded by :class:`pdp.http.deadlines.Deadlines` instead, at a
@@ -29,14 +33,19 @@ log = logging.getLogger("pdp.http")
 
 
 class TimeoutMiddleware:
-    def __init__(self, app: ASGIApp, timeout: float, exempt: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, timeout: float, exempt: Iterable[str] = (),
+                 body_only: tuple[str, ...] = ()) -> None:
         self.app = app
         self.timeout = timeout
         self.exempt = frozenset(exempt)
+        self.body_only = body_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
+            return
+        if self.body_only and scope["path"].startswith(self.body_only):
+            await self.app(scope, self._bounded(receive), send)
             return
         started = False
         reading = False
@@ -70,3 +79,19 @@ class TimeoutMiddleware:
                                           f"{self.timeout:g} s")
             log.warning("%s %s: %s", scope.get("method"), scope["path"], error.message)
             await error_response(error)(scope, receive, send)
+
+    def _bounded(self, receive: Receive) -> Receive:
+        """``receive`` whose messages must all arrive within the timeout (408 otherwise, as
+        :class:`RequestTimeout` raised where the route reads its body)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.timeout
+
+        async def bounded_receive() -> Message:
+            try:
+                async with asyncio.timeout_at(until):
+                    return await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"the request body did not arrive within "
+                                     f"{self.timeout:g} s", field="body") from None
+
+        return bounded_receive

@@ -77,6 +77,25 @@ async def test_a_slow_body_to_the_coaz_endpoints_is_a_408_too() -> None:
         _error(response, 408, "request_timeout")
 
 
+@pytest.mark.asyncio
+async def test_an_admin_body_must_arrive_in_time_but_the_admin_work_may_take_longer(
+        tmp_path: Path) -> None:
+    # 1,000 policies: compiling them takes far longer than the 10 ms timeout
+    (tmp_path / "many.cedar").write_text("".join(
+        f'@id("p{i}")\npermit (principal == user::"u{i}", action, resource);\n'
+        for i in range(1000)))
+    service = make_service(tmp_path, request_timeout=0.01, admin_token="admin-secret")
+    admin = {"Authorization": "Bearer admin-secret", "Content-Type": "application/json"}
+    async with _client(create_app(service)) as client:
+        slow = await client.put("/admin/entities", content=_slow_body(), headers=admin)
+        _error(slow, 408, "request_timeout")
+        (tmp_path / "more.cedar").write_text('@id("extra")\npermit (principal, action, '
+                                             'resource == doc::"x");\n')
+        reloaded = await client.post("/admin/reload", headers=admin)
+        assert reloaded.status_code == 200, reloaded.text
+        assert reloaded.json()["policies"] == 1001
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """A server that accepts connections and never answers (a hung JWKS endpoint)."""
