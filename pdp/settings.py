@@ -147,8 +147,8 @@ class Settings(BaseSettings):
         default_factory=list, description="PEP API keys, hashed: NAME=sha256:HEX entries "
         "(comma-separated; several at once for rotation). `pdp keys new` makes one.")
     api_keys_file: Path | None = Field(
-        default=None, description="More PEP API-key entries, one per line (# comments); read "
-        "at start only.")
+        default=None, description="More PEP API-key entries, one per line (# comments); "
+        "re-read when it changes (within POLL_INTERVAL), so keys rotate without a restart.")
     pep_jwt_issuers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted `iss` of PEP bearer JWTs (comma-separated).")
     pep_jwt_audience: str | None = Field(

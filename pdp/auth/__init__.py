@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdp.auth.bearer import JwtAuthenticator
-from pdp.auth.keys import ApiKey, ApiKeySet, digest_of, parse_entries, read_entries_file
+from pdp.auth.keys import ApiKey, ApiKeySet, KeysFile, digest_of, parse_entries
 from pdp.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -94,9 +94,11 @@ class Authenticator:
     ``WWW-Authenticate`` challenges.
     """
 
-    def __init__(self, keys: ApiKeySet, *, jwt: JwtAuthenticator | None = None,
+    def __init__(self, keys: ApiKeySet | KeysFile, *, jwt: JwtAuthenticator | None = None,
                  kind: Literal["api_key", "admin"] = "api_key", realm: str = PEP_REALM) -> None:
-        self.keys = keys
+        self._keys = keys
+        # Enforced whenever configured, even if a keys file is later emptied (fail closed).
+        self._enabled = isinstance(keys, KeysFile) or bool(keys) or jwt is not None
         self.jwt = jwt
         self.kind: Literal["api_key", "admin"] = kind
         self.realm = realm
@@ -106,7 +108,13 @@ class Authenticator:
     @property
     def enabled(self) -> bool:
         """Whether any credential is configured."""
-        return bool(self.keys) or self.jwt is not None
+        return self._enabled
+
+    @property
+    def keys(self) -> ApiKeySet:
+        """The API keys in force."""
+        keys = self._keys
+        return keys.current() if isinstance(keys, KeysFile) else keys
 
     def _refuse(self, reason: str, *, presented: bool) -> AuthenticationFailed:
         what = "an admin credential" if self.kind == "admin" else "a PEP credential"
@@ -176,19 +184,21 @@ def _pep_jwt(settings: Settings) -> JwtAuthenticator | None:
         raise ConfigurationError(f"PEP JWT settings: {exc}") from None
 
 
-def pep_authenticator(settings: Settings) -> Authenticator:
-    """The PEP credentials of ``settings``; :class:`ConfigurationError` if they are malformed."""
+def pep_authenticator(settings: Settings, admin_keys: ApiKeySet | None = None) -> Authenticator:
+    """The PEP credentials of ``settings``; :class:`ConfigurationError` if they are malformed.
+    A keys file is followed as it changes (:class:`~pdp.auth.keys.KeysFile`); ``admin_keys``
+    are the keys it must never contain."""
+    keys: ApiKeySet | KeysFile
     try:
-        entries = list(settings.api_keys)
-        keys = parse_entries(entries, source="PDP_API_KEYS")
+        fixed = parse_entries(settings.api_keys, source="PDP_API_KEYS")
         if settings.api_keys_file is not None:
-            keys += parse_entries(read_entries_file(settings.api_keys_file),
-                                  source=str(settings.api_keys_file))
-            keys = parse_entries([f"{k.name}=sha256:{k.digest.hex()}" for k in keys],
-                                 source="PDP_API_KEYS and PDP_API_KEYS_FILE")
+            keys = KeysFile(fixed, settings.api_keys_file, interval=settings.poll_interval,
+                            conflicts=admin_keys)
+        else:
+            keys = ApiKeySet(fixed)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
-    return Authenticator(ApiKeySet(keys), jwt=_pep_jwt(settings))
+    return Authenticator(keys, jwt=_pep_jwt(settings))
 
 
 def admin_authenticator(settings: Settings) -> Authenticator:
@@ -205,7 +215,8 @@ def admin_authenticator(settings: Settings) -> Authenticator:
 
 def authenticators(settings: Settings) -> tuple[Authenticator, Authenticator]:
     """(PEP, admin), refusing a key configured in both."""
-    pep, admin = pep_authenticator(settings), admin_authenticator(settings)
+    admin = admin_authenticator(settings)
+    pep = pep_authenticator(settings, admin.keys)
     if pep.keys.overlaps(admin.keys):
         raise ConfigurationError("a key is both a PEP key and an admin key: give the admin "
                                  "its own key (`pdp keys new --admin`)")

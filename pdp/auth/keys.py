@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ApiKey", "ApiKeySet", "digest_of", "entry_for", "hash_key", "new_key",
+__all__ = ["ApiKey", "ApiKeySet", "KeysFile", "digest_of", "entry_for", "hash_key", "new_key",
            "parse_entries", "read_entries_file"]
+
+log = logging.getLogger("pdp.auth")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
 _HASH = re.compile(r"sha256:([0-9a-fA-F]{64})")
@@ -147,3 +151,61 @@ class ApiKeySet:
     def overlaps(self, other: ApiKeySet) -> bool:
         """Whether one key is in both sets."""
         return bool(set(self._digests) & set(other._digests))
+
+
+class KeysFile:
+    """Fixed keys plus the entries of a keys file, re-read when the file changes, so a key is
+    added or revoked without a restart (every worker follows within ``interval`` seconds).
+
+    The check runs on the request path, at most once per ``interval``: a clock read per
+    request, one read of the (small) file per interval, a parse only when its bytes changed
+    (whatever the editor did: in place, or a rename into place). A file that cannot be read or
+    parsed, or that would make a key both a PEP and an admin key (``conflicts``), is refused
+    with an error in the log and the keys in force stay: a half-written file must not lock
+    every PEP out, and removing an entry is how a key is revoked.
+    """
+
+    def __init__(self, fixed: Iterable[ApiKey], path: Path, *, interval: float,
+                 conflicts: ApiKeySet | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self._fixed = tuple(fixed)
+        self._interval = interval
+        self._conflicts = conflicts
+        self._clock = clock
+        self._stamp = self._read()
+        # at start a bad file is a configuration error (ValueError), not a log line
+        self._keys = self._load()
+        self._next = clock() + interval
+
+    def _read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except OSError:
+            return None
+
+    def _load(self) -> ApiKeySet:
+        entries = [f"{k.name}=sha256:{k.digest.hex()}" for k in self._fixed]
+        entries += read_entries_file(self.path)
+        keys = ApiKeySet(parse_entries(entries, source=f"PDP_API_KEYS and {self.path}"))
+        if self._conflicts is not None and keys.overlaps(self._conflicts):
+            raise ValueError(f"{self.path}: a key is both a PEP key and an admin key")
+        return keys
+
+    def current(self) -> ApiKeySet:
+        """The keys in force (re-reading the file first if it is time and it changed)."""
+        now = self._clock()
+        if now >= self._next:
+            self._next = now + self._interval
+            stamp = self._read()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    keys = self._load()
+                except ValueError as exc:
+                    log.error("API keys file not reloaded, the %d keys in force stay: %s",
+                              len(self._keys), exc)
+                else:
+                    log.info("API keys file %s reloaded: %d keys", self.path, len(keys))
+                    self._keys = keys
+        return self._keys

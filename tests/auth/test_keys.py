@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pdp.auth.keys import (
     ApiKeySet,
+    KeysFile,
     entry_for,
     hash_key,
     new_key,
@@ -73,6 +74,63 @@ def test_a_keys_file_has_one_entry_per_line_and_comments(tmp_path: Path) -> None
     assert keys.match(OLD) == "a" and keys.match(NEW) == "b"
     with pytest.raises(ValueError, match="cannot be read"):
         read_entries_file(tmp_path / "missing")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_keys_file_is_followed_as_it_changes_once_per_interval(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(entry_for("gw", OLD) + "\n")
+    clock = Clock()
+    keys = KeysFile(parse_entries([entry_for("fixed", OTHER)]), path, interval=1.0, clock=clock)
+    assert keys.current().match(OLD) == "gw" and keys.current().match(OTHER) == "fixed"
+
+    path.write_text(entry_for("gw", OLD) + "\n" + entry_for("gw", NEW) + "  # rotating\n")
+    clock.now = 0.5
+    assert keys.current().match(NEW) is None  # not yet looked at
+    clock.now = 1.0
+    assert keys.current().match(NEW) == "gw" and keys.current().match(OLD) == "gw"
+
+    path.write_text(entry_for("gw", NEW) + "\n")  # the old key revoked
+    clock.now = 2.0
+    assert keys.current().match(OLD) is None
+    assert keys.current().match(NEW) == "gw" and keys.current().match(OTHER) == "fixed"
+
+
+def test_a_broken_keys_file_keeps_the_keys_in_force_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "keys"
+    path.write_text(entry_for("gw", OLD) + "\n")
+    clock = Clock()
+    admin = ApiKeySet(parse_entries([entry_for("ops", OTHER)]))
+    keys = KeysFile((), path, interval=1.0, clock=clock, conflicts=admin)
+    for n, broken in enumerate([f"gw={OLD}\n",  # a plain key, not its hash
+                                entry_for("gw", OTHER) + "\n"], 1):  # an admin's key
+        path.write_text(broken)
+        clock.now = float(n)
+        with caplog.at_level("ERROR", logger="pdp.auth"):
+            assert keys.current().match(OLD) == "gw"
+        assert keys.current().match(OTHER) is None
+        assert "not reloaded" in caplog.text and OLD not in caplog.text
+        caplog.clear()
+    path.unlink()
+    clock.now = 10.0
+    assert keys.current().match(OLD) == "gw"
+
+
+def test_a_bad_keys_file_at_start_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("gw=plain-key\n")
+    with pytest.raises(ValueError, match="sha256"):
+        KeysFile((), path, interval=1.0)
+    with pytest.raises(ValueError, match="cannot be read"):
+        KeysFile((), tmp_path / "missing", interval=1.0)
 
 
 @given(st.text(max_size=80))

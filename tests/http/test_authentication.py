@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,6 +113,25 @@ async def test_both_keys_of_a_rotation_work_and_a_removed_one_is_refused() -> No
         _refused(await rotated.post(EVALUATION, json=REQUEST, headers=_bearer(GW_A)))
         ok = await rotated.post(EVALUATION, json=REQUEST, headers=_bearer(GW_B))
         assert ok.status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_a_key_is_rotated_through_the_keys_file_without_a_restart(
+        tmp_path: Path) -> None:
+    keys_file = tmp_path / "pep-keys"
+    keys_file.write_text(KEYS[0] + "\n")
+    async with _client(api_keys_file=keys_file, poll_interval=0.05) as client:
+        assert (await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_A))).is_success
+        _refused(await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_B)))
+        keys_file.write_text(f"# rotating gateway-a to gateway-b\n{KEYS[1]}\n")
+        time.sleep(0.06)
+        assert (await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_B))).is_success
+        _refused(await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_A)))
+        keys_file.write_text("")  # every key revoked: still enforced, nobody gets in
+        time.sleep(0.06)
+        for key in (GW_A, GW_B):
+            _refused(await client.post(EVALUATION, json=REQUEST, headers=_bearer(key)))
+        _refused(await client.post(EVALUATION, json=REQUEST))
 
 
 @pytest.mark.asyncio
