@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pdp.auth import ADMIN_REALM, Authenticator, Principal, authenticators, check_exposure
+from pdp.auth import ADMIN_REALM, Principal, authenticators, check_exposure
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
 from pdp.errors import AuthenticationFailed, InvalidField, PDPError
 from pdp.http.access import access_routes
@@ -73,7 +73,7 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         title="AuthZEN PDP",
         version="1.0",
         description="OpenID AuthZEN 1.0 Policy Decision Point backed by Cedar policies.",
-        lifespan=coaz.lifespan(_closing(pep_auth, lifespan)),
+        lifespan=_closing(lifespan, coaz.aclose, pep_auth.aclose),
     )
     app.state.service = service
     app.state.coaz = coaz
@@ -161,8 +161,9 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     return app
 
 
-def _closing(authenticator: Authenticator, inner: Lifespan | None) -> Lifespan:
-    """A lifespan that runs ``inner`` and then closes the authenticator's HTTP client."""
+def _closing(inner: Lifespan | None, *closers: Callable[[], Awaitable[None]]) -> Lifespan:
+    """A lifespan that runs ``inner`` and then awaits each closer (HTTP clients of the token
+    validators), even if ``inner`` failed."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -173,7 +174,8 @@ def _closing(authenticator: Authenticator, inner: Lifespan | None) -> Lifespan:
                 async with inner(app):
                     yield
         finally:
-            await authenticator.aclose()
+            for close in closers:
+                await close()
 
     return lifespan
 

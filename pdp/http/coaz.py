@@ -23,8 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -314,23 +313,6 @@ class CoazEndpoints:
         if not checked.allowed:
             result["error"] = {"code": outcome.deny_code, "message": checked.reason or _DENIED}
         return result
-
-    def lifespan(self, inner: Callable[[Any], AbstractAsyncContextManager[None]] | None = None,
-                 ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-        """An application lifespan that runs ``inner`` and closes the token validators."""
-
-        @asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[None]:
-            try:
-                if inner is None:
-                    yield
-                else:
-                    async with inner(app):
-                        yield
-            finally:
-                await self.aclose()
-
-        return lifespan
 
     async def aclose(self) -> None:
         for validator in self._validators.values():
