@@ -1,7 +1,7 @@
 """Logging set-up (``PDP_LOG_FORMAT=text|json``) and the request id every log record carries.
 
 :data:`REQUEST_ID` holds the ``X-Request-ID`` of the request being handled (set by
-:class:`pdp.http.middleware.RequestIdMiddleware`; None outside a request or when the client
+:class:`pdp.http.middleware.ObservabilityMiddleware`; None outside a request or when the client
 sent none: no id is invented). :class:`RequestIdFilter`, installed on the handler, copies it
 onto every record as ``request_id``, so a line logged while handling a request, by any
 logger, says which request it was about. :func:`configure_logging` is called once at the edge

@@ -24,8 +24,8 @@ from pdp.http.access import access_routes
 from pdp.http.admin import admin_router
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
-from pdp.http.metrics import HttpCollector, HttpMetricsMiddleware, new_stats
-from pdp.http.middleware import RequestIdMiddleware
+from pdp.http.metrics import HttpCollector, new_stats
+from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
 from pdp.http.ratelimit import RateLimitMiddleware
 from pdp.http.responses import error_response, json_response
@@ -146,9 +146,9 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         *extra_docs,
     ]
     install_openapi(app, lambda: docs)
-    # Middleware: the LAST added runs FIRST (outermost). From the outside in: request id
-    # (and log context) → HTTP metrics (so 401 and 429 are counted) → authentication →
-    # rate limit (keyed by the principal authentication found) → timeout → routes.
+    # Middleware: the LAST added runs FIRST (outermost). From the outside in: request id and
+    # HTTP metrics (so 401 and 429 are counted) → authentication → rate limit (keyed by the
+    # principal authentication found) → timeout → routes.
     settings = service.settings
     app.add_middleware(TimeoutMiddleware, timeout=settings.request_timeout,
                        exempt=[route.path for route in lean], body_only=("/admin/",))
@@ -156,8 +156,7 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(
             settings.rate_limit, settings.rate_limit_burst))
     app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth)
-    app.add_middleware(HttpMetricsMiddleware, stats=http_stats)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ObservabilityMiddleware, stats=http_stats)
     return app
 
 

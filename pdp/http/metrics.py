@@ -3,7 +3,8 @@ scrape time (the pattern of :mod:`pdp.engine.metrics`: no ``prometheus_client`` 
 request path).
 
 * ``pdp_http_request_duration_seconds{endpoint}`` (histogram): server time, from the request
-  reaching the application to the response sent;
+  reaching the application to the response sent (recorded by
+  :class:`pdp.http.middleware.ObservabilityMiddleware`);
 * ``pdp_http_requests_total{endpoint,status}`` (counter): responses by HTTP status (401, 413
   and 429 included).
 
@@ -14,12 +15,10 @@ request path).
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pdp.authzen.metadata import (
     EVALUATION_PATH,
@@ -29,8 +28,7 @@ from pdp.authzen.metadata import (
     SEARCH_SUBJECT_PATH,
 )
 
-__all__ = ["ENDPOINTS", "EndpointStats", "HttpCollector", "HttpMetricsMiddleware", "new_stats",
-           "HTTP_LATENCY_BOUNDS"]
+__all__ = ["ENDPOINTS", "EndpointStats", "HttpCollector", "new_stats", "HTTP_LATENCY_BOUNDS"]
 
 ENDPOINTS: Mapping[str, str] = {
     EVALUATION_PATH: "evaluation",
@@ -62,31 +60,6 @@ class EndpointStats:
         self.buckets[bisect.bisect_left(_BOUNDS_NS, elapsed_ns)] += 1
         statuses = self.statuses
         statuses[status] = statuses.get(status, 0) + 1
-
-
-class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp, stats: Mapping[str, EndpointStats]) -> None:
-        self.app = app
-        self._by_path = {path: stats[name] for path, name in ENDPOINTS.items()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stats = self._by_path.get(scope["path"]) if scope["type"] == "http" else None
-        if stats is None:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter_ns()
-        status = 500  # no response started: the server answers 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            stats.observe(time.perf_counter_ns() - started, status)
 
 
 def new_stats() -> dict[str, EndpointStats]:
