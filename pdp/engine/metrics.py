@@ -6,8 +6,8 @@ is scraped, so a decision pays no metric lock, and its latency costs one list in
 (Measured: a labelled ``prometheus_client`` counter plus a histogram observation cost about
 3 µs per call, as much as a whole cached decision; these counters cost 0.35 µs.)
 
-Each ``--workers`` process counts its own decisions, and a scrape reaches one of them:
-scrape each worker, or run one worker per container.
+Each ``--workers`` process counts its own decisions; :mod:`pdp.http.workers` shows every
+worker's series from whichever worker a scrape reaches.
 
 | metric | type | meaning |
 |---|---|---|

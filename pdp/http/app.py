@@ -38,6 +38,7 @@ from pdp.http.schemas import (
 )
 from pdp.http.search import search_docs, search_routes
 from pdp.http.timeout import TimeoutMiddleware
+from pdp.http.workers import WorkerMetrics
 from pdp.logs import configure_logging
 from pdp.ratelimit import RateLimiter
 from pdp.service import PDPService
@@ -69,11 +70,14 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
                extra_docs: Sequence[DocumentedRoute] = ()) -> FastAPI:
     pep_auth, admin_auth = authenticators(service.settings)  # ConfigurationError if malformed
     coaz = CoazEndpoints(service, pep_authentication=pep_auth.enabled)
+    # awaited before and after the application's own lifespan (filled in below)
+    starters: list[Callable[[], Awaitable[None]]] = []
+    closers: list[Callable[[], Awaitable[None]]] = [coaz.aclose, pep_auth.aclose]
     app = FastAPI(
         title="AuthZEN PDP",
         version="1.0",
         description="OpenID AuthZEN 1.0 Policy Decision Point backed by Cedar policies.",
-        lifespan=_closing(lifespan, coaz.aclose, pep_auth.aclose),
+        lifespan=_around(lifespan, starters, closers),
     )
     app.state.service = service
     app.state.coaz = coaz
@@ -116,9 +120,18 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     http_stats = new_stats()
     registry.register(HttpCollector(http_stats))
 
+    exposed = registry
+    if service.settings.workers > 1:  # every worker's metrics, from whichever is asked
+        workers = WorkerMetrics(registry, service.settings.data_dir / "metrics",
+                                interval=service.settings.poll_interval)
+        exposed = CollectorRegistry(auto_describe=False)
+        exposed.register(workers)
+        starters.append(workers.start)
+        closers.append(workers.aclose)
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/reload", tags=["admin"], summary="Reload the policy directory",
               dependencies=[admin])
@@ -160,13 +173,16 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     return app
 
 
-def _closing(inner: Lifespan | None, *closers: Callable[[], Awaitable[None]]) -> Lifespan:
-    """A lifespan that runs ``inner`` and then awaits each closer (HTTP clients of the token
-    validators), even if ``inner`` failed."""
+def _around(inner: Lifespan | None, starters: Sequence[Callable[[], Awaitable[None]]],
+            closers: Sequence[Callable[[], Awaitable[None]]]) -> Lifespan:
+    """A lifespan that awaits each starter, runs ``inner``, then awaits each closer (even if
+    ``inner`` failed)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            for start in starters:
+                await start()
             if inner is None:
                 yield
             else:

@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
 from pdp.decision_log.query import DecisionReader
 from pdp.entities.database import open_database, sqlite_url
@@ -335,3 +336,46 @@ def test_a_slow_body_to_a_decision_endpoint_of_a_real_server_is_a_408(
     assert '"request_timeout"' in reply
     assert httpx.post(server.base + "/access/v1/evaluation", json=VALID).json() == {
         "decision": True}
+
+
+# -- several workers ------------------------------------------------------------------------------
+
+
+def _scrape(base: str) -> tuple[dict[str, float], set[str]]:
+    """From one scrape: pdp_http_requests_total{endpoint="evaluation",status="200"} per
+    worker, and the workers that report a policy set."""
+    text = httpx.get(base + "/metrics", timeout=5).text
+    counts: dict[str, float] = {}
+    workers: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "pdp_policy_set_info":
+                workers.add(sample.labels["worker"])
+            if (sample.name == "pdp_http_requests_total"
+                    and sample.labels.get("endpoint") == "evaluation"
+                    and sample.labels.get("status") == "200"):
+                counts[sample.labels["worker"]] = sample.value
+    return counts, workers
+
+
+def test_with_several_workers_any_scrape_shows_every_workers_metrics(
+        servers: list[Server]) -> None:
+    server = serve("--workers", "2", env={"PDP_POLL_INTERVAL": "0.2"})
+    servers.append(server)
+    sent = 60
+    for _ in range(sent):  # a new connection each: the workers share them out
+        assert httpx.post(server.base + "/access/v1/evaluation", json=VALID,
+                          timeout=5).status_code == 200
+    deadline = time.monotonic() + 15
+    while True:
+        scrapes = [_scrape(server.base) for _ in range(4)]
+        if (all(sum(counts.values()) == sent for counts, _ in scrapes)
+                or time.monotonic() > deadline):
+            break
+        time.sleep(0.2)
+    for counts, workers in scrapes:  # whichever worker answered the scrape
+        assert sum(counts.values()) == sent
+        assert len(workers) == 2 and all(w.isdigit() for w in workers), workers
+        assert set(counts) <= workers
+    assert server.stop() == 0
+    assert not list((server.data_dir / "metrics").glob("*.prom"))  # withdrawn at shutdown
