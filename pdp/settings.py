@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default=None, description="Base URL advertised in metadata (http://HOST:PORT if unset).")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
     log_level: str = "info"
+    opentelemetry: bool = Field(
+        default=False, description="FastAPI's native OpenTelemetry traces, metrics and logs "
+        "through the globally configured providers (off: not even looked up, about 3 µs per "
+        "request saved).")
     log_format: Literal["text", "json"] = Field(
         default="text", description="'json': one JSON object per line, with the request id.")
     shutdown_timeout: float = Field(

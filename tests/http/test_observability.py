@@ -14,6 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from pdp.http import create_app
@@ -202,3 +206,35 @@ async def test_a_line_logged_while_handling_a_request_carries_its_request_id(
     # a library's line written during the request carries the id as well
     assert any(r["logger"] == "pdp.database" and r["request_id"] == "req-failing-1"
                for r in lines)
+
+
+# -- OpenTelemetry -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    """The process's OpenTelemetry tracer provider, exporting to memory (set once: the
+    OpenTelemetry API allows one global provider per process)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.mark.asyncio
+async def test_opentelemetry_spans_are_made_only_when_asked_for(
+        spans: InMemorySpanExporter) -> None:
+    for enabled in (False, True):
+        spans.clear()
+        app = create_app(make_service(POLICIES / "todo", entity_store="memory",
+                                      opentelemetry=enabled))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://pdp.test") as client:
+            answer = await client.post(EVALUATION, json=VALID)
+        assert answer.json() == {"decision": True}
+        names = [span.name for span in spans.get_finished_spans()]
+        if enabled:
+            assert any(EVALUATION in name for name in names), names
+        else:
+            assert names == []
