@@ -39,7 +39,17 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional
 
 from pdp.coaz.mapping import CompiledMapping
-from pdp.coaz.template import MISSING, Arr, Lit, Node, Obj, Ref, TemplateCompiler, at
+from pdp.coaz.template import (
+    MISSING,
+    Arr,
+    Lit,
+    Node,
+    Obj,
+    Ref,
+    TemplateCompiler,
+    at,
+    check_members,
+)
 from pdp.errors import MappingError
 
 __all__ = ["BINDING_MAPPING_KEY", "CelExpression", "CelResolver", "new_cel_env",
@@ -234,18 +244,10 @@ class _Compiler(TemplateCompiler):
 
 def _template(compiler: _Compiler, value: Any, where: str, members: tuple[str, ...],
               *, required: tuple[str, ...]) -> Obj:
-    if not isinstance(value, dict):
-        raise MappingError(f"{where}: must be an object", field=where)
-    for key in value:
-        if key == "subject" and "subject" not in members:
-            raise MappingError(f"{at(where, key)}: an entry must not carry its own subject "
-                               "(it comes from the token)", field=at(where, key))
-        if key not in members:
-            raise MappingError(f"{at(where, key)}: unknown member (expected one of "
-                               f"{', '.join(members)})", field=at(where, key))
-    for key in required:
-        if key not in value:
-            raise MappingError(f"{at(where, key)}: required", field=at(where, key))
+    if isinstance(value, dict) and "subject" in value and "subject" not in members:
+        raise MappingError(f"{at(where, 'subject')}: an entry must not carry its own subject "
+                           "(it comes from the token)", field=at(where, "subject"))
+    check_members(value, where, members, required)
     out: list[tuple[str, Node]] = []
     for key in members:
         if key in value:

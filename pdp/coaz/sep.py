@@ -73,6 +73,7 @@ from pdp.coaz.template import (
     Ref,
     TemplateCompiler,
     at,
+    check_members,
     contains_ref,
 )
 from pdp.errors import MappingError
@@ -154,16 +155,7 @@ def compile_sep_mapping(tool_name: str, input_schema: Mapping[str, Any], locatio
     ``inputSchema`` in the tool list. Raises :class:`MappingError` with the path of the first
     problem; ``warn`` receives what is accepted but suspicious (default: logged)."""
     here = at(location, SEP_MAPPING_KEY)
-    mapping = input_schema.get(SEP_MAPPING_KEY)
-    if not isinstance(mapping, dict):
-        raise MappingError(f"{here}: must be an object", field=here)
-    for key in mapping:
-        if key not in _FIELDS:
-            raise MappingError(f"{at(here, key)}: unknown member (expected one of "
-                               f"{', '.join(_FIELDS)})", field=at(here, key))
-    for key in _REQUIRED_FIELDS:
-        if key not in mapping:
-            raise MappingError(f"{at(here, key)}: required", field=at(here, key))
+    mapping = check_members(input_schema.get(SEP_MAPPING_KEY), here, _FIELDS, _REQUIRED_FIELDS)
 
     required = input_schema.get("required", [])
     required_args = frozenset(r for r in required if isinstance(r, str)) \

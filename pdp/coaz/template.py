@@ -20,7 +20,7 @@ from typing import Any, Final
 from pdp.errors import MappingError
 
 __all__ = ["MISSING", "Missing", "Lit", "Ref", "Obj", "Arr", "Node", "TemplateCompiler", "at",
-           "contains_ref", "template_depth"]
+           "check_members", "contains_ref", "template_depth"]
 
 
 class Missing:
@@ -183,3 +183,19 @@ class TemplateCompiler:
 
     def string(self, text: str, where: str) -> Node:
         return Lit(text)
+
+
+def check_members(value: Any, where: str, members: Sequence[str],
+                  required: Sequence[str]) -> dict[str, Any]:
+    """``value`` as a mapping object: only ``members``, every ``required`` one present;
+    :class:`MappingError` at the first that is not."""
+    if not isinstance(value, dict):
+        raise MappingError(f"{where}: must be an object", field=where)
+    for key in value:
+        if key not in members:
+            raise MappingError(f"{at(where, key)}: unknown member (expected one of "
+                               f"{', '.join(members)})", field=at(where, key))
+    for key in required:
+        if key not in value:
+            raise MappingError(f"{at(where, key)}: required", field=at(where, key))
+    return value
