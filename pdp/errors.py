@@ -122,6 +122,10 @@ class RequestTimeout(PDPError):
     code = "request_timeout"
     status = 408
 
+    @classmethod
+    def after(cls, seconds: float) -> RequestTimeout:
+        return cls(f"the request body did not arrive within {seconds:g} s", field="body")
+
 
 class ProcessingTimeout(PDPError):
     """The request was not answered within PDP_REQUEST_TIMEOUT; the PEP denies and retries."""

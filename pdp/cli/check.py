@@ -21,7 +21,7 @@ from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.lint import lint
 
-__all__ = ["register", "run", "diagnostic_path", "format_diagnostic"]
+__all__ = ["register", "run", "diagnostic_path", "format_diagnostic", "refuse_to_start"]
 
 
 def register(sub: Any) -> None:
@@ -51,6 +51,14 @@ def format_diagnostic(directory: Path, d: PolicyDiagnostic) -> str:
     """``path:line:column: message`` (the policy named when known)."""
     return str(PolicyDiagnostic(diagnostic_path(directory, d.file), d.message, d.line,
                                 d.column, d.policy))
+
+
+def refuse_to_start(directory: Path, exc: PolicyLoadError) -> int:
+    """What ``pdp serve`` and ``pdp gateway`` say when the policy set is invalid; exit 1."""
+    print(f"cannot start: invalid policy set {directory}", file=sys.stderr)
+    for d in exc.diagnostics:
+        print(f"  {format_diagnostic(directory, d)}", file=sys.stderr)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pdp.cli.check import format_diagnostic
+from pdp.cli.check import diagnostic_path, format_diagnostic
 from pdp.errors import PDPError, PolicyLoadError
 from pdp.service import PDPService
 from pdp.settings import Settings
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     for answer in answers:  # the server's locations are relative to the policy set
         for place in (answer.get("context") or {}).get("policies", []):
             if "file" in place:
-                place["file"] = str(directory / place["file"])
+                place["file"] = diagnostic_path(directory, place["file"])
     if args.format == "json":
         print(json.dumps(result))
     elif "evaluations" in result:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.check import refuse_to_start
 from pdp.errors import PDPError, PolicyLoadError
 from pdp.settings import Settings
 
@@ -95,10 +96,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         gateway = Gateway.from_settings(settings)
     except PolicyLoadError as exc:
-        print(f"cannot start: invalid policy set {settings.policies_dir()}", file=sys.stderr)
-        for d in exc.diagnostics:
-            print(f"  {d}", file=sys.stderr)
-        return 1
+        return refuse_to_start(settings.policies_dir(), exc)
     except (ValueError, OSError, PDPError) as exc:  # PDPError: e.g. an unreadable tools file
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2

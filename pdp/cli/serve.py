@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.auth import check_exposure
+from pdp.cli.check import refuse_to_start
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
 from pdp.policies.compiled import compile_directory
@@ -66,10 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # fail a cold start on an invalid policy set, with every diagnostic
         compile_directory(settings.policies_dir())
     except PolicyLoadError as exc:
-        print(f"cannot start: invalid policy set {settings.policies_dir()}", file=sys.stderr)
-        for d in exc.diagnostics:
-            print(f"  {d}", file=sys.stderr)
-        return 1
+        return refuse_to_start(settings.policies_dir(), exc)
     # Workers are separate processes: hand them the effective settings via the environment.
     for flag, name in _FLAGS.items():
         value = getattr(args, flag, None)

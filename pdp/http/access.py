@@ -56,8 +56,7 @@ async def read_body(request: Request, limit: int,
         if not deadlines.expired(task):
             raise
         task.uncancel()
-        raise RequestTimeout(f"the request body did not arrive within {deadlines.timeout:g} s",
-                             field="body") from None
+        raise RequestTimeout.after(deadlines.timeout) from None
     finally:
         deadlines.leave(task)
 

@@ -72,8 +72,7 @@ class TimeoutMiddleware:
                 raise
             error: PDPError
             if reading:
-                error = RequestTimeout(f"the request body did not arrive within "
-                                       f"{self.timeout:g} s", field="body")
+                error = RequestTimeout.after(self.timeout)
             else:
                 error = ProcessingTimeout(f"the request was not answered within "
                                           f"{self.timeout:g} s")
@@ -91,7 +90,6 @@ class TimeoutMiddleware:
                 async with asyncio.timeout_at(until):
                     return await receive()
             except TimeoutError:
-                raise RequestTimeout(f"the request body did not arrive within "
-                                     f"{self.timeout:g} s", field="body") from None
+                raise RequestTimeout.after(self.timeout) from None
 
         return bounded_receive
