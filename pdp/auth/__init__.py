@@ -46,7 +46,7 @@ from pdp.tokens import TokenSettings
 
 __all__ = ["ADMIN_REALM", "PEP_REALM", "Authenticator", "Credentials", "Principal",
            "PrincipalKind", "admin_authenticator", "authenticators", "check_exposure",
-           "is_loopback", "pep_authenticator", "pep_credentials_configured"]
+           "is_loopback", "pep_authenticator"]
 
 log = logging.getLogger("pdp.auth")
 
@@ -158,12 +158,6 @@ class Authenticator:
 # -- from the settings ---------------------------------------------------------------------------
 
 
-def pep_credentials_configured(settings: Settings) -> bool:
-    """Whether any PEP credential is configured (else the PDP runs unauthenticated)."""
-    return bool(settings.api_keys or settings.api_keys_file is not None
-                or settings.pep_jwks_url or settings.pep_jwks_file is not None)
-
-
 def _pep_jwt(settings: Settings) -> JwtAuthenticator | None:
     if not settings.pep_jwks_url and settings.pep_jwks_file is None:
         return None
@@ -239,9 +233,8 @@ def check_exposure(settings: Settings) -> None:
     other than loopback unless ``PDP_ALLOW_UNAUTHENTICATED=true``. Mutual TLS (a client CA:
     only PEPs holding a certificate it signed can connect) counts as PEP authentication. Also
     checks that the credentials configured are well-formed."""
-    authenticators(settings)
-    if (pep_credentials_configured(settings) or settings.tls_client_ca is not None
-            or is_loopback(settings.host)):
+    pep, _ = authenticators(settings)
+    if pep.enabled or settings.tls_client_ca is not None or is_loopback(settings.host):
         return
     if settings.allow_unauthenticated:
         log.warning("serving WITHOUT PEP authentication on %s (PDP_ALLOW_UNAUTHENTICATED): "

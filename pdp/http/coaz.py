@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pdp.auth import Principal, pep_credentials_configured
+from pdp.auth import Principal
 from pdp.authzen import parse_evaluation, parse_json_body
 from pdp.coaz import Deny, Evaluate, Outcome, Pass, ToolCatalog, map_message
 from pdp.errors import (
@@ -163,17 +163,16 @@ class _CatalogCache:
 
 
 class CoazEndpoints:
-    """The two endpoints. ``pep_authentication``: whether PEP credentials are configured (from
-    the settings if None); then ``claims`` need a PEP principal on the request."""
+    """The two endpoints. ``pep_authentication``: whether PEP credentials are configured; then
+    ``claims`` need a PEP principal on the request."""
 
-    def __init__(self, service: PDPService, *, pep_authentication: bool | None = None) -> None:
+    def __init__(self, service: PDPService, *, pep_authentication: bool) -> None:
         self.service = service
         self.settings = settings = service.settings
         self.catalogs = _CatalogCache(settings.coaz_catalog_cache)
         self._no_tools = ToolCatalog.from_tools_list([])
         self._validators: OrderedDict[str, TokenValidator] = OrderedDict()
-        self._pep_authentication = (pep_credentials_configured(settings)
-                                    if pep_authentication is None else pep_authentication)
+        self._pep_authentication = pep_authentication
 
     # -- steps --------------------------------------------------------------------------------
 
