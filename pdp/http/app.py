@@ -51,19 +51,14 @@ log = logging.getLogger("pdp.http")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def require_admin(service: PDPService) -> Callable[..., None]:
+def require_admin(request: Request) -> None:
     """A dependency: the request was authenticated with an admin credential by
     :class:`~pdp.http.auth.AuthenticationMiddleware` (which also answers 404 while no admin
     credential is configured). Fails closed if the middleware is missing."""
-    del service  # the credentials are the middleware's
-
-    def check(request: Request) -> None:
-        principal = request.scope.get("state", {}).get("principal")
-        if not isinstance(principal, Principal) or principal.kind != "admin":
-            raise AuthenticationFailed("an admin credential is required",
-                                       challenge=f'Bearer realm="{ADMIN_REALM}"')
-
-    return check
+    principal = request.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal) or principal.kind != "admin":
+        raise AuthenticationFailed("an admin credential is required",
+                                   challenge=f'Bearer realm="{ADMIN_REALM}"')
 
 
 def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
@@ -87,7 +82,7 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     app.state.coaz = coaz
     lean = [*access_routes(service), *search_routes(service)]  # their own body deadline
     app.router.routes[:0] = [*lean, *coaz_routes(coaz)]
-    admin = Depends(require_admin(service))
+    admin = Depends(require_admin)
     app.include_router(admin_router(service), dependencies=[admin])
 
     @app.exception_handler(PDPError)
