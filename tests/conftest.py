@@ -6,12 +6,15 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -63,28 +66,57 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(policies: Path, *extra: str, env: dict[str, str] | None = None,
-                 ) -> tuple[subprocess.Popen[bytes], str]:
+@dataclass
+class Server:
+    """A real ``pdp serve`` process; its standard error goes to ``log``."""
+
+    proc: subprocess.Popen[bytes]
+    base: str
+    data_dir: Path
+    log: Path
+
+    def stop(self) -> int:
+        """SIGTERM (a graceful stop), then its exit status (killed after 30 s)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def launch_server(policies: Path, *extra: str, env: dict[str, str] | None = None,
+                  scheme: str = "http", verify: ssl.SSLContext | bool = True) -> Server:
+    """``pdp serve`` on a free port with its own data directory, once ``/health`` answers."""
     port = free_port()
-    full_env = {**os.environ, "PDP_DECISION_LOG": "off",
-                "PDP_DATA_DIR": str(fresh_data_dir(policies.name)), **(env or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pdp", "serve", "--policies", str(policies), "--port", str(port),
-         "--log-level", "warning", *extra],
-        env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    data_dir = fresh_data_dir(policies.name)
+    log = data_dir / "stderr.log"
+    full_env = {**os.environ, "PDP_DECISION_LOG": "off", "PDP_DATA_DIR": str(data_dir),
+                **(env or {})}
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pdp", "serve", "--policies", str(policies),
+             "--port", str(port), *extra],
+            env=full_env, stdout=subprocess.DEVNULL, stderr=stderr)
+    server = Server(proc, f"{scheme}://127.0.0.1:{port}", data_dir, log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("pdp serve exited: " + (proc.stderr.read() if proc.stderr
-                                                        else b"").decode())
+            raise RuntimeError("pdp serve exited: " + log.read_text())
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
+            if httpx.get(server.base + "/health", timeout=1, verify=verify).status_code == 200:
+                return server
         except httpx.HTTPError:
             time.sleep(0.1)
-    proc.kill()
+    server.stop()
     raise RuntimeError("pdp serve did not become healthy in 30 s")
+
+
+def start_server(policies: Path, *extra: str, env: dict[str, str] | None = None,
+                 ) -> tuple[subprocess.Popen[bytes], str]:
+    server = launch_server(policies, "--log-level", "warning", *extra, env=env)
+    return server.proc, server.base
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

@@ -7,12 +7,10 @@ import asyncio
 import datetime
 import ipaddress
 import json
-import os
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pdp.decision_log.query import DecisionReader
 from pdp.entities.database import open_database, sqlite_url
-from tests.conftest import POLICIES, free_port, fresh_data_dir
+from tests.conftest import POLICIES, Server, launch_server
 
 RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
 VALID: dict[str, Any] = {
@@ -39,47 +37,9 @@ VALID: dict[str, Any] = {
 }
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    base: str
-    data_dir: Path
-    log: Path
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-
 def serve(*extra: str, env: dict[str, str] | None = None, scheme: str = "http",
           verify: ssl.SSLContext | bool = True) -> Server:
-    port = free_port()
-    data_dir = fresh_data_dir("serve")
-    log = data_dir / "stderr.log"
-    full_env = {**os.environ, "PDP_DECISION_LOG": "off", "PDP_DATA_DIR": str(data_dir),
-                **(env or {})}
-    with log.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pdp", "serve", "--policies", str(POLICIES / "todo"),
-             "--port", str(port), *extra],
-            env=full_env, stdout=subprocess.DEVNULL, stderr=stderr)
-    server = Server(proc, f"{scheme}://127.0.0.1:{port}", data_dir, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("pdp serve exited: " + log.read_text())
-        try:
-            if httpx.get(server.base + "/health", timeout=1, verify=verify).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("pdp serve did not become healthy in 30 s")
+    return launch_server(POLICIES / "todo", *extra, env=env, scheme=scheme, verify=verify)
 
 
 @pytest.fixture
