@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,14 @@ from pdp.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
+
+#: Rick of the Todo scenario (admin, evil_genius), and a request policies/todo permits him.
+RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
+RICK_READS_TODOS: dict[str, Any] = {
+    "subject": {"type": "user", "id": RICK},
+    "action": {"name": "can_read_todos"},
+    "resource": {"type": "todo", "id": "1"},
+}
 
 
 def fresh_data_dir(prefix: str) -> Path:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,14 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pdp.decision_log.query import DecisionReader
 from pdp.entities.database import open_database, sqlite_url
-from tests.conftest import POLICIES, Server, launch_server
+from tests.conftest import POLICIES, RICK_READS_TODOS, Server, launch_server
 
-RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
-VALID: dict[str, Any] = {
-    "subject": {"type": "user", "id": RICK},
-    "action": {"name": "can_read_todos"},
-    "resource": {"type": "todo", "id": "1"},
-}
+VALID = RICK_READS_TODOS
 
 
 def serve(*extra: str, env: dict[str, str] | None = None, scheme: str = "http",

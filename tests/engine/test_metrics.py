@@ -12,9 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pdp.authzen.model import Action, Entity, EvaluationRequest
 from pdp.engine.metrics import DecisionCollector
 from pdp.http import create_app
-from tests.conftest import POLICIES, make_service
-
-RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
+from tests.conftest import POLICIES, RICK, make_service
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -17,16 +17,11 @@ import pytest
 
 from pdp.auth.keys import entry_for
 from pdp.http import create_app
-from tests.conftest import POLICIES, make_service
+from tests.conftest import POLICIES, RICK_READS_TODOS, make_service
 from tests.gateway.support import ISSUER, RESOURCE, TOOLS, Keys, call
 
 EVALUATION = "/access/v1/evaluation"
-RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
-VALID: dict[str, Any] = {
-    "subject": {"type": "user", "id": RICK},
-    "action": {"name": "can_read_todos"},
-    "resource": {"type": "todo", "id": "1"},
-}
+VALID = RICK_READS_TODOS
 TIMEOUT = 0.3
 
 

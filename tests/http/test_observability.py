@@ -24,16 +24,11 @@ from pdp.http import create_app
 from pdp.logs import make_handler
 from pdp.service import PDPService
 from pdp.settings import Settings
-from tests.conftest import POLICIES, fresh_data_dir, make_service
+from tests.conftest import POLICIES, RICK_READS_TODOS, fresh_data_dir, make_service
 from tests.entities.databases import make_backend
 
 EVALUATION = "/access/v1/evaluation"
-RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
-VALID: dict[str, Any] = {
-    "subject": {"type": "user", "id": RICK},
-    "action": {"name": "can_read_todos"},
-    "resource": {"type": "todo", "id": "1"},
-}
+VALID = RICK_READS_TODOS
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
