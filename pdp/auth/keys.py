@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ApiKey", "ApiKeySet", "KeysFile", "digest_of", "entry_for", "hash_key", "new_key",
-           "parse_entries", "read_entries_file"]
+__all__ = ["ApiKey", "ApiKeySet", "KeysFile", "combine", "digest_of", "entry_for", "hash_key",
+           "new_key", "parse_entries", "read_entries_file"]
 
 log = logging.getLogger("pdp.auth")
 
@@ -93,20 +93,22 @@ def _redacted(entry: str) -> str:
 def parse_entries(entries: Iterable[str], *, source: str = "API keys") -> tuple[ApiKey, ...]:
     """The keys of ``NAME=sha256:HEX`` entries (blank entries skipped); ValueError names the
     first bad one. One hash under two names is refused (which name would it be?)."""
-    keys: list[ApiKey] = []
+    return combine((ApiKey.parse(entry, source=f"{source}, entry {i}")
+                    for i, entry in enumerate(entries, 1) if entry.strip()), source=source)
+
+
+def combine(keys: Iterable[ApiKey], *, source: str) -> tuple[ApiKey, ...]:
+    """``keys`` without repeats; ValueError if one hash comes under two names."""
+    out: list[ApiKey] = []
     seen: dict[bytes, str] = {}
-    for i, entry in enumerate(entries, 1):
-        if not entry.strip():
-            continue
-        key = ApiKey.parse(entry, source=f"{source}, entry {i}")
+    for key in keys:
         other = seen.setdefault(key.digest, key.name)
         if other != key.name:
             raise ValueError(f"{source}: one key is configured as both {other!r} and "
                              f"{key.name!r}")
-        if other == key.name and key in keys:
-            continue
-        keys.append(key)
-    return tuple(keys)
+        if key not in out:
+            out.append(key)
+    return tuple(out)
 
 
 def read_entries_file(path: Path) -> list[str]:
@@ -185,9 +187,9 @@ class KeysFile:
             return None
 
     def _load(self) -> ApiKeySet:
-        entries = [f"{k.name}=sha256:{k.digest.hex()}" for k in self._fixed]
-        entries += read_entries_file(self.path)
-        keys = ApiKeySet(parse_entries(entries, source=f"PDP_API_KEYS and {self.path}"))
+        from_file = parse_entries(read_entries_file(self.path), source=str(self.path))
+        keys = ApiKeySet(combine((*self._fixed, *from_file),
+                                 source=f"PDP_API_KEYS and {self.path}"))
         if self._conflicts is not None and keys.overlaps(self._conflicts):
             raise ValueError(f"{self.path}: a key is both a PEP key and an admin key")
         return keys
