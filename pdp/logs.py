@@ -6,7 +6,9 @@ sent none: no id is invented). :class:`RequestIdFilter`, installed on the handle
 onto every record as ``request_id``, so a line logged while handling a request, by any
 logger, says which request it was about. :func:`configure_logging` is called once at the edge
 (``app_from_environment`` in each worker, ``pdp serve``); it routes uvicorn's loggers through
-the same handler.
+the same handler, except uvicorn's access log, which stays off (``pdp serve`` runs uvicorn
+with ``access_log=False``: a line per request would cost more than a cached decision, and the
+decision log records what was decided).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("pdp_request_id", default=None)
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
-_UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+_UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+_ACCESS = "uvicorn.access"
 
 
 class RequestIdFilter(logging.Filter):
@@ -65,3 +68,6 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    access = logging.getLogger(_ACCESS)
+    access.handlers.clear()
+    access.propagate = False

@@ -270,6 +270,7 @@ def test_json_logs_are_one_object_per_line_uvicorn_included_with_the_request_id(
     assert server.stop() == 0
     records = [json.loads(line) for line in server.log.read_text().splitlines() if line]
     assert any(r["logger"].startswith("uvicorn") for r in records)
+    assert not any(r["logger"] == "uvicorn.access" for r in records)  # no access log
     slow = [r for r in records if r.get("request_id") == "slow-1"]
     assert slow and slow[0]["level"] == "WARNING", records
     assert "0.5 s" in slow[0]["message"]
