@@ -7,14 +7,16 @@
 Filters: ``--subject ID``, ``--subject-type T``, ``--action A``, ``--resource ID``,
 ``--resource-type T``, ``--decision permit|deny``, ``--endpoint E``, ``--request-id R``,
 ``--since TIME`` (inclusive), ``--until TIME`` (exclusive; ISO 8601, UTC when no zone).
-Records are printed as JSON lines. The database is ``PDP_DECISION_LOG_URL`` or
-``$PDP_DATA_DIR/decisions.db``.
+Records are printed as JSON lines, every character a terminal could act on (controls, C1
+controls, bidi overrides, line separators) written as a ``\\uXXXX`` escape. The database is
+``PDP_DECISION_LOG_URL`` or ``$PDP_DATA_DIR/decisions.db``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
 from pdp.entities.database import open_database, sqlite_url
-from pdp.errors import PDPError
+from pdp.errors import InvalidField, PDPError
 from pdp.settings import Settings
 
 __all__ = ["register"]
@@ -76,16 +78,47 @@ def _filters(args: argparse.Namespace) -> DecisionFilter:
         since=parse_time(args.since, "--since"), until=parse_time(args.until, "--until"))
 
 
+_NOT_ASCII_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    """Characters Python does not call printable (controls: C0, DEL, C1; format characters:
+    bidi overrides and isolates, zero-width and tag characters; line and paragraph separators;
+    unusual spaces) as JSON escapes; any other character as it is."""
+    char = match.group()
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every unprintable character escaped (in JSON text: the same value)."""
+    return _NOT_ASCII_PRINTABLE.sub(_escape, text)
+
+
+def printable_json(record: Any) -> str:
+    """``record`` as one line of JSON that is safe on a terminal: non-ASCII text stays readable,
+    anything unprintable is an escape (still valid JSON, decoding to the same value)."""
+    return printable(json.dumps(record, ensure_ascii=False))
+
+
 def _print(record: dict[str, Any]) -> None:
-    print(json.dumps(record, ensure_ascii=False), flush=True)
+    print(printable_json(record), flush=True)
 
 
 def _guard(action: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(action(args))
+        except InvalidField as exc:  # a bad filter: a usage error, one line
+            print(f"error: {printable(exc.message)}", file=sys.stderr)
+            return 2
         except PDPError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(f"error: {printable(exc.message)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 0
@@ -114,7 +147,7 @@ def _follow(reader: DecisionReader, args: argparse.Namespace) -> int:
         try:
             fresh = reader.after(last, filters)
         except PDPError as exc:  # the database went away: keep trying
-            print(f"warning: {exc.message}", file=sys.stderr)
+            print(f"warning: {printable(exc.message)}", file=sys.stderr)
             continue
         for record in fresh:
             _print(record)

@@ -19,15 +19,18 @@ MAX_PAGE = 1000
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
-    """An ISO 8601 time (UTC when it has no zone) or None."""
+    """An ISO 8601 time (UTC when it has no zone), in UTC, or None. A time that exists only
+    in its own zone (``0001-01-01T00:00:00+00:01`` is before year 1 in UTC) is invalid."""
     if value is None or value == "":
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidField(f"{field} must be an ISO 8601 time, got {value!r}",
-                           field=field) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidField(f"{field} must be an ISO 8601 time between years 1 and 9999 "
+                           f"(UTC), got {value[:64]!r}", field=field) from None
 
 
 @dataclass(frozen=True, slots=True)

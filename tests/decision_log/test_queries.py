@@ -129,5 +129,5 @@ async def test_pdp_decisions_tail_and_query_print_json_lines(
                  "--cursor", cursor]) == 0
     out, _ = capsys.readouterr()
     assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["r1"]
-    assert main(["decisions", "query", "--url", backend.url, "--since", "nonsense"]) == 1
+    assert main(["decisions", "query", "--url", backend.url, "--since", "nonsense"]) == 2
     assert "--since must be an ISO 8601 time" in capsys.readouterr().err
