@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     decision_log_personal_data: Literal["full", "hashed", "omitted"] = "hashed"
     decision_log_queue: int = Field(default=100_000, ge=1)
     decision_log_retention_days: float = Field(default=30.0, gt=0)
+    decision_log_hash_key: SecretStr | None = Field(
+        default=None, description="Key (hex, at least 16 bytes) of the HMAC-SHA256 digests "
+        "PDP_DECISION_LOG_PERSONAL_DATA=hashed stores; unset: the file decision-log.key in the "
+        "data directory, generated with mode 0600 on first use. The same on every replica "
+        "whose digests are compared; rotating it is in docs/decision-log.md.")
+    decision_log_write_interval: float = Field(
+        default=0.01, gt=0, le=1.0, description="Seconds between appends of accepted "
+        "decisions to the segment file in the data directory: at most this much is lost "
+        "when the process is killed outright (kill -9).")
+    decision_log_fsync_interval: float = Field(
+        default=0.2, gt=0, le=60.0, description="Seconds between fsyncs of the segment file: "
+        "at most this much (plus the write interval) is lost when the machine stops.")
     page_token_key: SecretStr | None = Field(
         default=None, description="Secret that signs search page tokens; the same on every "
         "replica (random per process if unset: tokens then work only where they were issued).")

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DecisionRow", "MIGRATIONS"]
+__all__ = ["CHECKPOINTS", "DecisionRow", "MIGRATIONS"]
 
 _JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: a rowid alias
@@ -69,9 +69,21 @@ class DecisionRow(SQLModel, table=True):
 TABLE: sa.Table = DecisionRow.__table__  # type: ignore[attr-defined]
 
 
+# How far each segment file (pdp.decision_log.segments) has been fed into the table: updated in
+# the transaction that inserts its lines, so a line is written exactly once whatever stops.
+CHECKPOINTS = sa.Table(
+    "pdp_decision_log_segments", SQLModel.metadata,
+    sa.Column("segment", sa.String(200), primary_key=True),
+    sa.Column("consumed", sa.BigInteger(), nullable=False))
+
+
 def _create_v1(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[TABLE])
 
 
+def _create_v2(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn, tables=[CHECKPOINTS])
+
+
 # Schema history of the decision log: step n takes the table from version n to n + 1.
-MIGRATIONS = (_create_v1,)
+MIGRATIONS = (_create_v1, _create_v2)

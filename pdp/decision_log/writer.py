@@ -1,130 +1,111 @@
-"""The decision log writer: a bounded queue and one background thread that batches inserts.
+"""The decision log: what the decision path hands over, and the two threads that take it to SQL.
 
-The decision path copies what a row needs into one flat tuple of strings and numbers (the
-context and properties as compact JSON bytes, unless they are omitted) and appends it to a
-lock-protected deque: no reference to the request's objects is kept, so the queue adds no work
-for Python's garbage collector. Everything else (rows, digests of personal data, request ids
-for requests that had none, SQL) happens on the writer thread.
+The decision path (the serving thread) turns a decision into one compact JSON line with a
+single ``orjson.dumps`` (``hashed``: the canonical JSON of the personal values, digested later)
+and appends it to a lock-protected deque. That is all it does: about a microsecond.
 
-Delivery. The writer takes up to ``batch_size`` queued decisions, formats them and inserts
-them in one transaction. If the database cannot be reached (or is locked), the batch is kept
-and retried every ``retry_interval`` seconds while new decisions keep queueing; nothing is lost
-unless the queue overflows. The queue holds at most ``queue_size`` decisions; beyond that new
-decisions are dropped and counted (``dropped`` in ``/status``, ``pdp_decision_log_dropped_total``
-in ``/metrics``). A row the database refuses for its content is skipped and counted
-(``rejected``) so that it can never block the log. Nothing here ever raises into a decision.
+The *spool* thread, every ``write_interval`` seconds, appends what is queued to this process's
+segment file in the data directory (``pdp.decision_log.segments``; ``hashed`` values are
+digested here, so that no raw value ever reaches the disk) and ``fdatasync``s it every
+``fsync_interval`` seconds. The *ingest* thread, every ``flush_interval`` seconds, feeds the
+segments into the SQL table with a checkpoint (``pdp.decision_log.ingest``): exactly once.
 
-Retention. Every ``purge_interval`` seconds the writer deletes rows older than
+What survives what. SIGTERM (``close``): the queue is spooled, synced and fed; a record the
+database cannot take yet stays in its segment and is fed at the next start. ``kill -9``:
+what was appended to a segment survives (the kernel holds it); at most the decisions accepted
+in the last ``write_interval`` are lost. A machine crash: at most the last ``fsync_interval``.
+
+Bounds. The queue holds at most ``queue_size`` decisions; beyond that new decisions are
+dropped and counted (``dropped`` in ``/status``, ``pdp_decision_log_dropped_total``). Nothing
+here ever raises into a decision.
+
+Retention. Every ``purge_interval`` seconds the ingest thread deletes rows older than
 ``retention_days``.
 
-Personal data. Contexts and subject/resource/action properties may hold personal data:
-``full`` keeps them, ``hashed`` keeps a SHA-256 digest of their canonical JSON (equal values
-stay recognisable, their content does not), ``omitted`` keeps nothing. Entity ids, action
-names and decisions are always kept: they are what an audit queries.
+Personal data (``pdp.decision_log.personal``). Contexts and subject/resource/action properties
+may hold personal data: ``full`` keeps them, ``hashed`` keeps an HMAC-SHA256 of their canonical
+JSON under a secret key, ``omitted`` keeps nothing, and removes request values quoted in error
+messages. Entity ids, action names and decisions are always kept: they are what an audit
+queries.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
+import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection
 
 from pdp.authzen.model import Decision, EvaluationRequest
-from pdp.decision_log.model import MIGRATIONS, TABLE
-from pdp.entities.database import Database, describe_url, migrate, open_database, sqlite_url
-from pdp.errors import PDPError, StoreUnavailable
+from pdp.decision_log.ingest import Ingester
+from pdp.decision_log.personal import Hasher, load_key, redact
+from pdp.decision_log.segments import SegmentWriter, segments
+from pdp.entities.database import Database, describe_url, open_database, sqlite_url
+from pdp.errors import PDPError
 from pdp.search.searcher import SearchResult
 from pdp.settings import Settings
 
-__all__ = ["DecisionLog", "DecisionLogStats", "PersonalData"]
+__all__ = ["DecisionLog", "DecisionLogStats", "PersonalData", "SPOOL_DIR"]
 
 log = logging.getLogger("pdp.decision_log")
 
 PersonalData = Literal["full", "hashed", "omitted"]
+SPOOL_DIR = "decision-log"
 
-# (endpoint, unix time, request id, batch item, subject type, subject id, action,
-#  resource type, resource id, decision, outcome, reasons, errors, policy version,
-#  latency in seconds, result count, context as JSON, properties as (name, JSON) pairs)
-Record = tuple[str, float, str | None, int | None, str | None, str | None, str | None,
-               str | None, str | None, bool | None, str | None, tuple[str, ...],
-               tuple[str, ...], str, float, int | None, bytes | None,
-               tuple[tuple[str, bytes], ...] | None]
-Ready = tuple[Any, ...]  # a record with its context and properties as JSON text
-
-COLUMNS = ("at", "request_id", "endpoint", "item", "subject_type", "subject_id", "action",
-           "resource_type", "resource_id", "decision", "outcome", "reasons", "errors",
-           "policy_version", "latency_ms", "result_count", "context", "properties",
-           "personal_data")
-_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-              sa_exc.DisconnectionError)
-
-
-def _insert_statement(db: Database) -> str:
-    """One INSERT for a whole batch: the records go to the database as one JSON array (a
-    single parameter) and the database unpacks them, formats the time, rounds the latency and
-    generates missing request ids itself. The writer thread thus does almost no per-row
-    Python work and runs one statement per batch, so it hardly competes with the decision
-    path for the interpreter lock. The first parameter is the personal-data mode."""
-    columns = ", ".join(COLUMNS)
-    if db.is_sqlite:
-        def f(i: int) -> str:
-            return f"json_extract(value, '$[{i}]')"
-
-        at = (f"strftime('%Y-%m-%d %H:%M:%S', {f(1)}, 'unixepoch') || "
-              f"printf('.%06d', CAST(({f(1)} - CAST({f(1)} AS INTEGER)) * 1000000 AS INTEGER))")
-        values = [at, f"COALESCE(substr({f(2)}, 1, 200), lower(hex(randomblob(16))))",
-                  f(0), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10), f(11), f(12), f(13),
-                  f"round({f(14)} * 1000, 3)", f(15), f(16), f(17), "?"]
-        return (f"INSERT INTO {TABLE.name} ({columns}) SELECT {', '.join(values)} "
-                f"FROM json_each(?) ORDER BY key")
-    values = ["to_timestamp((e->>1)::float8)",
-              "COALESCE(left(e->>2, 200), md5(random()::text || clock_timestamp()::text))",
-              "e->>0", "(e->>3)::int", "e->>4", "e->>5", "e->>6", "e->>7", "e->>8",
-              "(e->>9)::boolean", "e->>10", "e->11", "e->12", "e->>13",
-              "round(((e->>14)::float8 * 1000)::numeric, 3)::float8", "(e->>15)::int",
-              "(e->>16)::jsonb", "(e->>17)::jsonb", "%s"]
-    return (f"INSERT INTO {TABLE.name} ({columns}) SELECT {', '.join(values)} "
-            f"FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n")
+# A line is the JSON array (endpoint, unix time, request id, batch item, subject type, subject
+# id, action, resource type, resource id, decision, outcome, reasons, errors, policy version,
+# latency in seconds, result count, context, properties, personal-data mode). The queue holds
+# ready lines (bytes) or, in ``hashed`` mode, records whose context (canonical JSON bytes) and
+# properties ((name, bytes) pairs) the spool thread digests.
+Record = tuple[Any, ...]
+Entry = bytes | tuple[Record, ...]
+_LINE = orjson.OPT_APPEND_NEWLINE
+_CANONICAL = orjson.OPT_SORT_KEYS
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionLogStats:
-    queued: int
+    queued: int  # accepted, not yet in a segment file
     dropped: int
-    written: int
+    written: int  # fed into the database (by this process's ingest thread)
     rejected: int
-    waiting: int  # formatted rows held for a retry
+    waiting: int  # records read from a segment and held for a retry
     last_error: str | None
     last_write: float | None  # unix time
+    spooled: int = 0  # appended to a segment file by this process
+    synced: int = 0  # of those, fsynced
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "queued": self.queued, "dropped": self.dropped, "written": self.written,
-            "rejected": self.rejected, "waiting_for_database": self.waiting,
-            "last_error": self.last_error,
+            "queued": self.queued, "dropped": self.dropped, "spooled": self.spooled,
+            "synced": self.synced, "written": self.written, "rejected": self.rejected,
+            "waiting_for_database": self.waiting, "last_error": self.last_error,
             "last_write": None if self.last_write is None else
             datetime.fromtimestamp(self.last_write, UTC).isoformat(),
         }
 
 
 class DecisionLog:
+    """``spool_dir`` holds the segment files (a temporary directory if None: then nothing
+    outlives the process). ``hash_key`` keys ``hashed`` digests (a random key if None)."""
+
     def __init__(self, db: Database, *, personal_data: PersonalData = "hashed",
                  queue_size: int = 100_000, retention_days: float = 30.0,
                  batch_size: int = 1000, flush_interval: float = 0.25,
                  retry_interval: float = 1.0, purge_interval: float = 600.0,
-                 drain_timeout: float = 5.0) -> None:
+                 drain_timeout: float = 5.0, spool_dir: Path | None = None,
+                 hash_key: bytes | None = None, write_interval: float = 0.01,
+                 fsync_interval: float = 0.2) -> None:
         self._db = db
         self._mode: PersonalData = personal_data
         self._max = queue_size
@@ -134,22 +115,26 @@ class DecisionLog:
         self._retry_interval = retry_interval
         self._purge_interval = purge_interval
         self._drain_timeout = drain_timeout
-        self._queue: deque[tuple[Record, ...]] = deque()
+        self._write_interval = write_interval
+        self._fsync_interval = fsync_interval
+        self._spool_dir = spool_dir
+        self._own_spool = spool_dir is None
+        self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
+                        if personal_data == "hashed" else None)
+        self._queue: deque[tuple[int, Entry]] = deque()
         self._lock = threading.Lock()
-        self._size = 0
-        self._accepted = 0  # rows ever queued: written + rejected + queued + held
+        self._size = 0  # rows accepted and not yet spooled (queued or being written)
+        self._accepted = 0
         self._dropped = 0
-        self._written = 0
-        self._rejected = 0
-        self._held: list[Ready] = []
-        self._insert = _insert_statement(db)
-        self._last_error: str | None = None
-        self._last_write: float | None = None
-        self._ready = False
-        self._last_purge = float("-inf")
+        self._spooled = 0
+        self._synced = 0
+        self._lost = 0  # rows that could not be spooled
+        self._spool_error: str | None = None
+        self._ingester: Ingester | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._spooled_all = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecisionLog | None:
@@ -157,30 +142,33 @@ class DecisionLog:
         if settings.decision_log == "off":
             return None
         url = settings.decision_log_url or sqlite_url(settings.data_dir / "decisions.db")
-        return cls(open_database(url, busy_timeout=1.0, keep_open=True),
-                   personal_data=settings.decision_log_personal_data,
+        mode = settings.decision_log_personal_data
+        secret = settings.decision_log_hash_key
+        key = (load_key(None if secret is None else secret.get_secret_value(), settings.data_dir)
+               if mode == "hashed" else None)
+        return cls(open_database(url, busy_timeout=1.0, keep_open=True), personal_data=mode,
                    queue_size=settings.decision_log_queue,
-                   retention_days=settings.decision_log_retention_days)
+                   retention_days=settings.decision_log_retention_days,
+                   spool_dir=settings.data_dir / SPOOL_DIR, hash_key=key,
+                   write_interval=settings.decision_log_write_interval,
+                   fsync_interval=settings.decision_log_fsync_interval)
 
     @property
     def database(self) -> Database:
         return self._db
 
-    # -- the decision path: copy the fields into one flat tuple and enqueue it ----------------
-    #
-    # A record holds only strings, numbers, bytes and tuples of them, never a reference to the
-    # request's objects: the queue then keeps no object graph alive (which would make the
-    # cyclic garbage collector, not the log, the cost of a decision).
+    # -- the decision path ------------------------------------------------------------------
 
     def evaluation(self, request_id: str | None, request: EvaluationRequest, decision: Decision,
                    policy_version: str, latency: float) -> None:
         try:
             record = self._record("evaluation", time.time(), request_id, None, request,
                                   decision, policy_version, latency)
+            entry: Entry = (record,) if self._hasher else orjson.dumps(record, option=_LINE)
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(1)
             return
-        self._put((record,), 1)
+        self._put(entry, 1)
 
     def evaluations(self, request_id: str | None,
                     items: Sequence[EvaluationRequest | PDPError], decisions: Sequence[Decision],
@@ -192,10 +180,12 @@ class DecisionLog:
                              item if isinstance(item, EvaluationRequest) else None, decision,
                              policy_version, latency)
                 for i, (item, decision) in enumerate(zip(items, decisions, strict=False)))
+            entry: Entry = records if self._hasher else b"".join(
+                [orjson.dumps(r, option=_LINE) for r in records])
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(len(decisions))
             return
-        self._put(records, len(records))
+        self._put(entry, len(records))
 
     def search(self, request_id: str | None, result: SearchResult, latency: float) -> None:
         try:
@@ -207,13 +197,14 @@ class DecisionLog:
                 None if action is None else action.name, req.resource.type,
                 req.resource.id or None, None, None, (),
                 (f"{result.errors} candidates failed to evaluate",) if result.errors else (),
-                result.policy_version, latency, len(result.results), self._capture(req.context),
-                self._capture_properties(req.subject.properties, req.resource.properties,
-                                         None if action is None else action.properties))
+                result.policy_version, latency, len(result.results),
+                *self._personal(req.context, req.subject.properties, req.resource.properties,
+                                None if action is None else action.properties), self._mode)
+            entry: Entry = (record,) if self._hasher else orjson.dumps(record, option=_LINE)
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(1)
             return
-        self._put((record,), 1)
+        self._put(entry, 1)
 
     def _record(self, endpoint: str, at: float, request_id: str | None, item: int | None,
                 req: EvaluationRequest | None, decision: Decision, version: str,
@@ -224,38 +215,37 @@ class DecisionLog:
         if req is None:
             return (endpoint, at, request_id, item, None, None, None, None, None,
                     decision.allowed, decision.outcome, decision.reasons, errors, version,
-                    latency, None, None, None)
+                    latency, None, None, None, self._mode)
         subject, action, resource = req.subject, req.action, req.resource
+        if errors and self._mode == "omitted":
+            errors = redact(errors, (req.context, subject.properties, resource.properties,
+                                     action.properties))
         return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
                 resource.type, resource.id, decision.allowed, decision.outcome,
-                decision.reasons, errors, version, latency, None, self._capture(req.context),
-                self._capture_properties(subject.properties, resource.properties,
-                                         action.properties))
+                decision.reasons, errors, version, latency, None,
+                *self._personal(req.context, subject.properties, resource.properties,
+                                action.properties), self._mode)
 
-    def _capture(self, value: Any) -> bytes | None:
-        if value is None or self._mode == "omitted":
-            return None
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        if b"\\u0000" in text:  # PostgreSQL's JSON refuses escaped NUL characters
-            text = _json_no_nul(text.decode()).encode()
-        return text
+    def _personal(self, context: Any, subject: Mapping[str, Any] | None,
+                  resource: Mapping[str, Any] | None, action: Mapping[str, Any] | None,
+                  ) -> tuple[Any, Any]:
+        """The context and properties as a line holds them (``hashed``: canonical JSON to
+        digest, the properties as (name, JSON) pairs)."""
+        if self._mode == "omitted":
+            return None, None
+        parts = [(n, v) for n, v in (("subject", subject), ("resource", resource),
+                                     ("action", action)) if v]
+        if self._mode == "full":
+            return context, (dict(parts) if parts else None)
+        return (None if context is None else orjson.dumps(context, option=_CANONICAL),
+                tuple((n, orjson.dumps(v, option=_CANONICAL)) for n, v in parts) or None)
 
-    def _capture_properties(self, subject: Mapping[str, Any] | None,
-                            resource: Mapping[str, Any] | None,
-                            action: Mapping[str, Any] | None,
-                            ) -> tuple[tuple[str, bytes], ...] | None:
-        if self._mode == "omitted" or not (subject or resource or action):
-            return None
-        return tuple((name, self._capture(value) or b"null")
-                     for name, value in (("subject", subject), ("resource", resource),
-                                         ("action", action)) if value)
-
-    def _put(self, records: tuple[Record, ...], rows: int) -> None:
+    def _put(self, entry: Entry, rows: int) -> None:
         with self._lock:
             if self._size + rows > self._max:
                 self._dropped += rows
                 return
-            self._queue.append(records)
+            self._queue.append((rows, entry))
             before = self._size
             self._size = before + rows
             self._accepted += rows
@@ -265,213 +255,200 @@ class DecisionLog:
     def _reject(self, rows: int) -> None:
         log.exception("decision log: a decision could not be recorded")
         with self._lock:
-            self._rejected += rows
+            self._lost += rows
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
+        if self._spool_dir is None:
+            self._spool_dir = Path(tempfile.mkdtemp(prefix="pdp-decision-log-"))
+        if self._ingester is None:
+            self._ingester = Ingester(self._db, self._spool_dir, retention=self._retention,
+                                      purge_interval=self._purge_interval)
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="pdp-decision-log", daemon=True)
-        self._thread.start()
+        self._spooled_all.clear()
+        self._threads = [
+            threading.Thread(target=self._spool_run, name="pdp-decision-log-spool",
+                             daemon=True),
+            threading.Thread(target=self._ingest_run, name="pdp-decision-log-ingest",
+                             daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def close(self) -> None:
-        """Stop the writer after it has written what it can within ``drain_timeout``."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        """Spool and sync what is queued, then feed the database for up to ``drain_timeout``
+        (what it cannot take stays in the segment files for the next start)."""
+        threads, self._threads = self._threads, []
+        if threads:
             self._stopping.set()
             self._wake.set()
-            thread.join(timeout=self._drain_timeout + 5)
-        left = self.stats().queued + len(self._held)
-        if left:
-            log.error("decision log closed with %d decisions unwritten", left)
+            for thread in threads:
+                thread.join(timeout=self._drain_timeout + 5)
+        unspooled = self.stats().queued
+        if unspooled:
+            log.error("decision log closed with %d decisions unwritten", unspooled)
+        left = 0 if self._spool_dir is None else len(segments(self._spool_dir))
+        if left and self._ingester is not None and self._ingester.last_error is not None:
+            log.warning("decision log: %d segment files wait in %s for the database",
+                        left, self._spool_dir)
+        elif self._own_spool and self._spool_dir is not None and not left:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir, self._ingester = None, None
         self._db.dispose()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far is written (True) or ``timeout`` passes."""
+        """Wait until everything accepted so far is in the database (True) or ``timeout``
+        passes (False)."""
         deadline = time.monotonic() + timeout
         with self._lock:
             target = self._accepted
         self._wake.set()
-        while time.monotonic() < deadline:
-            with self._lock:
-                if self._written + self._rejected >= target:
-                    return True
-            time.sleep(0.01)
-        return False
-
-    def stats(self) -> DecisionLogStats:
-        with self._lock:
-            return DecisionLogStats(self._size, self._dropped, self._written, self._rejected,
-                                    len(self._held), self._last_error, self._last_write)
-
-    def status(self) -> dict[str, Any]:
-        return {"enabled": True, "url": describe_url(self._db.url),
-                "personal_data": self._mode, "queue_size": self._max,
-                "retention_days": self._retention.total_seconds() / 86400,
-                **self.stats().to_dict()}
-
-    # -- the writer thread ----------------------------------------------------------------------
-
-    def _run(self) -> None:
-        give_up_at: float | None = None
         while True:
-            if self._stopping.is_set() and give_up_at is None:
-                give_up_at = time.monotonic() + self._drain_timeout
-            if not self._held:
-                self._held = self._take()
-            if self._held:
-                if self._write():
-                    continue
-                if give_up_at is None:
-                    self._stopping.wait(self._retry_interval)
-                elif time.monotonic() >= give_up_at:
-                    return
-                else:
-                    time.sleep(min(self._retry_interval, 0.1))
-                continue
-            if give_up_at is not None:
-                return
-            self._purge_if_due()
-            self._wake.wait(self._flush_interval)
-            self._wake.clear()
-
-    def _take(self) -> list[Ready]:
-        entries: list[tuple[Record, ...]] = []
-        with self._lock:
-            taken = 0
-            while self._queue and taken < self._batch:
-                records = self._queue.popleft()
-                entries.append(records)
-                taken += len(records)
-            self._size -= taken
-        out: list[Ready] = []
-        for records in entries:
-            for record in records:
-                if record[16] is None and record[17] is None:
-                    out.append(record)  # nothing to format: the database does the rest
-                    continue
-                try:
-                    out.append(self._personal(record))
-                except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
-                    log.exception("decision log: cannot format a record")
-                    with self._lock:
-                        self._rejected += 1
-        return out
-
-    def _write(self) -> bool:
-        """Insert the held rows; False if the database is unavailable (keep them, retry)."""
-        rows = self._held
-        try:
-            self._ensure_schema()
-            with self._db.write() as conn:
-                self._insert_rows(conn, rows)
-        except StoreUnavailable as exc:
-            return self._failed(exc.message)
-        except _TRANSIENT as exc:
-            return self._failed(_reason(exc))
-        except sa_exc.SQLAlchemyError as exc:
-            log.warning("decision log: a batch was refused (%s); writing its rows one by one",
-                        _reason(exc))
-            return self._write_each()
-        self._wrote(len(rows))
-        return True
-
-    def _write_each(self) -> bool:
-        while self._held:
-            row = self._held[0]
-            try:
-                with self._db.write() as conn:
-                    self._insert_rows(conn, [row])
-            except _TRANSIENT as exc:
-                return self._failed(_reason(exc))
-            except sa_exc.SQLAlchemyError as exc:
-                log.error("decision log: dropping a row the database refuses: %s", _reason(exc))
-                with self._lock:
-                    self._rejected += 1
-            else:
-                self._wrote(1, clear=False)
-            self._held.pop(0)
-        return True
-
-    def _wrote(self, count: int, clear: bool = True) -> None:
-        if clear:
-            self._held = []
-        with self._lock:
-            self._written += count
-            self._last_write = time.time()
-            if self._last_error is not None:
-                log.warning("decision log: the database is reachable again")
-            self._last_error = None
-
-    def _failed(self, reason: str) -> bool:
-        with self._lock:
-            first = self._last_error is None
-            self._last_error = reason
-        if first:
-            log.error("decision log: cannot write (%s); %d decisions wait for the database",
-                      reason, len(self._held) + self._size)
-        return False
-
-    def _ensure_schema(self) -> None:
-        if not self._ready:
-            migrate(self._db, "decision_log", MIGRATIONS)
-            self._ready = True
-
-    def _purge_if_due(self) -> None:
-        now = time.monotonic()
-        if now - self._last_purge < self._purge_interval:
-            return
-        self._last_purge = now
-        try:
-            removed = self.purge()
-        except StoreUnavailable:
-            return
-        if removed:
-            log.info("decision log: %d records older than %s removed", removed, self._retention)
+            with self._lock:
+                spooled = self._spooled + self._lost >= target
+            ingester = self._ingester
+            if spooled and ingester is not None and ingester.run_once(wait=True):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.005)
 
     def purge(self, now: datetime | None = None) -> int:
         """Delete records older than the retention period; the number deleted."""
-        cutoff = (now or datetime.now(UTC)) - self._retention
+        return self._ingest().purge(now)
+
+    def _ingest(self) -> Ingester:
+        if self._ingester is None:
+            directory = self._spool_dir or Path(tempfile.gettempdir())
+            self._ingester = Ingester(self._db, directory, retention=self._retention,
+                                      purge_interval=self._purge_interval)
+        return self._ingester
+
+    def stats(self) -> DecisionLogStats:
+        ingester = self._ingester
+        with self._lock:
+            queued, dropped, spooled, synced = (self._size, self._dropped, self._spooled,
+                                                self._synced)
+            lost, spool_error = self._lost, self._spool_error
+        if ingester is None:
+            return DecisionLogStats(queued, dropped, 0, lost, 0, spool_error, None, spooled,
+                                    synced)
+        return DecisionLogStats(queued, dropped, ingester.written, ingester.rejected + lost,
+                                ingester.waiting, spool_error or ingester.last_error,
+                                ingester.last_write, spooled, synced)
+
+    def status(self) -> dict[str, Any]:
+        return {"enabled": True, "url": describe_url(self._db.url),
+                "personal_data": self._mode,
+                **({"hash_key_id": self._hasher.key_id} if self._hasher else {}),
+                "spool": None if self._spool_dir is None else str(self._spool_dir),
+                "queue_size": self._max,
+                "retention_days": self._retention.total_seconds() / 86400,
+                **self.stats().to_dict()}
+
+    # -- the spool thread -------------------------------------------------------------------
+
+    def _spool_run(self) -> None:
+        assert self._spool_dir is not None
+        writer = SegmentWriter(self._spool_dir)
+        pending: list[tuple[int, bytes]] = []
+        last_sync = time.monotonic()
+        unsynced = 0
         try:
-            self._ensure_schema()
-            with self._db.write() as conn:
-                return int(conn.execute(sa.delete(TABLE).where(TABLE.c.at < cutoff)).rowcount)
-        except sa_exc.SQLAlchemyError as exc:
-            raise StoreUnavailable(f"decision log purge failed: {_reason(exc)}") from None
+            while True:
+                stopping = self._stopping.is_set()
+                pending.extend(self._take())
+                if pending:
+                    unsynced += self._append(writer, pending)
+                now = time.monotonic()
+                if unsynced and (stopping or now - last_sync >= self._fsync_interval):
+                    try:
+                        writer.sync()
+                    except OSError as exc:
+                        self._spool_failed(exc)
+                    else:
+                        with self._lock:
+                            self._synced += unsynced
+                        unsynced = 0
+                    last_sync = now
+                if stopping and (not pending or self._spool_error is not None):
+                    with self._lock:
+                        empty = not self._queue
+                    if empty or self._spool_error is not None:
+                        return
+                self._wake.wait(self._write_interval)
+                self._wake.clear()
+        finally:
+            try:
+                writer.close()
+            except OSError as exc:
+                self._spool_failed(exc)
+            self._spooled_all.set()
 
-    # -- formatting (writer thread) -------------------------------------------------------------
+    def _take(self) -> list[tuple[int, bytes]]:
+        with self._lock:
+            entries = list(self._queue)
+            self._queue.clear()
+        out: list[tuple[int, bytes]] = []
+        for rows, entry in entries:
+            if isinstance(entry, bytes):
+                out.append((rows, entry))
+                continue
+            try:
+                out.append((rows, b"".join([self._hashed_line(r) for r in entry])))
+            except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
+                log.exception("decision log: cannot format a record")
+                with self._lock:
+                    self._size -= rows
+                    self._lost += rows
+        return out
 
-    def _insert_rows(self, conn: Connection, records: list[Ready]) -> None:
-        batch = _json_no_nul(orjson.dumps(records).decode())  # SQLite text ends at a NUL
-        conn.exec_driver_sql(self._insert, (self._mode, batch))
+    def _hashed_line(self, r: Record) -> bytes:
+        hasher = self._hasher
+        assert hasher is not None
+        context, props = r[16], r[17]
+        return orjson.dumps((
+            *r[:16], None if context is None else hasher.digest(context),
+            None if props is None else {name: hasher.digest(v) for name, v in props}, r[18]),
+            option=_LINE)
 
-    def _personal(self, r: Record) -> Ready:
-        """The captured context and properties as the JSON text the columns hold: as they
-        are, or a digest of each."""
-        props = r[17]
-        properties = None if props is None else (
-            "{" + ",".join(f'"{name}":{self._text(value)}' for name, value in props) + "}")
-        return (*r[:16], None if r[16] is None else self._text(r[16]), properties)
+    def _append(self, writer: SegmentWriter, pending: list[tuple[int, bytes]]) -> int:
+        """Append the pending lines; the number of rows appended (0 and kept on failure)."""
+        rows = sum(n for n, _ in pending)
+        try:
+            writer.append(b"".join([data for _, data in pending]))
+        except OSError as exc:
+            self._spool_failed(exc)
+            return 0
+        pending.clear()
+        with self._lock:
+            self._size -= rows
+            self._spooled += rows
+            if self._spool_error is not None:
+                log.warning("decision log: segment files are writable again")
+            self._spool_error = None
+        return rows
 
-    def _text(self, captured: bytes) -> str:
-        if self._mode == "hashed":
-            return '"sha256:' + hashlib.sha256(captured).hexdigest() + '"'
-        return captured.decode()
+    def _spool_failed(self, exc: OSError) -> None:
+        with self._lock:
+            first = self._spool_error is None
+            self._spool_error = f"cannot write a segment file: {exc}"
+        if first:
+            log.error("decision log: %s; %d decisions wait in memory", exc, self._size)
 
+    # -- the ingest thread --------------------------------------------------------------------
 
-_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
-
-
-def _json_no_nul(text: str) -> str:
-    """JSON text with every escaped NUL character replaced by U+FFFD (an escaped backslash
-    followed by ``u0000`` is left alone)."""
-    if "\\u0000" not in text:
-        return text
-    return _ESCAPED_NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
-
-
-def _reason(exc: BaseException) -> str:
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return detail[0] if detail else type(exc).__name__
+    def _ingest_run(self) -> None:
+        ingester = self._ingester
+        assert ingester is not None
+        while not self._spooled_all.is_set():
+            ok = ingester.run_once()
+            if ok:
+                ingester.purge_if_due()
+            self._spooled_all.wait(self._flush_interval if ok else self._retry_interval)
+        give_up_at = time.monotonic() + self._drain_timeout
+        while not ingester.run_once(wait=True) and time.monotonic() < give_up_at:
+            time.sleep(min(self._retry_interval, 0.1))

@@ -106,7 +106,7 @@ async def test_every_decision_and_search_is_recorded_with_what_an_audit_needs(
 
 @pytest.mark.parametrize(("mode", "context", "properties"), [
     ("full", {"ip": "10.0.0.1"}, {"subject": {"email": "a@example.com"}}),
-    ("hashed", "sha256:", {"subject": "sha256:"}),
+    ("hashed", "hmac-sha256:", {"subject": "hmac-sha256:"}),
     ("omitted", None, None),
 ])
 def test_personal_data_is_kept_in_full_hashed_or_not_at_all(
@@ -121,8 +121,9 @@ def test_personal_data_is_kept_in_full_hashed_or_not_at_all(
     [row] = reader.latest(1)
     assert row["personal_data"] == mode and row["subject"] == {"type": "user", "id": "ann"}
     if mode == "hashed":
-        assert row["context"].startswith("sha256:") and len(row["context"]) == 71
-        assert row["properties"]["subject"].startswith("sha256:")
+        prefix = f"hmac-sha256:{log.status()['hash_key_id']}:"
+        assert row["context"].startswith(prefix) and len(row["context"]) == len(prefix) + 64
+        assert row["properties"]["subject"].startswith(prefix)
     else:
         assert row.get("context") == context and row.get("properties") == properties
 
