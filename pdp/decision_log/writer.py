@@ -1,8 +1,9 @@
 """The decision log: what the decision path hands over, and the two threads that take it to SQL.
 
 The decision path (the serving thread) turns a decision into one compact JSON line with a
-single ``orjson.dumps`` (``hashed``: the canonical JSON of the personal values, digested later)
-and appends it to a lock-protected deque. That is all it does: about a microsecond.
+single ``orjson.dumps`` and appends the bytes to a lock-protected deque: a few microseconds,
+and nothing the garbage collector has to scan (``hashed``: the line holds the values, and the
+spool thread replaces them by their digests before anything is written).
 
 The *spool* thread, every ``write_interval`` seconds, appends what is queued to this process's
 segment file in the data directory (``pdp.decision_log.segments``; ``hashed`` values are
@@ -65,10 +66,8 @@ SPOOL_DIR = "decision-log"
 # A line is the JSON array (endpoint, unix time, request id, batch item, subject type, subject
 # id, action, resource type, resource id, decision, outcome, reasons, errors, policy version,
 # latency in seconds, result count, context, properties, personal-data mode). The queue holds
-# ready lines (bytes) or, in ``hashed`` mode, records whose context (canonical JSON bytes) and
-# properties ((name, bytes) pairs) the spool thread digests.
+# lines (bytes; a batch's lines in one), in ``hashed`` mode with the values still in them.
 Record = tuple[Any, ...]
-Entry = bytes | tuple[Record, ...]
 _LINE = orjson.OPT_APPEND_NEWLINE
 _CANONICAL = orjson.OPT_SORT_KEYS
 
@@ -108,6 +107,7 @@ class DecisionLog:
                  fsync_interval: float = 0.2) -> None:
         self._db = db
         self._mode: PersonalData = personal_data
+        self._omit = personal_data == "omitted"
         self._max = queue_size
         self._retention = timedelta(days=retention_days)
         self._batch = batch_size
@@ -121,7 +121,7 @@ class DecisionLog:
         self._own_spool = spool_dir is None
         self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
                         if personal_data == "hashed" else None)
-        self._queue: deque[tuple[int, Entry]] = deque()
+        self._queue: deque[tuple[int, bytes]] = deque()
         self._lock = threading.Lock()
         self._size = 0  # rows accepted and not yet spooled (queued or being written)
         self._accepted = 0
@@ -164,7 +164,7 @@ class DecisionLog:
         try:
             record = self._record("evaluation", time.time(), request_id, None, request,
                                   decision, policy_version, latency)
-            entry: Entry = (record,) if self._hasher else orjson.dumps(record, option=_LINE)
+            entry = orjson.dumps(record, option=_LINE)
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(1)
             return
@@ -180,8 +180,7 @@ class DecisionLog:
                              item if isinstance(item, EvaluationRequest) else None, decision,
                              policy_version, latency)
                 for i, (item, decision) in enumerate(zip(items, decisions, strict=False)))
-            entry: Entry = records if self._hasher else b"".join(
-                [orjson.dumps(r, option=_LINE) for r in records])
+            entry = b"".join([orjson.dumps(r, option=_LINE) for r in records])
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(len(decisions))
             return
@@ -200,7 +199,7 @@ class DecisionLog:
                 result.policy_version, latency, len(result.results),
                 *self._personal(req.context, req.subject.properties, req.resource.properties,
                                 None if action is None else action.properties), self._mode)
-            entry: Entry = (record,) if self._hasher else orjson.dumps(record, option=_LINE)
+            entry = orjson.dumps(record, option=_LINE)
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(1)
             return
@@ -217,7 +216,7 @@ class DecisionLog:
                     decision.allowed, decision.outcome, decision.reasons, errors, version,
                     latency, None, None, None, self._mode)
         subject, action, resource = req.subject, req.action, req.resource
-        if errors and self._mode == "omitted":
+        if errors and self._omit:
             errors = redact(errors, (req.context, subject.properties, resource.properties,
                                      action.properties))
         return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
@@ -229,18 +228,21 @@ class DecisionLog:
     def _personal(self, context: Any, subject: Mapping[str, Any] | None,
                   resource: Mapping[str, Any] | None, action: Mapping[str, Any] | None,
                   ) -> tuple[Any, Any]:
-        """The context and properties as a line holds them (``hashed``: canonical JSON to
-        digest, the properties as (name, JSON) pairs)."""
-        if self._mode == "omitted":
+        """The context and properties as the queued line holds them."""
+        if self._omit:
             return None, None
-        parts = [(n, v) for n, v in (("subject", subject), ("resource", resource),
-                                     ("action", action)) if v]
-        if self._mode == "full":
-            return context, (dict(parts) if parts else None)
-        return (None if context is None else orjson.dumps(context, option=_CANONICAL),
-                tuple((n, orjson.dumps(v, option=_CANONICAL)) for n, v in parts) or None)
+        if not (subject or resource or action):
+            return context, None
+        parts = {}
+        if subject:
+            parts["subject"] = subject
+        if resource:
+            parts["resource"] = resource
+        if action:
+            parts["action"] = action
+        return context, parts
 
-    def _put(self, entry: Entry, rows: int) -> None:
+    def _put(self, entry: bytes, rows: int) -> None:
         with self._lock:
             if self._size + rows > self._max:
                 self._dropped += rows
@@ -392,13 +394,13 @@ class DecisionLog:
         with self._lock:
             entries = list(self._queue)
             self._queue.clear()
+        if self._hasher is None:
+            return entries
         out: list[tuple[int, bytes]] = []
         for rows, entry in entries:
-            if isinstance(entry, bytes):
-                out.append((rows, entry))
-                continue
             try:
-                out.append((rows, b"".join([self._hashed_line(r) for r in entry])))
+                out.append((rows, b"".join([self._hashed(line) for line in
+                                            entry.splitlines()])))
             except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
                 log.exception("decision log: cannot format a record")
                 with self._lock:
@@ -406,14 +408,19 @@ class DecisionLog:
                     self._lost += rows
         return out
 
-    def _hashed_line(self, r: Record) -> bytes:
+    def _hashed(self, line: bytes) -> bytes:
+        """The line with its context and each properties object replaced by the digest of
+        their canonical JSON (keys sorted)."""
         hasher = self._hasher
         assert hasher is not None
+        r = orjson.loads(line)
         context, props = r[16], r[17]
-        return orjson.dumps((
-            *r[:16], None if context is None else hasher.digest(context),
-            None if props is None else {name: hasher.digest(v) for name, v in props}, r[18]),
-            option=_LINE)
+        if context is not None:
+            r[16] = hasher.digest(orjson.dumps(context, option=_CANONICAL))
+        if props is not None:
+            r[17] = {name: hasher.digest(orjson.dumps(v, option=_CANONICAL))
+                     for name, v in props.items()}
+        return orjson.dumps(r, option=_LINE)
 
     def _append(self, writer: SegmentWriter, pending: list[tuple[int, bytes]]) -> int:
         """Append the pending lines; the number of rows appended (0 and kept on failure)."""
