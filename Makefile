@@ -48,10 +48,11 @@ bench-mcp: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_gateway
 	$(BIN)/python -m benchmarks.bench_gateway --sse
 
-## bench-store: resource search over 10k/100k stored records; decision-log cost on throughput
+## bench-store: resource search over 10k/100k stored records; decision-log cost on throughput and CPU
 bench-store: $(STAMP) wrk
 	$(BIN)/python -m benchmarks.bench_search
 	$(BIN)/python -m benchmarks.bench_decision_log
+	$(BIN)/python -m benchmarks.bench_decision_log_cpu
 
 ## bench-auth: what PEP authentication (API key, JWT) and the rate limiter cost per request
 bench-auth: $(STAMP)
