@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from pdp.decision_log.model import CHECKPOINTS, MIGRATIONS, TABLE
-from pdp.decision_log.segments import complete_lines, is_sealed, segments
+from pdp.decision_log.segments import abandoned, complete_lines, is_sealed, segments
 from pdp.entities.database import Database, migrate
 from pdp.errors import StoreUnavailable
 
@@ -109,7 +109,7 @@ class Ingester:
             self._round.release()
 
     def _lock(self) -> int | None:
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -132,6 +132,8 @@ class Ingester:
                     done[path.name] = offset = end
                 if sealed:
                     self._retire(path, offset, path.name in done)
+            for path in abandoned(self._dir):
+                path.unlink(missing_ok=True)
             names = {p.name for p in present}
             stale = [name for name in done if name not in names]
             if stale:  # segments retired before their checkpoint was deleted

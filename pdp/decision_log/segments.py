@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["SegmentWriter", "is_sealed", "segments"]
+__all__ = ["SegmentWriter", "abandoned", "complete_lines", "is_sealed", "segments"]
 
 SUFFIX = ".jsonl"
 
@@ -66,7 +66,7 @@ class SegmentWriter:
 
     def _rotate(self) -> None:
         self.close()
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # records may be personal
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
         tmp = self._dir / (name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
@@ -87,6 +87,16 @@ def segments(directory: Path) -> list[Path]:
         return sorted(p for p in directory.iterdir() if p.name.endswith(SUFFIX))
     except FileNotFoundError:
         return []
+
+
+def abandoned(directory: Path) -> list[Path]:
+    """Segments a writer created but never renamed into place (it died in between): empty,
+    and no longer locked."""
+    try:
+        found = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
+    return [p for p in found if is_sealed(p)]
 
 
 def is_sealed(path: Path) -> bool:

@@ -98,3 +98,22 @@ def test_the_segment_being_written_is_held_and_never_deleted(backend: Backend,
         log.close()
     assert segments(spool) == []
     assert sorted(request_ids(backend)) == ["a", "b"]
+
+
+def test_a_segment_its_writer_never_put_in_place_is_removed_and_the_spool_is_private(
+        backend: Backend, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    log = open_log(backend, spool)
+    log.start()
+    try:
+        log.evaluation("a", REQUEST, Decision(False), "v", 0.0)
+        assert log.flush()
+        leftover = spool / "00000000000000000001-1-abcdef.tmp"  # a writer died before rename
+        leftover.write_bytes(b"")
+        log.evaluation("b", REQUEST, Decision(False), "v", 0.0)
+        assert log.flush()
+        assert not leftover.exists()
+        assert spool.stat().st_mode & 0o077 == 0
+        assert all(p.stat().st_mode & 0o077 == 0 for p in segments(spool))
+    finally:
+        log.close()
