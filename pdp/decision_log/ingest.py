@@ -134,11 +134,6 @@ class Ingester:
                     self._retire(path, offset, path.name in done)
             for path in abandoned(self._dir):
                 path.unlink(missing_ok=True)
-            names = {p.name for p in present}
-            stale = [name for name in done if name not in names]
-            if stale:  # segments retired before their checkpoint was deleted
-                with self._db.write() as conn:
-                    conn.execute(sa.delete(CHECKPOINTS).where(CHECKPOINTS.c.segment.in_(stale)))
         except _TRANSIENT as exc:
             return self._failed(exc.message if isinstance(exc, StoreUnavailable)
                                 else _reason(exc))
@@ -188,6 +183,10 @@ class Ingester:
             known = True
 
     def _retire(self, path: Path, consumed: int, known: bool) -> None:
+        """Delete a sealed segment fed in full, then its checkpoint: stopped in between, the
+        checkpoint of a file that is gone is left behind (harmless: names are never reused;
+        and other data directories may share the database, so no other checkpoint is
+        touched)."""
         size = path.stat().st_size
         if size > consumed:  # a torn last line (the machine stopped in the middle of a write)
             log.error("decision log: %s ends with %d bytes of an incomplete record; skipped",
