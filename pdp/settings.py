@@ -210,6 +210,21 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("decision_log_hash_key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # an empty variable is an unset one
+        if value is not None:
+            try:
+                key = bytes.fromhex(value.get_secret_value().strip())
+            except ValueError:
+                raise ValueError("must be hex (e.g. the output of `openssl rand -hex 32`)",
+                                 ) from None
+            if len(key) < 16:
+                raise ValueError("must be at least 16 bytes (32 hex digits)")
+        return value
+
     def policies_dir(self) -> Path:
         return self.policies if self.policies is not None else shipped_policies_dir() / "default"
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pdp.auth import check_exposure
 from pdp.cli.check import refuse_to_start
+from pdp.decision_log import DecisionLog
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
 from pdp.policies.compiled import compile_directory
@@ -59,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_from_args(args)
-    try:  # PEP credentials, or a loopback address (see pdp.auth)
+    try:  # PEP credentials, or a loopback address (see pdp.auth); the decision log's key
         check_exposure(settings)
+        DecisionLog.check_settings(settings)
     except ConfigurationError as exc:
         print(f"cannot start: {exc.message}", file=sys.stderr)
         return 2

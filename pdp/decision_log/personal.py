@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pdp.errors import PDPError
+from pdp.errors import ConfigurationError
 
-__all__ = ["KEY_FILE", "Hasher", "load_key", "redact"]
+__all__ = ["KEY_FILE", "HashKeyError", "Hasher", "load_key", "redact"]
 
 log = logging.getLogger("pdp.decision_log")
 
@@ -34,10 +34,8 @@ REDACTED = "<redacted>"
 _MAX_VALUES = 2000  # beyond this many request values, an error message is withheld whole
 
 
-class HashKeyError(PDPError):
+class HashKeyError(ConfigurationError):
     """The decision log's hash key is unusable (refused at start: never a weaker digest)."""
-
-    code = "decision_log_hash_key"
 
 
 class Hasher:

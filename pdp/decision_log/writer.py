@@ -154,6 +154,14 @@ class DecisionLog:
                    write_interval=settings.decision_log_write_interval,
                    fsync_interval=settings.decision_log_fsync_interval)
 
+    @staticmethod
+    def check_settings(settings: Settings) -> None:
+        """Refuse unusable settings before serving (ConfigurationError); with ``hashed``, this
+        loads the key, generating the key file once before any worker starts."""
+        if settings.decision_log == "on" and settings.decision_log_personal_data == "hashed":
+            secret = settings.decision_log_hash_key
+            load_key(None if secret is None else secret.get_secret_value(), settings.data_dir)
+
     @property
     def database(self) -> Database:
         return self._db

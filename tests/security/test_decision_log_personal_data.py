@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,12 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from pdp.authzen import Action, Decision, Entity, EvaluationRequest
 from pdp.decision_log import DecisionLog, DecisionReader
 from pdp.entities.database import open_database
 from pdp.settings import Settings
-from tests.conftest import fresh_data_dir, make_service
+from tests.conftest import POLICIES, fresh_data_dir, make_service
 
 DOB = "1984-07-19"
 
@@ -137,3 +141,21 @@ def test_omitted_redacts_what_cedar_echoes_from_a_real_decision(tmp_path: Path) 
         service.close()
     assert row["errors"], "the error is still recorded"
     assert "31337.42zz" not in json.dumps(row)
+
+
+def test_an_unusable_key_is_refused_never_replaced_by_a_weaker_digest(data_dir: Path) -> None:
+    with pytest.raises(ValidationError, match="decision_log_hash_key"):
+        Settings(data_dir=data_dir, decision_log_hash_key="not hex")
+    with pytest.raises(ValidationError, match="at least 16 bytes"):
+        Settings(data_dir=data_dir, decision_log_hash_key="abcd")
+    (data_dir / "decision-log.key").write_text("garbage\n")
+    os.chmod(data_dir / "decision-log.key", 0o600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdp", "serve", "--policies", str(POLICIES / "todo"),
+         "--port", "1"], env={**os.environ, "PDP_DATA_DIR": str(data_dir),
+                              "PDP_DECISION_LOG": "on", "PDP_DECISION_LOG_HASH_KEY": ""},
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"cannot start: {data_dir / 'decision-log.key'} must hold a key in hex "
+        "(e.g. `openssl rand -hex 32`)"]
