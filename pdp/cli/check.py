@@ -1,7 +1,7 @@
 """``pdp check DIR``: validate a policy set (policies, schema, entities) and print every problem.
 
 Errors are printed to stderr one per line as ``path:line:column: message`` (line and column
-where they are known), warnings (:mod:`pdp.policies.lint`) as ``path:line:column: warning:
+where they are known), warnings as ``path:line:column: warning:
 message``; on success a one-line summary goes to stdout. ``--format json`` prints instead one
 document ``{"valid", "errors", "warnings", "summary"}`` to stdout, for CI tools.
 
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.lint import lint
@@ -26,7 +27,7 @@ __all__ = ["register", "run", "diagnostic_path", "format_diagnostic", "refuse_to
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "check", help="validate a policy-set directory", description=__doc__,
+        "check", help="validate a policy-set directory", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directory", type=Path)
     p.add_argument("--format", choices=("text", "json"), default="text",

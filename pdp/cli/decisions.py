@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
 from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
 from pdp.entities.database import open_database, sqlite_url
 from pdp.errors import PDPError
@@ -30,7 +31,7 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "decisions", help="read the decision log", description=__doc__,
+        "decisions", help="read the decision log", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="decision log database URL (PDP_DECISION_LOG_URL)")

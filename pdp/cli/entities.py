@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
 from pdp.entities.manage import EntityAdmin
 from pdp.entities.setup import open_sql_store
 from pdp.entities.validate import EntityValidator
@@ -35,7 +36,7 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "entities", help="change and read the entity store", description=__doc__,
+        "entities", help="change and read the entity store", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", help="entity store URL (PDP_DATABASE_URL)")

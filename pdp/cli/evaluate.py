@@ -12,7 +12,7 @@ policies with the ``file:line`` they start at, and the evaluation errors::
 
     decision: deny (forbid)
     determining policies:
-      legal-hold-freezes-documents  policies/default/documents.cedar:50
+      legal-hold-freezes-documents  policies/default/documents.cedar:48
     errors: none
 
 ``--format json`` prints the AuthZEN response body instead, as the server answers it; with
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cli.check import diagnostic_path, format_diagnostic
+from pdp.cli.text import plain
 from pdp.errors import PDPError, PolicyLoadError
 from pdp.service import PDPService
 from pdp.settings import Settings
@@ -42,7 +43,7 @@ __all__ = ["register", "run"]
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "eval", help="decide an evaluation or evaluations request offline, and say why",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("request", nargs="?", default="-",
                    help="request file, inline JSON, or - for stdin (the default)")
     p.add_argument("--policies", type=Path, help="policy-set directory")

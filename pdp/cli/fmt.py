@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
 from pdp.errors import PolicyLoadError
 from pdp.policies.formatting import format_cedar
 
@@ -29,7 +30,7 @@ __all__ = ["register", "run"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "fmt", help="format Cedar policy files in place", description=__doc__,
+        "fmt", help="format Cedar policy files in place", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--check", action="store_true",

@@ -1,6 +1,7 @@
 """``pdp test DIR``: run the policy tests kept next to a policy set (``*.test.yaml`` ...).
 
-The test-file format is described in :mod:`pdp.policies.testing`. Output follows pytest: one
+The test-file format is described in the documentation (Writing policies). Output follows
+pytest: one
 line per failing case, ``FAILED path::case name - why`` (``-v``: one line per case,
 ``PASSED``/``FAILED``/``ERROR``), then a summary such as ``12 passed, 1 failed``.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cli.check import format_diagnostic
+from pdp.cli.text import plain
 from pdp.engine import EngineOptions
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
@@ -39,7 +41,7 @@ EXIT_NO_TESTS = 5
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "test", help="run the policy tests of a policy-set directory", description=__doc__,
+        "test", help="run the policy tests of a policy-set directory", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directory", type=Path)
     p.add_argument("-v", "--verbose", action="store_true", help="print one line per case")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pdp.auth import check_exposure
 from pdp.cli.check import refuse_to_start
+from pdp.cli.text import plain
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
 from pdp.policies.compiled import compile_directory
@@ -31,7 +32,7 @@ _FLAGS = {"policies": "policies", "host": "host", "port": "port", "workers": "wo
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="serve the AuthZEN API", description=__doc__)
+        "serve", help="serve the AuthZEN API", description=plain(__doc__))
     p.add_argument("--policies", type=Path, help="policy-set directory (PDP_POLICIES)")
     p.add_argument("--host", help="bind address (PDP_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (PDP_PORT, default 8080)")
