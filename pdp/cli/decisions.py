@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.datadir import warn_if_new_database
 from pdp.cli.text import plain
 from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
 from pdp.entities.database import open_database, sqlite_url
@@ -65,6 +66,7 @@ def _reader(args: argparse.Namespace) -> DecisionReader:
     settings = Settings().model_copy(update=overrides)
     url = args.url or settings.decision_log_url or sqlite_url(
         settings.data_dir / "decisions.db")
+    warn_if_new_database(url, "decision log", settings.data_dir)
     return DecisionReader(open_database(url))
 
 

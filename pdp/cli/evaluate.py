@@ -4,12 +4,15 @@ say why.
 REQUEST is a file holding the request JSON, the JSON itself (an argument starting with
 ``{``), or ``-`` (the default) for standard input. A body with ``evaluations`` is a batch,
 decided with its ``evaluations_semantic``. The policy set is ``--policies DIR`` (default: the
-server's, ``PDP_POLICIES``), with its ``entities.json`` in memory; nothing is written anywhere.
+server's, ``PDP_POLICIES``, else the shipped default set), with its ``entities.json`` in
+memory; nothing is written anywhere. The first line says which policy set decided (with
+``--format json``, on standard error).
 
 The default output is for people: the decision and its outcome (``permit``, ``forbid``: a
 forbid policy matched, ``no_permit``: no permit policy matched, ``error``), the determining
 policies with the ``file:line`` they start at, and the evaluation errors::
 
+    policy set: policies/default
     decision: deny (forbid)
     determining policies:
       legal-hold-freezes-documents  policies/default/documents.cedar:48
@@ -94,13 +97,19 @@ def run(args: argparse.Namespace) -> int:
         for place in (answer.get("context") or {}).get("policies", []):
             if "file" in place:
                 place["file"] = diagnostic_path(directory, place["file"])
+    used = f"policy set: {directory}" + ("" if args.policies is not None or
+                                         settings.policies is not None
+                                         else " (the shipped default; choose with --policies)")
     if args.format == "json":
+        print(used, file=sys.stderr)
         print(json.dumps(result))
     elif "evaluations" in result:
+        print(used)
         for i, answer in enumerate(answers):
             print(f"evaluations[{i}]:")
             print(_text(answer, "  "))
     else:
+        print(used)
         print(_text(result, ""))
     denied = any(not a.get("decision") for a in answers)
     return 1 if args.exit_code and denied else 0

@@ -147,16 +147,19 @@ def test_a_failing_case_is_reported_with_its_file_and_name(
         "1 failed, 1 passed in 1 file(s)"]
 
 
-def test_a_malformed_test_file_exits_2_naming_the_file_and_the_case(
+def test_a_malformed_case_exits_2_naming_the_file_and_the_case_and_the_others_still_run(
         tmp_path: Path, capsys: Capture) -> None:
     directory = policy_set(tmp_path / "set")
     path = write_tests(directory, [
         {"name": "ann reads", "request": request("ann", "read"), "decision": "permit",
-         "expect": "permit"}])
+         "expect": "permit"},
+        {"name": "bob reads", "request": request("bob", "read"), "decision": "permit"}])
     code, out, err = run(capsys, "test", str(directory))
-    assert (code, out) == (2, "")
+    assert code == 2
     assert err.startswith(f"{path}: case 'ann reads': unknown key `expect`")
-    assert "no test was run" in err
+    assert out.splitlines() == [
+        f"FAILED {path}::bob reads - expected permit, got deny (determining: [])",
+        "1 failed, 1 problem(s) in 1 file(s)"]
 
 
 def test_no_test_files_exits_5(tmp_path: Path, capsys: Capture) -> None:
