@@ -15,13 +15,21 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from pdp.auth import ADMIN_REALM, Principal, authenticators, check_exposure
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
-from pdp.errors import AuthenticationFailed, InvalidField, PDPError
+from pdp.errors import (
+    AuthenticationFailed,
+    InvalidField,
+    MethodNotAllowed,
+    NotFound,
+    PDPError,
+)
 from pdp.http.access import access_routes
 from pdp.http.admin import admin_router
+from pdp.http.apidocs import install_api_docs
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
 from pdp.http.metrics import HttpCollector, new_stats
@@ -77,7 +85,9 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         # to: about 3 µs, an eighth of a cached decision.
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
         lifespan=_around(lifespan, starters, closers),
+        docs_url=None, redoc_url=None,  # served from package assets below, never a CDN
     )
+    install_api_docs(app, "AuthZEN PDP")
     app.state.service = service
     app.state.coaz = coaz
     lean = [*access_routes(service), *search_routes(service)]  # their own body deadline
@@ -88,6 +98,19 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     @app.exception_handler(PDPError)
     async def pdp_error(_: Request, exc: PDPError) -> Response:
         return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        # unknown paths and methods answer in the same error shape as everything else
+        if exc.status_code == 405:
+            response = error_response(MethodNotAllowed("this path does not take this method"))
+        elif exc.status_code == 404:
+            response = error_response(NotFound("no such endpoint"))
+        else:
+            response = json_response({"error": "http_error", "message": str(exc.detail)},
+                                     exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:

@@ -32,10 +32,10 @@ log = logging.getLogger("pdp.auth")
 
 PEP_PREFIXES: tuple[str, ...] = ("/access/v1/", "/coaz/v1/", BENCH_NOOP_PATH)
 ADMIN_PREFIX = "/admin"
-#: Open to anyone (documented in the README).
+#: Open to anyone (documented in docs/authentication.md).
 PUBLIC_PATHS: tuple[str, ...] = (
     "/.well-known/authzen-configuration", "/health", "/ready", "/metrics", "/status", "/docs",
-    "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+    "/docs-assets", "/redoc", "/openapi.json")
 
 _AUTHORIZATION = b"authorization"
 _API_KEY = b"x-api-key"

@@ -70,8 +70,14 @@ def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]
                     "401": {"description": "No valid PEP credential (when PEP credentials "
                             "are configured)", **error},
                     "403": {"description": "A PEP JWT without the required scope", **error},
+                    "408": {"description": "The body did not arrive within "
+                            "PDP_REQUEST_TIMEOUT", **error},
                     "413": {"description": "Body too large", **error},
+                    "429": {"description": "Rate limited (PDP_RATE_LIMIT); see Retry-After",
+                            **error},
                     "500": {"description": "The PDP failed; the PEP must deny", **error},
+                    "503": {"description": "Entity store unavailable or timed out; see "
+                            "Retry-After (the PEP denies)", **error},
                 },
             }}
         schema["components"].setdefault("securitySchemes", {}).update({
@@ -79,8 +85,50 @@ def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]
                           "(PDP_API_KEYS) or an OAuth bearer JWT (PDP_PEP_JWKS_*)."},
             "pepApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                           "description": "A PEP API key (PDP_API_KEYS)."},
+            "adminBearer": {"type": "http", "scheme": "bearer", "description": "An admin "
+                            "API key (PDP_ADMIN_API_KEYS) or PDP_ADMIN_TOKEN."},
         })
+        _complete(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ERROR = {"content": {"application/json": {"schema": _ref(ErrorModel)}}}
+_ENTITIES = {"required": True, "content": {"application/json": {"schema": {
+    "type": "array", "description": "Cedar entity JSON: {uid, attrs, parents}",
+    "items": {"type": "object"}}}}}
+
+
+def _complete(schema: dict[str, Any]) -> None:
+    """What FastAPI cannot infer from the framework routes: admin security and bodies, the
+    project's error shape instead of FastAPI's 422 body, and non-JSON responses."""
+    schema["components"]["schemas"].setdefault("ErrorModel", ErrorModel.model_json_schema())
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            responses = op.setdefault("responses", {})
+            if "422" in responses:  # request validation answers 400 in the error shape
+                del responses["422"]
+                responses["400"] = {"description": "Invalid request", **_ERROR}
+            if path.startswith("/admin/"):
+                op["security"] = [{"adminBearer": []}]
+                responses.setdefault("401", {"description": "No valid admin credential",
+                                             **_ERROR})
+                responses.setdefault("404", {"description": "Admin endpoints disabled (no "
+                                             "admin credential configured), or not found",
+                                             **_ERROR})
+                responses.setdefault("408", {"description": "The body did not arrive in "
+                                             "time", **_ERROR})
+            if (path, method) in (("/admin/entities", "put"),
+                                  ("/admin/entities/import", "post")):
+                op["requestBody"] = _ENTITIES
+    schema["paths"]["/metrics"]["get"]["responses"]["200"] = {
+        "description": "Prometheus text exposition",
+        "content": {"text/plain": {"schema": {"type": "string"}}}}
+    schema["paths"]["/ready"]["get"]["responses"]["503"] = {
+        "description": "Not ready: the checks say which part is not",
+        "content": {"application/json": {"schema": {"type": "object"}}}}
+    schema["paths"]["/admin/reload"]["post"]["responses"]["422"] = {
+        "description": "The new policy set is invalid; the last good one keeps serving",
+        **_ERROR}
