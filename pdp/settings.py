@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         default=30.0, gt=0, description="Seconds a stopping server (SIGTERM) waits for "
         "in-flight requests before closing their connections.")
+    playground: bool = Field(
+        default=False, description="Serve the policy playground page at /playground: open on "
+        "a loopback address without PEP credentials, otherwise only with an admin credential "
+        "(the server refuses to start without one).")
     tls_certfile: Path | None = Field(
         default=None, description="PEM certificate (chain): serve HTTPS.")
     tls_keyfile: Path | None = Field(default=None, description="PEM private key of the "

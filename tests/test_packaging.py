@@ -237,6 +237,8 @@ def test_the_wheel_has_the_package_and_the_pdp_command_but_not_the_tests(wheel: 
     names = archive.namelist()
     assert "pdp/__init__.py" in names and "pdp/cli/__init__.py" in names
     assert not any(n.startswith("tests/") for n in names)
+    for asset in ("playground.html", "assets/playground.js", "assets/playground.css"):
+        assert f"pdp/http/playground_assets/{asset}" in names  # the page works once installed
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert re.search(r"^pdp = pdp\.cli:main$", archive.read(entry_points).decode(), re.M)
 

@@ -27,7 +27,7 @@ _FLAGS = {"policies": "policies", "host": "host", "port": "port", "workers": "wo
           "public_url": "public_url", "decision_cache": "decision_cache",
           "log_level": "log_level", "database_url": "database_url",
           "tls_certfile": "tls_certfile", "tls_keyfile": "tls_keyfile",
-          "tls_client_ca": "tls_client_ca"}
+          "tls_client_ca": "tls_client_ca", "playground": "playground"}
 
 
 def register(sub: Any) -> None:
@@ -47,6 +47,8 @@ def register(sub: Any) -> None:
     p.add_argument("--tls-keyfile", type=Path, help="PEM private key (PDP_TLS_KEYFILE)")
     p.add_argument("--tls-client-ca", type=Path,
                    help="require client certificates signed by this CA (PDP_TLS_CLIENT_CA)")
+    p.add_argument("--playground", action="store_const", const=True, default=None,
+                   help="serve the policy playground at /playground (PDP_PLAYGROUND)")
     p.set_defaults(run=run)
 
 
@@ -60,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_from_args(args)
-    try:  # PEP credentials, or a loopback address (see pdp.auth)
+    try:  # PEP credentials, or a loopback address (see pdp.auth); a playground only safe
         check_exposure(settings)
+        from pdp.playground import check_playground
+
+        check_playground(settings)
     except ConfigurationError as exc:
         print(f"cannot start: {exc.message}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
 from pdp.http.metrics import HttpCollector, new_stats
 from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
+from pdp.http.playground import PLAYGROUND_PATH, install_playground
 from pdp.http.ratelimit import RateLimitMiddleware
 from pdp.http.responses import error_response, json_response
 from pdp.http.schemas import (
@@ -48,6 +49,7 @@ from pdp.http.search import search_docs, search_routes
 from pdp.http.timeout import TimeoutMiddleware
 from pdp.http.workers import WorkerMetrics
 from pdp.logs import configure_logging
+from pdp.playground import check_playground, playground_is_open
 from pdp.ratelimit import RateLimiter
 from pdp.service import PDPService
 from pdp.settings import Settings
@@ -181,6 +183,12 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         *extra_docs,
     ]
     install_openapi(app, lambda: docs)
+    playground_admin: tuple[str, ...] = ()
+    if service.settings.playground:
+        check_playground(service.settings)  # however the app is made: never left open
+        if not playground_is_open(service.settings):
+            playground_admin = (PLAYGROUND_PATH,)
+        install_playground(app, service, [admin] if playground_admin else [])
     # Middleware: the LAST added runs FIRST (outermost). From the outside in: request id and
     # HTTP metrics (so 401 and 429 are counted) → authentication → rate limit (keyed by the
     # principal authentication found) → timeout → routes.
@@ -190,7 +198,8 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     if settings.rate_limit is not None:  # added before (so inside) authentication
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(
             settings.rate_limit, settings.rate_limit_burst))
-    app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth)
+    app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth,
+                       admin_prefixes=playground_admin)
     app.add_middleware(ObservabilityMiddleware, stats=http_stats)
     return app
 

@@ -51,10 +51,12 @@ def classify(path: str) -> str:
 
 
 class AuthenticationMiddleware:
-    def __init__(self, app: ASGIApp, *, pep: Authenticator, admin: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, *, pep: Authenticator, admin: Authenticator,
+                 admin_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.pep = pep
         self.admin = admin
+        self.admin_prefixes = admin_prefixes  # more paths that need an admin credential
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +64,8 @@ class AuthenticationMiddleware:
             return
         path: str = scope["path"]
         needs = classify(path)
+        if needs == "open" and self.admin_prefixes and path.startswith(self.admin_prefixes):
+            needs = "admin"
         if needs == "open":
             await self.app(scope, receive, send)
             return
