@@ -6,7 +6,7 @@ REQUEST is a file holding the request JSON, the JSON itself (an argument startin
 decided with its ``evaluations_semantic``. The policy set is ``--policies DIR`` (default: the
 server's, ``PDP_POLICIES``, else the shipped default set), with its ``entities.json`` in
 memory; nothing is written anywhere. The first line says which policy set decided (with
-``--format json``, on standard error).
+``--format json``, a note on standard error when it is the shipped default).
 
 The default output is for people: the decision and its outcome (``permit``, ``forbid``: a
 forbid policy matched, ``no_permit``: no permit policy matched, ``error``), the determining
@@ -97,11 +97,12 @@ def run(args: argparse.Namespace) -> int:
         for place in (answer.get("context") or {}).get("policies", []):
             if "file" in place:
                 place["file"] = diagnostic_path(directory, place["file"])
-    used = f"policy set: {directory}" + ("" if args.policies is not None or
-                                         settings.policies is not None
-                                         else " (the shipped default; choose with --policies)")
+    chosen = args.policies is not None or settings.policies is not None
+    used = f"policy set: {directory}" + (
+        "" if chosen else " (the shipped default; choose with --policies)")
     if args.format == "json":
-        print(used, file=sys.stderr)
+        if not chosen:  # never silently the shipped example set
+            print(used, file=sys.stderr)
         print(json.dumps(result))
     elif "evaluations" in result:
         print(used)

@@ -133,7 +133,8 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     policy_set = _build_policy_set(infos, diagnostics)
     entities: tuple[Mapping[str, Any], ...] = ()
     if entities_file.is_file():
-        entities = _load_entities(entities_file.name, texts[entities_file], schema, diagnostics)
+        entities = _load_entities(entities_file.name, texts[entities_file], schema, diagnostics,
+                                  schema_types)
     if diagnostics:
         raise PolicyLoadError(diagnostics)
     return CompiledPolicySet(
@@ -259,8 +260,8 @@ def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagn
         return None
 
 
-def _load_entities(name: str, text: str, schema: Any,
-                   diagnostics: list[PolicyDiagnostic]) -> tuple[Mapping[str, Any], ...]:
+def _load_entities(name: str, text: str, schema: Any, diagnostics: list[PolicyDiagnostic],
+                   types: SchemaTypes | None = None) -> tuple[Mapping[str, Any], ...]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -272,8 +273,9 @@ def _load_entities(name: str, text: str, schema: Any,
         return ()
     seen: set[tuple[str, str]] = set()
     normalised: list[Mapping[str, Any]] = []
+    starts = _element_starts(text)
     for i, ent in enumerate(raw):
-        where = _locate_entity(text, ent)
+        where = starts[i] if i < len(starts) else _locate_entity(text, ent)
         try:
             uid = ent["uid"]
             key = (str(uid["type"]), str(uid["id"]))
@@ -284,8 +286,8 @@ def _load_entities(name: str, text: str, schema: Any,
             continue
         except ValueError as exc:
             diagnostics.append(PolicyDiagnostic(
-                name, f"entity {key[0]}::{json.dumps(key[1])}: {exc}", *where,
-                policy=None))
+                name, _entity_reason(ent, schema, types) or
+                f"entity {key[0]}::{json.dumps(key[1])}: {exc}", *where, policy=None))
             continue
         if key in seen:
             diagnostics.append(PolicyDiagnostic(
@@ -296,6 +298,40 @@ def _load_entities(name: str, text: str, schema: Any,
         normalised.extend(e for e in json.loads(str(parsed))
                           if (str(e["uid"]["type"]), str(e["uid"]["id"])) == key)
     return tuple(normalised)
+
+
+def _entity_reason(ent: Any, schema: Any, types: SchemaTypes | None) -> str | None:
+    """Why Cedar refused an entity, in words (cedarpy only says that it does not conform):
+    the entity validator's message naming the attribute and the type it should have."""
+    if types is None:
+        return None
+    from pdp.entities.validate import EntityValidator  # pdp.entities imports this package
+    from pdp.errors import EntityError
+
+    try:
+        EntityValidator(schema, types).validate([ent])
+    except EntityError as exc:
+        return exc.message
+    return None
+
+
+def _element_starts(text: str) -> list[tuple[int | None, int | None]]:
+    """Line and column where each element of a top-level JSON array starts."""
+    decoder = json.JSONDecoder()
+    starts: list[tuple[int | None, int | None]] = []
+    at = text.find("[") + 1
+    try:
+        while 0 < at < len(text):
+            while at < len(text) and text[at] in " \t\r\n,":
+                at += 1
+            if at >= len(text) or text[at] == "]":
+                break
+            line = text.count("\n", 0, at) + 1
+            starts.append((line, at - text.rfind("\n", 0, at)))
+            _, at = decoder.raw_decode(text, at)
+    except json.JSONDecodeError:
+        pass
+    return starts
 
 
 def _locate_entity(text: str, ent: Any) -> tuple[int | None, int | None]:

@@ -174,10 +174,14 @@ def test_eval_says_which_policy_set_decided(tmp_path: Path, capsys: Capture,
     assert code == 0
     assert out.splitlines()[0] == (f"policy set: {POLICIES / 'default'} "
                                    "(the shipped default; choose with --policies)")
+    code, out, err = run(capsys, "eval", "--format", "json", body)
+    assert (code, err) == (0, f"policy set: {POLICIES / 'default'} (the shipped default; "
+                              "choose with --policies)\n")
     directory = policy_set(tmp_path / "set")
+    code, out, err = run(capsys, "eval", "--policies", str(directory), body)
+    assert out.splitlines()[:2] == [f"policy set: {directory}", "decision: permit (permit)"]
     code, out, err = run(capsys, "eval", "--format", "json", "--policies", str(directory), body)
-    assert (code, json.loads(out), err) == (0, {"decision": True},
-                                            f"policy set: {directory}\n")
+    assert (code, json.loads(out), err) == (0, {"decision": True}, "")
 
 
 def test_fmt_says_plainly_that_it_does_not_format_schemas(
