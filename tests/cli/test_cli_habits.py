@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from pdp.cli import build_parser, main, version
+from pdp.cli import build_parser, evaluate, main, version
+from pdp.policies.compiled import compile_directory
 from tests.cli.test_policy_workflow import policy_set, request
 from tests.conftest import POLICIES, ROOT
 
@@ -206,3 +208,11 @@ def test_a_command_that_would_create_an_empty_database_warns_naming_the_data_dir
                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
                            capture_output=True, text=True, timeout=60, check=False)
     assert "warning" not in again.stderr  # the database exists now: nothing to warn about
+
+
+def test_the_line_number_in_eval_help_is_where_the_policy_is() -> None:
+    shown = re.search(r"legal-hold-freezes-documents\s+policies/default/documents\.cedar:(\d+)",
+                      evaluate.__doc__ or "")
+    assert shown is not None
+    info = compile_directory(POLICIES / "default").policy("legal-hold-freezes-documents")
+    assert info is not None and int(shown.group(1)) == info.line
