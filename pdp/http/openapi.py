@@ -101,6 +101,47 @@ _ENTITIES = {"required": True, "content": {"application/json": {"schema": {
     "items": {"type": "object"}}}}}
 
 
+def _object(description: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "description": description, "properties": properties,
+            "additionalProperties": True}
+
+
+_STRING: dict[str, Any] = {"type": "string"}
+_CURSOR: dict[str, Any] = {"type": ["string", "null"], "description": "Pass back as `cursor` "
+                           "for the next page; null on the last page."}
+_ENTITY = _object("A stored entity: Cedar entity JSON plus where it came from",
+                  uid=_object("type and id", type=_STRING, id=_STRING),
+                  attrs={"type": "object"}, parents={"type": "array", "items": {}},
+                  managed_by={"enum": ["file", "api"]}, revision={"type": "integer"},
+                  updated_at={"type": "string", "format": "date-time"})
+_WRITE = _object("What a write changed", written={"type": "integer"},
+                 deleted={"type": "integer"}, version={"type": "integer"})
+_CHECKS = {"type": "object", "additionalProperties": _object(
+    "One part of the PDP", ready={"type": "boolean"}, message=_STRING)}
+_OK_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/ready", "get"): _object("Readiness", status={"enum": ["ready", "not_ready"]},
+                               checks=_CHECKS),
+    ("/status", "get"): _object(
+        "The active policy set, the last reload error and the counters",
+        policy_set=_object("version, directory, loaded_at, policies, files"),
+        entities=_object("entity store"), decision_log=_object("decision log"),
+        last_reload_error={"type": ["object", "null"]}, reload=_object("reloads"),
+        decision_cache=_object("decision cache")),
+    ("/admin/entities", "get"): _object("A page of entities",
+                                        entities={"type": "array", "items": _ENTITY},
+                                        next_cursor=_CURSOR),
+    ("/admin/entities", "put"): _WRITE,
+    ("/admin/entities", "delete"): _WRITE,
+    ("/admin/entities/import", "post"): _WRITE,
+    ("/admin/entities/{type}/{id}", "get"): _ENTITY,
+    ("/admin/decisions", "get"): _object(
+        "A page of decision-log records, newest first",
+        decisions={"type": "array", "items": {"type": "object"}}, next_cursor=_CURSOR),
+    ("/admin/reload", "post"): _object("The policy set now served", version=_STRING,
+                                       policies={"type": "integer"}),
+}
+
+
 def _complete(schema: dict[str, Any]) -> None:
     """What FastAPI cannot infer from the framework routes: admin security and bodies, the
     project's error shape instead of FastAPI's 422 body, and non-JSON responses."""
@@ -120,6 +161,9 @@ def _complete(schema: dict[str, Any]) -> None:
                                              **_ERROR})
                 responses.setdefault("408", {"description": "The body did not arrive in "
                                              "time", **_ERROR})
+            body = _OK_BODIES.get((path, method))
+            if body is not None:
+                responses["200"]["content"] = {"application/json": {"schema": body}}
             if (path, method) in (("/admin/entities", "put"),
                                   ("/admin/entities/import", "post")):
                 op["requestBody"] = _ENTITIES
@@ -128,7 +172,7 @@ def _complete(schema: dict[str, Any]) -> None:
         "content": {"text/plain": {"schema": {"type": "string"}}}}
     schema["paths"]["/ready"]["get"]["responses"]["503"] = {
         "description": "Not ready: the checks say which part is not",
-        "content": {"application/json": {"schema": {"type": "object"}}}}
+        "content": {"application/json": {"schema": _OK_BODIES[("/ready", "get")]}}}
     schema["paths"]["/admin/reload"]["post"]["responses"]["422"] = {
         "description": "The new policy set is invalid; the last good one keeps serving",
         **_ERROR}

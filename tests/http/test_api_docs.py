@@ -86,3 +86,17 @@ async def test_an_unknown_path_or_method_answers_in_the_error_shape(
     assert "POST" in wrong.headers.get("allow", "")
     health = await client.post("/health")
     assert (health.status_code, health.json()["error"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.asyncio
+async def test_every_json_answer_has_a_schema(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    empty = [f"{method.upper()} {path} {status}"
+             for path, operations in schema["paths"].items()
+             for method, op in operations.items()
+             for status, response in op["responses"].items()
+             for content in response.get("content", {}).values() if not content.get("schema")]
+    assert empty == []
+    ready = schema["paths"]["/ready"]["get"]["responses"]["200"]["content"]
+    assert ready["application/json"]["schema"]["properties"]["status"]["enum"] == [
+        "ready", "not_ready"]
