@@ -165,11 +165,29 @@ def _load_schema(path: Path, text: str) -> tuple[Any, SchemaTypes]:
         else:
             types = SchemaTypes.from_text(text, path.name)
             schema = cedarpy.Schema.from_str(text, release_gil=True)
-    except PolicyLoadError:
-        raise
+    except PolicyLoadError as exc:
+        if path.name.endswith(".json"):
+            raise
+        raise PolicyLoadError([_locate_in_schema(text, d) for d in exc.diagnostics]) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise PolicyLoadError([PolicyDiagnostic(path.name, f"invalid schema: {exc}")]) from None
+        raise PolicyLoadError([_locate_in_schema(text, PolicyDiagnostic(
+            path.name, f"invalid schema: {exc}"))]) from None
     return schema, types
+
+
+def _locate_in_schema(text: str, d: PolicyDiagnostic) -> PolicyDiagnostic:
+    """A schema diagnostic without a place, placed at the first use of the name it quotes in
+    backticks (outside comments), if there is one."""
+    if d.line is not None:
+        return d
+    for token in re.findall(r"`([^`]+)`", d.message):
+        name = token.split("::")[-1]
+        for number, line in enumerate(text.splitlines(), 1):
+            code = line.split("//", 1)[0]
+            m = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", code)
+            if m is not None:
+                return PolicyDiagnostic(d.file, d.message, number, m.start() + 1, d.policy)
+    return d
 
 
 def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],

@@ -347,3 +347,11 @@ def test_an_entity_without_a_uid_is_located_at_its_line(tmp_path: Path) -> None:
                                               "entities.json": entities}))
     assert (d.file, d.line, d.column) == ("entities.json", 3, 5)
     assert "entity #2" in d.message and "uid" in d.message
+
+
+def test_a_schema_naming_an_undeclared_type_is_located_where_it_names_it(
+        tmp_path: Path) -> None:
+    schema = "// Nope is not declared\nentity User;\nentity Doc { owner: Nope };\n"
+    [d] = diagnostics_of(write_set(tmp_path, {"s.cedarschema": schema, "a.cedar": ALLOW_ALL}))
+    assert (d.file, d.line, d.column) == ("s.cedarschema", 3, 21)
+    assert "`Nope`" in d.message
