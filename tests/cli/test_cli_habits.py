@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -17,7 +15,7 @@ import pytest
 from pdp.cli import build_parser, evaluate, main, version
 from pdp.policies.compiled import compile_directory
 from tests.cli.test_policy_workflow import policy_set, request
-from tests.conftest import POLICIES, ROOT
+from tests.conftest import POLICIES
 
 Capture = pytest.CaptureFixture[str]
 
@@ -197,17 +195,16 @@ def test_fmt_says_plainly_that_it_does_not_format_schemas(
 
 
 def test_a_command_that_would_create_an_empty_database_warns_naming_the_data_directory(
-        tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDP_")}
-    done = subprocess.run([sys.executable, "-m", "pdp", "decisions", "tail", "-n", "1"],
-                          cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert f"warning: no decision log at {tmp_path.resolve()}/.pdp/decisions.db" in done.stderr
-    assert "PDP_DATA_DIR is .pdp" in done.stderr
-    again = subprocess.run([sys.executable, "-m", "pdp", "decisions", "tail", "-n", "1"],
-                           cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                           capture_output=True, text=True, timeout=60, check=False)
-    assert "warning" not in again.stderr  # the database exists now: nothing to warn about
+        tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("PDP_")]:
+        monkeypatch.delenv(name)
+    code, _, err = run(capsys, "decisions", "tail", "-n", "1")
+    assert code == 0
+    assert f"warning: no decision log at {tmp_path.resolve()}/.pdp/decisions.db" in err
+    assert "PDP_DATA_DIR is .pdp" in err
+    code, _, err = run(capsys, "decisions", "tail", "-n", "1")
+    assert (code, err) == (0, "")  # the database exists now: nothing to warn about
 
 
 def test_the_line_number_in_eval_help_is_where_the_policy_is() -> None:
