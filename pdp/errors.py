@@ -32,6 +32,7 @@ __all__ = [
     "ConfigurationError",
     "AdminDisabled",
     "NotFound",
+    "MethodNotAllowed",
     "TranslationError",
     "EvaluationError",
     "PolicyLoadError",
@@ -189,6 +190,13 @@ class AdminDisabled(PDPError):
 class NotFound(PDPError):
     code = "not_found"
     status = 404
+
+
+class MethodNotAllowed(PDPError):
+    """The path exists, not with this method (the response's ``Allow`` header lists them)."""
+
+    code = "method_not_allowed"
+    status = 405
 
 
 # -- decisions ------------------------------------------------------------------------------

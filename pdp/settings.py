@@ -29,12 +29,13 @@ class Settings(BaseSettings):
     # -- serving ------------------------------------------------------------------------
     policies: Path | None = Field(
         default=None, description="Policy-set directory; the shipped policies/default if unset.")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="Bind address. A non-loopback address "
+                      "needs PEP credentials (or ALLOW_UNAUTHENTICATED).")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port.")
     public_url: str | None = Field(
         default=None, description="Base URL advertised in metadata (http://HOST:PORT if unset).")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
-    log_level: str = "info"
+    log_level: str = Field(default="info", description="Log level (uvicorn's loggers included).")
     opentelemetry: bool = Field(
         default=False, description="FastAPI's native OpenTelemetry traces, metrics and logs "
         "through the globally configured providers (off: not even looked up, about 3 µs per "
@@ -44,11 +45,16 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         default=30.0, gt=0, description="Seconds a stopping server (SIGTERM) waits for "
         "in-flight requests before closing their connections.")
+    playground: bool = Field(
+        default=False, description="Serve the policy playground page at /playground: open on "
+        "a loopback address without PEP credentials, otherwise only with an admin credential "
+        "(the server refuses to start without one).")
     tls_certfile: Path | None = Field(
         default=None, description="PEM certificate (chain): serve HTTPS.")
     tls_keyfile: Path | None = Field(default=None, description="PEM private key of the "
                                      "certificate.")
-    tls_keyfile_password: SecretStr | None = None
+    tls_keyfile_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted TLS_KEYFILE.")
     tls_client_ca: Path | None = Field(
         default=None, description="PEM CA bundle: require client certificates it signed "
         "(mutual TLS).")
@@ -60,9 +66,12 @@ class Settings(BaseSettings):
         default="action_properties", description="Context key that carries action.properties.")
 
     # -- request limits -----------------------------------------------------------------
-    max_body_bytes: int = Field(default=1_048_576, ge=1)
-    max_depth: int = Field(default=32, ge=2)
-    max_batch: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest request body in bytes (413 beyond).")
+    max_depth: int = Field(
+        default=32, ge=2, description="Deepest JSON nesting of a request body (400 beyond).")
+    max_batch: int = Field(
+        default=1000, ge=1, description="Most evaluations in one batch request (413 beyond).")
     max_search_page: int = Field(
         default=1000, ge=1, description="Most results per search page (a larger page.limit "
         "is lowered to it, as AuthZEN allows).")
@@ -78,8 +87,12 @@ class Settings(BaseSettings):
 
     # -- decisions ----------------------------------------------------------------------
     explain: bool = Field(default=False, description="Always put reasons in decision context.")
-    decision_cache: Literal["on", "off"] = "on"
-    decision_cache_size: int = Field(default=65_536, ge=0)
+    decision_cache: Literal["on", "off"] = Field(
+        default="on", description="Cache decisions, keyed by the request, the policy-set "
+        "version and the entity-store version.")
+    decision_cache_size: int = Field(
+        default=65_536, ge=0, description="Decisions kept in the cache (least recently used "
+        "go first).")
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
     bench_noop: Literal["on", "off"] = Field(
@@ -100,18 +113,31 @@ class Settings(BaseSettings):
     # -- storage --------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the entity store (SQLite file if unset).")
-    data_dir: Path = Path(".pdp")
+    data_dir: Path = Field(
+        default=Path(".pdp"), description="Where the SQLite files (entities.db, decisions.db), "
+        "the reload generation file and the workers' metrics live; the same for every worker. "
+        "Relative to the working directory of the command.")
     entity_store: Literal["sql", "memory"] = Field(
         default="sql", description="'sql': the database (default); 'memory': entities.json only, "
         "no database, no entity admin API.")
     entity_max_staleness: float = Field(
         default=10.0, gt=0, description="Seconds a replica may decide on its entity mirror "
         "without a successful poll of the database; past that, decisions fail with 503.")
-    decision_log: Literal["on", "off"] = "on"
-    decision_log_url: str | None = None
-    decision_log_personal_data: Literal["full", "hashed", "omitted"] = "hashed"
-    decision_log_queue: int = Field(default=100_000, ge=1)
-    decision_log_retention_days: float = Field(default=30.0, gt=0)
+    decision_log: Literal["on", "off"] = Field(
+        default="on", description="Record every decision in the decision log.")
+    decision_log_url: str | None = Field(
+        default=None, description="SQLite file or PostgreSQL URL of the decision log "
+        "(DATA_DIR/decisions.db if unset).")
+    decision_log_personal_data: Literal["full", "hashed", "omitted"] = Field(
+        default="hashed", description="'full' stores context and properties; 'hashed' an "
+        "HMAC-SHA256 of each value under PDP_DECISION_LOG_HASH_KEY; 'omitted' neither, and "
+        "request values are removed from error messages.")
+    decision_log_queue: int = Field(
+        default=100_000, ge=1, description="Decisions held in memory for the writer; beyond "
+        "that new ones are dropped and counted.")
+    decision_log_retention_days: float = Field(
+        default=30.0, gt=0, description="Older decision-log records are deleted (checked "
+        "every 10 minutes).")
     decision_log_hash_key: SecretStr | None = Field(
         default=None, description="Key (hex, at least 16 bytes) of the HMAC-SHA256 digests "
         "PDP_DECISION_LOG_PERSONAL_DATA=hashed stores; unset: the file decision-log.key in the "
@@ -186,8 +212,8 @@ class Settings(BaseSettings):
         default=None, description="Bearer token the gateway sends upstream (never the client's).")
     gateway_upstream_timeout: float = Field(
         default=30.0, gt=0, description="Seconds to connect to / send to the upstream.")
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = Field(default=8090, ge=0, le=65535)
+    gateway_host: str = Field(default="127.0.0.1", description="Bind address of the gateway.")
+    gateway_port: int = Field(default=8090, ge=0, le=65535, description="Port of the gateway.")
     gateway_public_url: str | None = Field(
         default=None, description="Base URL clients reach the gateway at (http://HOST:PORT).")
     gateway_path: str = Field(default="/mcp", description="Path of the gateway's MCP endpoint.")
@@ -200,7 +226,8 @@ class Settings(BaseSettings):
     gateway_tools_file: Path | None = Field(
         default=None, description="tools/list result pinning the mappings (instead of "
         "learning them from the upstream's tools/list responses).")
-    gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
+    gateway_max_body_bytes: int = Field(
+        default=4_194_304, ge=1, description="Largest MCP message body the gateway accepts.")
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", mode="before")

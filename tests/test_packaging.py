@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -237,6 +238,8 @@ def test_the_wheel_has_the_package_and_the_pdp_command_but_not_the_tests(wheel: 
     names = archive.namelist()
     assert "pdp/__init__.py" in names and "pdp/cli/__init__.py" in names
     assert not any(n.startswith("tests/") for n in names)
+    for asset in ("playground.html", "assets/playground.js", "assets/playground.css"):
+        assert f"pdp/http/playground_assets/{asset}" in names  # the page works once installed
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert re.search(r"^pdp = pdp\.cli:main$", archive.read(entry_points).decode(), re.M)
 
@@ -342,3 +345,31 @@ def test_the_readme_starts_with_two_commands_that_are_make_targets() -> None:
         words = shlex.split(command)
         assert words[0] == "make" and len(words) == 2, command
         assert words[1] in targets, f"{command}: no such Makefile target"
+
+
+@pytest.mark.slow
+def test_the_image_builds_where_a_container_engine_is_available(tmp_path: Path) -> None:
+    engine = next((e for e in ("docker", "podman") if shutil.which(e)), None)
+    if engine is None or subprocess.run([engine, "info"], capture_output=True, timeout=30,
+                                        check=False).returncode != 0:
+        pytest.skip("no working docker or podman: the image was NOT built (its build steps "
+                    "are checked by the other Dockerfile tests)")
+    done = subprocess.run([engine, "build", "--quiet", "--tag", "authzen-pdp-test", str(ROOT)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    version = subprocess.run([engine, "run", "--rm", "authzen-pdp-test", "--version"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert version.stdout.startswith("pdp "), version.stderr
+
+
+def test_make_run_installs_the_runtime_dependencies_only() -> None:
+    makefile = MAKEFILE.read_text()
+    recipes = {m.group(1): m.group(2) for m in re.finditer(
+        r"^(\S[^:\n]*):[^\n]*\n((?:\t[^\n]*\n)*)", makefile, re.M)}
+    run_line = re.search(r"^run:(.*)$", makefile, re.M)
+    assert run_line is not None and run_line.group(1).split() == ["$(STAMP)"]
+    assert "-e ." in recipes["$(STAMP)"] and "[dev]" not in recipes["$(STAMP)"]
+    assert '-e ".[dev]"' in recipes["$(DEV)"]
+    for target in ("lint", "typecheck", "policies", "pytest", "docs"):
+        line = re.search(rf"^{target}:(.*)$", makefile, re.M)
+        assert line is not None and "$(DEV)" in line.group(1).split(), target

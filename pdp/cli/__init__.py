@@ -1,5 +1,5 @@
-"""The ``pdp`` command line: ``serve``, ``check``, ``test``, ``eval``, ``fmt`` and the commands of
-later modules.
+"""The ``pdp`` command line: ``serve``, ``check``, ``test``, ``eval``, ``fmt``, ``keys``,
+``settings`` and the optional command groups.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``; the parser is
 assembled here.
@@ -11,16 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pdp.cli import check, evaluate, fmt, keys, policy_test, serve
+from pdp.cli import check, evaluate, fmt, keys, policy_test, serve, settings_reference
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "version"]
 
-_MODULES = [serve, check, policy_test, evaluate, fmt, keys]
+_MODULES = [serve, check, policy_test, evaluate, fmt, keys, settings_reference]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pdp", description="OpenID AuthZEN 1.0 Policy Decision Point on Cedar.")
+    parser.add_argument("--version", action="version", version=f"pdp {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _MODULES:
         module.register(sub)
@@ -32,6 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (``0+unknown`` when run from a bare source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("authzen-cedar-pdp")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

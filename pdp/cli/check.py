@@ -1,12 +1,16 @@
-"""``pdp check DIR``: validate a policy set (policies, schema, entities) and print every problem.
+"""``pdp check DIR...``: validate policy sets (policies, schema, entities) and print every
+problem of every set.
 
 Errors are printed to stderr one per line as ``path:line:column: message`` (line and column
-where they are known), warnings (:mod:`pdp.policies.lint`) as ``path:line:column: warning:
+where they are known), warnings as ``path:line:column: warning:
 message``; on success a one-line summary goes to stdout. ``--format json`` prints instead one
 document ``{"valid", "errors", "warnings", "summary"}`` to stdout, for CI tools.
 
-Exit status: 0 when the set is valid (warnings do not count unless ``--strict``), 1 when it is
-invalid or cannot be read (a missing directory included).
+With several directories, each set is checked and reported in turn (``--format json``: a list
+of documents, one per directory, each with its ``directory``).
+
+Exit status: 0 when every set is valid (warnings do not count unless ``--strict``), 1 when one
+is invalid or cannot be read (a missing directory included).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.lint import lint
@@ -26,9 +31,9 @@ __all__ = ["register", "run", "diagnostic_path", "format_diagnostic", "refuse_to
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "check", help="validate a policy-set directory", description=__doc__,
+        "check", help="validate policy-set directories", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("directory", type=Path)
+    p.add_argument("directories", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): file:line:column lines; json: one document")
     p.add_argument("--json", action="store_const", const="json", dest="format",
@@ -62,38 +67,56 @@ def refuse_to_start(directory: Path, exc: PolicyLoadError) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
-    as_json = args.format == "json"
+    directories: list[Path] = args.directories
+    if args.format == "json" and len(directories) > 1:
+        documents = []
+        code = 0
+        for directory in directories:
+            document, status = _check(directory, True, args.strict)
+            documents.append({"directory": str(directory), **document})
+            code = max(code, status)
+        print(json.dumps(documents, indent=2))
+        return code
+    code = 0
+    for directory in directories:
+        document, status = _check(directory, args.format == "json", args.strict,
+                                  len(directories) > 1)
+        if args.format == "json":
+            print(json.dumps(document, indent=2))
+        code = max(code, status)
+    return code
+
+
+def _check(directory: Path, as_json: bool, strict: bool, multiple: bool = False,
+           ) -> tuple[dict[str, Any], int]:
+    """Check one set: its JSON document, or (text) print its report; and the exit status."""
     try:
         compiled = compile_directory(directory)
     except PolicyLoadError as exc:
-        if as_json:
-            print(json.dumps({
-                "valid": False,
-                "errors": [dict(d.to_dict(), file=diagnostic_path(directory, d.file))
-                           for d in exc.diagnostics],
-                "warnings": [], "summary": None}, indent=2))
-        else:
+        if not as_json:
             for d in exc.diagnostics:
                 print(format_diagnostic(directory, d), file=sys.stderr)
-        return 1
+        return {"valid": False,
+                "errors": [dict(d.to_dict(), file=diagnostic_path(directory, d.file))
+                           for d in exc.diagnostics],
+                "warnings": [], "summary": None}, 1
     warnings = lint(compiled.policies, directory)
     summary = {"version": compiled.version, "policies": len(compiled.policies),
                "entities": len(compiled.entities), "schema": compiled.schema is not None,
                "warnings": len(warnings)}
-    failed = bool(warnings) and args.strict
+    failed = bool(warnings) and strict
+    document = {"valid": not failed, "errors": [],
+                "warnings": [w.to_dict() for w in warnings], "summary": summary}
     if as_json:
-        print(json.dumps({"valid": not failed, "errors": [],
-                          "warnings": [w.to_dict() for w in warnings], "summary": summary},
-                         indent=2))
-        return 1 if failed else 0
+        return document, 1 if failed else 0
     for w in warnings:
         print(str(w), file=sys.stderr)
     if failed:
         print(f"{directory}: {len(warnings)} warning(s), failing because of --strict",
               file=sys.stderr)
-        return 1
-    print(f"ok: {summary['policies']} policies, {summary['entities']} entities, "
+        return document, 1
+    prefix = f"{directory}: " if multiple else ""
+    print(f"{prefix}ok: {summary['policies']} policies, {summary['entities']} entities, "
           f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
           + (f", {len(warnings)} warning(s)" if warnings else ""))
-    return 0
+    return document, 0

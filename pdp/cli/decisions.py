@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.datadir import warn_if_new_database
+from pdp.cli.text import plain
 from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
 from pdp.entities.database import open_database, sqlite_url
 from pdp.errors import InvalidField, PDPError
@@ -32,7 +34,7 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "decisions", help="read the decision log", description=__doc__,
+        "decisions", help="read the decision log", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="decision log database URL (PDP_DECISION_LOG_URL)")
@@ -66,6 +68,7 @@ def _reader(args: argparse.Namespace) -> DecisionReader:
     settings = Settings().model_copy(update=overrides)
     url = args.url or settings.decision_log_url or sqlite_url(
         settings.data_dir / "decisions.db")
+    warn_if_new_database(url, "decision log", settings.data_dir)
     return DecisionReader(open_database(url))
 
 

@@ -23,8 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.datadir import warn_if_new_database
+from pdp.cli.text import plain
 from pdp.entities.manage import EntityAdmin
 from pdp.entities.setup import open_sql_store
+from pdp.entities.sql import SQLEntityStore
 from pdp.entities.validate import EntityValidator
 from pdp.errors import PDPError
 from pdp.policies.compiled import compile_directory
@@ -35,7 +38,7 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "entities", help="change and read the entity store", description=__doc__,
+        "entities", help="change and read the entity store", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", help="entity store URL (PDP_DATABASE_URL)")
@@ -80,11 +83,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def _admin(args: argparse.Namespace) -> Iterator[EntityAdmin]:
-    """The store the settings name, validated against the policy set's schema; closed after."""
+def _admin(args: argparse.Namespace, reading: bool = False) -> Iterator[EntityAdmin]:
+    """The store the settings name, validated against the policy set's schema; closed after.
+
+    ``reading``: the command only reads (or deletes), so a database that does not exist yet
+    means it runs elsewhere than the server: warn before an empty one is created."""
     settings = _settings(args)
     compiled = compile_directory(settings.policies_dir())
     validator = EntityValidator(compiled.schema, compiled.schema_types)
+    if reading:
+        warn_if_new_database(SQLEntityStore.url_for(settings.database_url, settings.data_dir),
+                             "entity store", settings.data_dir)
     admin = EntityAdmin(open_sql_store(settings), lambda: validator)
     try:
         yield admin
@@ -148,7 +157,7 @@ def _put(args: argparse.Namespace) -> int:
 
 @_guard
 def _export(args: argparse.Namespace) -> int:
-    with _admin(args) as admin:
+    with _admin(args, reading=True) as admin:
         out = sys.stdout
         out.write("[")
         first = True
@@ -162,14 +171,14 @@ def _export(args: argparse.Namespace) -> int:
 
 @_guard
 def _get(args: argparse.Namespace) -> int:
-    with _admin(args) as admin:
+    with _admin(args, reading=True) as admin:
         print(json.dumps(admin.get((args.type, args.id)).to_dict(), ensure_ascii=False))
     return 0
 
 
 @_guard
 def _delete(args: argparse.Namespace) -> int:
-    with _admin(args) as admin:
+    with _admin(args, reading=True) as admin:
         result = admin.delete([(args.type, args.id)])
     if not result.changed:
         print(f"error: no API-managed entity {args.type}::{args.id!r}", file=sys.stderr)

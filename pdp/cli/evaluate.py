@@ -4,15 +4,18 @@ say why.
 REQUEST is a file holding the request JSON, the JSON itself (an argument starting with
 ``{``), or ``-`` (the default) for standard input. A body with ``evaluations`` is a batch,
 decided with its ``evaluations_semantic``. The policy set is ``--policies DIR`` (default: the
-server's, ``PDP_POLICIES``), with its ``entities.json`` in memory; nothing is written anywhere.
+server's, ``PDP_POLICIES``, else the shipped default set), with its ``entities.json`` in
+memory; nothing is written anywhere. The first line says which policy set decided (with
+``--format json``, a note on standard error when it is the shipped default).
 
 The default output is for people: the decision and its outcome (``permit``, ``forbid``: a
 forbid policy matched, ``no_permit``: no permit policy matched, ``error``), the determining
 policies with the ``file:line`` they start at, and the evaluation errors::
 
+    policy set: policies/default
     decision: deny (forbid)
     determining policies:
-      legal-hold-freezes-documents  policies/default/documents.cedar:50
+      legal-hold-freezes-documents  policies/default/documents.cedar:48
     errors: none
 
 ``--format json`` prints the AuthZEN response body instead, as the server answers it; with
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cli.check import diagnostic_path, format_diagnostic
+from pdp.cli.text import plain
 from pdp.errors import PDPError, PolicyLoadError
 from pdp.service import PDPService
 from pdp.settings import Settings
@@ -42,7 +46,7 @@ __all__ = ["register", "run"]
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "eval", help="decide an evaluation or evaluations request offline, and say why",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("request", nargs="?", default="-",
                    help="request file, inline JSON, or - for stdin (the default)")
     p.add_argument("--policies", type=Path, help="policy-set directory")
@@ -93,13 +97,20 @@ def run(args: argparse.Namespace) -> int:
         for place in (answer.get("context") or {}).get("policies", []):
             if "file" in place:
                 place["file"] = diagnostic_path(directory, place["file"])
+    chosen = args.policies is not None or settings.policies is not None
+    used = f"policy set: {directory}" + (
+        "" if chosen else " (the shipped default; choose with --policies)")
     if args.format == "json":
+        if not chosen:  # never silently the shipped example set
+            print(used, file=sys.stderr)
         print(json.dumps(result))
     elif "evaluations" in result:
+        print(used)
         for i, answer in enumerate(answers):
             print(f"evaluations[{i}]:")
             print(_text(answer, "  "))
     else:
+        print(used)
         print(_text(result, ""))
     denied = any(not a.get("decision") for a in answers)
     return 1 if args.exit_code and denied else 0

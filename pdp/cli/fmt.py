@@ -1,6 +1,9 @@
 """``pdp fmt PATH...``: format Cedar policy files in place with Cedar's formatter.
 
 Each PATH is a ``.cedar`` file or a directory (every ``*.cedar`` file in it, recursively).
+Schemas (``.cedarschema``, ``.cedarschema.json``) are not formatted: Cedar's schema formatter
+is not available to this command, so a schema named on the command line is skipped with a
+note saying so (directories are searched for ``*.cedar`` files only).
 Comments and annotations are kept; a file whose comments or policies the formatter would
 change is refused with an error, never rewritten.
 
@@ -21,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
 from pdp.errors import PolicyLoadError
 from pdp.policies.formatting import format_cedar
 
@@ -29,7 +33,7 @@ __all__ = ["register", "run"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "fmt", help="format Cedar policy files in place", description=__doc__,
+        "fmt", help="format Cedar policy files (.cedar) in place", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--check", action="store_true",
@@ -50,6 +54,9 @@ def _files(paths: list[Path]) -> list[Path] | None:
                 print(f"{path}: no *.cedar file", file=sys.stderr)
                 return None
             found.extend(inside)
+        elif path.is_file() and path.name.endswith((".cedarschema", ".cedarschema.json")):
+            print(f"{path}: skipped: pdp fmt formats Cedar policies (.cedar) only, not schemas",
+                  file=sys.stderr)
         elif path.is_file():
             found.append(path)
         else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cli.check import refuse_to_start
+from pdp.cli.text import plain
 from pdp.errors import PDPError, PolicyLoadError
 from pdp.settings import Settings
 
@@ -34,7 +35,7 @@ _SECRETS = {"upstream_token": "gateway_upstream_token", "pdp_token": "gateway_pd
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "gateway", help="run an authorizing MCP gateway", description=__doc__)
+        "gateway", help="run an authorizing MCP gateway", description=plain(__doc__))
     p.add_argument("--upstream", help="upstream MCP endpoint URL (PDP_GATEWAY_UPSTREAM)")
     p.add_argument("--host", help="bind address (PDP_GATEWAY_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (PDP_GATEWAY_PORT, default 8090)")

@@ -1,5 +1,4 @@
-"""``pdp keys``: make and hash API keys for PEPs and administrators (AuthZEN 1.0 section 10;
-see :mod:`pdp.auth.keys`).
+"""``pdp keys``: make and hash API keys for PEPs and administrators (AuthZEN 1.0 section 10).
 
 ``pdp keys new [--name NAME] [--admin]`` prints a new random key (once: only its hash is ever
 configured) and the ``NAME=sha256:HEX`` entry to add to ``PDP_API_KEYS`` (or
@@ -14,6 +13,7 @@ import sys
 from typing import Any
 
 from pdp.auth.keys import entry_for, hash_key, new_key
+from pdp.cli.text import plain
 
 __all__ = ["register"]
 
@@ -22,7 +22,7 @@ _SHORT = 20
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "keys", help="make and hash API keys", description=__doc__,
+        "keys", help="make and hash API keys", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     new = keys.add_parser("new", help="a new random key and its configuration entry")

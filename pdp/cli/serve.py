@@ -13,6 +13,7 @@ from typing import Any
 
 from pdp.auth import check_exposure
 from pdp.cli.check import refuse_to_start
+from pdp.cli.text import plain
 from pdp.decision_log import DecisionLog
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
@@ -27,12 +28,12 @@ _FLAGS = {"policies": "policies", "host": "host", "port": "port", "workers": "wo
           "public_url": "public_url", "decision_cache": "decision_cache",
           "log_level": "log_level", "database_url": "database_url",
           "tls_certfile": "tls_certfile", "tls_keyfile": "tls_keyfile",
-          "tls_client_ca": "tls_client_ca"}
+          "tls_client_ca": "tls_client_ca", "playground": "playground"}
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="serve the AuthZEN API", description=__doc__)
+        "serve", help="serve the AuthZEN API", description=plain(__doc__))
     p.add_argument("--policies", type=Path, help="policy-set directory (PDP_POLICIES)")
     p.add_argument("--host", help="bind address (PDP_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (PDP_PORT, default 8080)")
@@ -47,6 +48,8 @@ def register(sub: Any) -> None:
     p.add_argument("--tls-keyfile", type=Path, help="PEM private key (PDP_TLS_KEYFILE)")
     p.add_argument("--tls-client-ca", type=Path,
                    help="require client certificates signed by this CA (PDP_TLS_CLIENT_CA)")
+    p.add_argument("--playground", action="store_const", const=True, default=None,
+                   help="serve the policy playground at /playground (PDP_PLAYGROUND)")
     p.set_defaults(run=run)
 
 
@@ -60,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_from_args(args)
-    try:  # PEP credentials, or a loopback address (see pdp.auth); the decision log's key
+    try:  # PEP credentials, or a loopback address (see pdp.auth); the decision log's key;
+        # a playground only where it is safe
         check_exposure(settings)
         DecisionLog.check_settings(settings)
+        from pdp.playground import check_playground
+
+        check_playground(settings)
     except ConfigurationError as exc:
         print(f"cannot start: {exc.message}", file=sys.stderr)
         return 2

@@ -15,18 +15,27 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from pdp.auth import ADMIN_REALM, Principal, authenticators, check_exposure
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH, WELL_KNOWN_PATH
-from pdp.errors import AuthenticationFailed, InvalidField, PDPError
+from pdp.errors import (
+    AuthenticationFailed,
+    InvalidField,
+    MethodNotAllowed,
+    NotFound,
+    PDPError,
+)
 from pdp.http.access import access_routes
 from pdp.http.admin import admin_router
+from pdp.http.apidocs import install_api_docs
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
 from pdp.http.metrics import HttpCollector, new_stats
 from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
+from pdp.http.playground import PLAYGROUND_PATH, install_playground
 from pdp.http.ratelimit import RateLimitMiddleware
 from pdp.http.responses import error_response, json_response
 from pdp.http.schemas import (
@@ -40,6 +49,7 @@ from pdp.http.search import search_docs, search_routes
 from pdp.http.timeout import TimeoutMiddleware
 from pdp.http.workers import WorkerMetrics
 from pdp.logs import configure_logging
+from pdp.playground import check_playground, playground_is_open
 from pdp.ratelimit import RateLimiter
 from pdp.service import PDPService
 from pdp.settings import Settings
@@ -77,7 +87,9 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         # to: about 3 µs, an eighth of a cached decision.
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
         lifespan=_around(lifespan, starters, closers),
+        docs_url=None, redoc_url=None,  # served from package assets below, never a CDN
     )
+    install_api_docs(app, "AuthZEN PDP")
     app.state.service = service
     app.state.coaz = coaz
     lean = [*access_routes(service), *search_routes(service)]  # their own body deadline
@@ -88,6 +100,19 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     @app.exception_handler(PDPError)
     async def pdp_error(_: Request, exc: PDPError) -> Response:
         return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        # unknown paths and methods answer in the same error shape as everything else
+        if exc.status_code == 405:
+            response = error_response(MethodNotAllowed("this path does not take this method"))
+        elif exc.status_code == 404:
+            response = error_response(NotFound("no such endpoint"))
+        else:
+            response = json_response({"error": "http_error", "message": str(exc.detail)},
+                                     exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -158,6 +183,12 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
         *extra_docs,
     ]
     install_openapi(app, lambda: docs)
+    playground_admin: tuple[str, ...] = ()
+    if service.settings.playground:
+        check_playground(service.settings)  # however the app is made: never left open
+        if not playground_is_open(service.settings):
+            playground_admin = (PLAYGROUND_PATH,)
+        install_playground(app, service, [admin] if playground_admin else [])
     # Middleware: the LAST added runs FIRST (outermost). From the outside in: request id and
     # HTTP metrics (so 401 and 429 are counted) → authentication → rate limit (keyed by the
     # principal authentication found) → timeout → routes.
@@ -167,7 +198,8 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     if settings.rate_limit is not None:  # added before (so inside) authentication
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(
             settings.rate_limit, settings.rate_limit_burst))
-    app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth)
+    app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth,
+                       admin_prefixes=playground_admin)
     app.add_middleware(ObservabilityMiddleware, stats=http_stats)
     return app
 

@@ -32,10 +32,10 @@ log = logging.getLogger("pdp.auth")
 
 PEP_PREFIXES: tuple[str, ...] = ("/access/v1/", "/coaz/v1/", BENCH_NOOP_PATH)
 ADMIN_PREFIX = "/admin"
-#: Open to anyone (documented in the README).
+#: Open to anyone (documented in docs/authentication.md).
 PUBLIC_PATHS: tuple[str, ...] = (
     "/.well-known/authzen-configuration", "/health", "/ready", "/metrics", "/status", "/docs",
-    "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+    "/docs-assets", "/redoc", "/openapi.json")
 
 _AUTHORIZATION = b"authorization"
 _API_KEY = b"x-api-key"
@@ -51,10 +51,12 @@ def classify(path: str) -> str:
 
 
 class AuthenticationMiddleware:
-    def __init__(self, app: ASGIApp, *, pep: Authenticator, admin: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, *, pep: Authenticator, admin: Authenticator,
+                 admin_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.pep = pep
         self.admin = admin
+        self.admin_prefixes = admin_prefixes  # more paths that need an admin credential
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +64,8 @@ class AuthenticationMiddleware:
             return
         path: str = scope["path"]
         needs = classify(path)
+        if needs == "open" and self.admin_prefixes and path.startswith(self.admin_prefixes):
+            needs = "admin"
         if needs == "open":
             await self.app(scope, receive, send)
             return

@@ -70,8 +70,14 @@ def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]
                     "401": {"description": "No valid PEP credential (when PEP credentials "
                             "are configured)", **error},
                     "403": {"description": "A PEP JWT without the required scope", **error},
+                    "408": {"description": "The body did not arrive within "
+                            "PDP_REQUEST_TIMEOUT", **error},
                     "413": {"description": "Body too large", **error},
+                    "429": {"description": "Rate limited (PDP_RATE_LIMIT); see Retry-After",
+                            **error},
                     "500": {"description": "The PDP failed; the PEP must deny", **error},
+                    "503": {"description": "Entity store unavailable or timed out; see "
+                            "Retry-After (the PEP denies)", **error},
                 },
             }}
         schema["components"].setdefault("securitySchemes", {}).update({
@@ -79,8 +85,94 @@ def install_openapi(app: FastAPI, routes: Callable[[], Sequence[DocumentedRoute]
                           "(PDP_API_KEYS) or an OAuth bearer JWT (PDP_PEP_JWKS_*)."},
             "pepApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                           "description": "A PEP API key (PDP_API_KEYS)."},
+            "adminBearer": {"type": "http", "scheme": "bearer", "description": "An admin "
+                            "API key (PDP_ADMIN_API_KEYS) or PDP_ADMIN_TOKEN."},
         })
+        _complete(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ERROR = {"content": {"application/json": {"schema": _ref(ErrorModel)}}}
+_ENTITIES = {"required": True, "content": {"application/json": {"schema": {
+    "type": "array", "description": "Cedar entity JSON: {uid, attrs, parents}",
+    "items": {"type": "object"}}}}}
+
+
+def _object(description: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "description": description, "properties": properties,
+            "additionalProperties": True}
+
+
+_STRING: dict[str, Any] = {"type": "string"}
+_CURSOR: dict[str, Any] = {"type": ["string", "null"], "description": "Pass back as `cursor` "
+                           "for the next page; null on the last page."}
+_ENTITY = _object("A stored entity: Cedar entity JSON plus where it came from",
+                  uid=_object("type and id", type=_STRING, id=_STRING),
+                  attrs={"type": "object"}, parents={"type": "array", "items": {}},
+                  managed_by={"enum": ["file", "api"]}, revision={"type": "integer"},
+                  updated_at={"type": "string", "format": "date-time"})
+_WRITE = _object("What a write changed", written={"type": "integer"},
+                 deleted={"type": "integer"}, version={"type": "integer"})
+_CHECKS = {"type": "object", "additionalProperties": _object(
+    "One part of the PDP", ready={"type": "boolean"}, message=_STRING)}
+_OK_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/ready", "get"): _object("Readiness", status={"enum": ["ready", "not_ready"]},
+                               checks=_CHECKS),
+    ("/status", "get"): _object(
+        "The active policy set, the last reload error and the counters",
+        policy_set=_object("version, directory, loaded_at, policies, files"),
+        entities=_object("entity store"), decision_log=_object("decision log"),
+        last_reload_error={"type": ["object", "null"]}, reload=_object("reloads"),
+        decision_cache=_object("decision cache")),
+    ("/admin/entities", "get"): _object("A page of entities",
+                                        entities={"type": "array", "items": _ENTITY},
+                                        next_cursor=_CURSOR),
+    ("/admin/entities", "put"): _WRITE,
+    ("/admin/entities", "delete"): _WRITE,
+    ("/admin/entities/import", "post"): _WRITE,
+    ("/admin/entities/{type}/{id}", "get"): _ENTITY,
+    ("/admin/decisions", "get"): _object(
+        "A page of decision-log records, newest first",
+        decisions={"type": "array", "items": {"type": "object"}}, next_cursor=_CURSOR),
+    ("/admin/reload", "post"): _object("The policy set now served", version=_STRING,
+                                       policies={"type": "integer"}),
+}
+
+
+def _complete(schema: dict[str, Any]) -> None:
+    """What FastAPI cannot infer from the framework routes: admin security and bodies, the
+    project's error shape instead of FastAPI's 422 body, and non-JSON responses."""
+    schema["components"]["schemas"].setdefault("ErrorModel", ErrorModel.model_json_schema())
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            responses = op.setdefault("responses", {})
+            if "422" in responses:  # request validation answers 400 in the error shape
+                del responses["422"]
+                responses["400"] = {"description": "Invalid request", **_ERROR}
+            if path.startswith("/admin/"):
+                op["security"] = [{"adminBearer": []}]
+                responses.setdefault("401", {"description": "No valid admin credential",
+                                             **_ERROR})
+                responses.setdefault("404", {"description": "Admin endpoints disabled (no "
+                                             "admin credential configured), or not found",
+                                             **_ERROR})
+                responses.setdefault("408", {"description": "The body did not arrive in "
+                                             "time", **_ERROR})
+            body = _OK_BODIES.get((path, method))
+            if body is not None:
+                responses["200"]["content"] = {"application/json": {"schema": body}}
+            if (path, method) in (("/admin/entities", "put"),
+                                  ("/admin/entities/import", "post")):
+                op["requestBody"] = _ENTITIES
+    schema["paths"]["/metrics"]["get"]["responses"]["200"] = {
+        "description": "Prometheus text exposition",
+        "content": {"text/plain": {"schema": {"type": "string"}}}}
+    schema["paths"]["/ready"]["get"]["responses"]["503"] = {
+        "description": "Not ready: the checks say which part is not",
+        "content": {"application/json": {"schema": _OK_BODIES[("/ready", "get")]}}}
+    schema["paths"]["/admin/reload"]["post"]["responses"]["422"] = {
+        "description": "The new policy set is invalid; the last good one keeps serving",
+        **_ERROR}

@@ -133,7 +133,8 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     policy_set = _build_policy_set(infos, diagnostics)
     entities: tuple[Mapping[str, Any], ...] = ()
     if entities_file.is_file():
-        entities = _load_entities(entities_file.name, texts[entities_file], schema, diagnostics)
+        entities = _load_entities(entities_file.name, texts[entities_file], schema, diagnostics,
+                                  schema_types)
     if diagnostics:
         raise PolicyLoadError(diagnostics)
     return CompiledPolicySet(
@@ -164,11 +165,29 @@ def _load_schema(path: Path, text: str) -> tuple[Any, SchemaTypes]:
         else:
             types = SchemaTypes.from_text(text, path.name)
             schema = cedarpy.Schema.from_str(text, release_gil=True)
-    except PolicyLoadError:
-        raise
+    except PolicyLoadError as exc:
+        if path.name.endswith(".json"):
+            raise
+        raise PolicyLoadError([_locate_in_schema(text, d) for d in exc.diagnostics]) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise PolicyLoadError([PolicyDiagnostic(path.name, f"invalid schema: {exc}")]) from None
+        raise PolicyLoadError([_locate_in_schema(text, PolicyDiagnostic(
+            path.name, f"invalid schema: {exc}"))]) from None
     return schema, types
+
+
+def _locate_in_schema(text: str, d: PolicyDiagnostic) -> PolicyDiagnostic:
+    """A schema diagnostic without a place, placed at the first use of the name it quotes in
+    backticks (outside comments), if there is one."""
+    if d.line is not None:
+        return d
+    for token in re.findall(r"`([^`]+)`", d.message):
+        name = token.split("::")[-1]
+        for number, line in enumerate(text.splitlines(), 1):
+            code = line.split("//", 1)[0]
+            m = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", code)
+            if m is not None:
+                return PolicyDiagnostic(d.file, d.message, number, m.start() + 1, d.policy)
+    return d
 
 
 def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],
@@ -259,8 +278,8 @@ def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagn
         return None
 
 
-def _load_entities(name: str, text: str, schema: Any,
-                   diagnostics: list[PolicyDiagnostic]) -> tuple[Mapping[str, Any], ...]:
+def _load_entities(name: str, text: str, schema: Any, diagnostics: list[PolicyDiagnostic],
+                   types: SchemaTypes | None = None) -> tuple[Mapping[str, Any], ...]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -272,8 +291,9 @@ def _load_entities(name: str, text: str, schema: Any,
         return ()
     seen: set[tuple[str, str]] = set()
     normalised: list[Mapping[str, Any]] = []
+    starts = _element_starts(text)
     for i, ent in enumerate(raw):
-        where = _locate_entity(text, ent)
+        where = starts[i] if i < len(starts) else _locate_entity(text, ent)
         try:
             uid = ent["uid"]
             key = (str(uid["type"]), str(uid["id"]))
@@ -284,8 +304,8 @@ def _load_entities(name: str, text: str, schema: Any,
             continue
         except ValueError as exc:
             diagnostics.append(PolicyDiagnostic(
-                name, f"entity {key[0]}::{json.dumps(key[1])}: {exc}", *where,
-                policy=None))
+                name, _entity_reason(ent, schema, types) or
+                f"entity {key[0]}::{json.dumps(key[1])}: {exc}", *where, policy=None))
             continue
         if key in seen:
             diagnostics.append(PolicyDiagnostic(
@@ -296,6 +316,40 @@ def _load_entities(name: str, text: str, schema: Any,
         normalised.extend(e for e in json.loads(str(parsed))
                           if (str(e["uid"]["type"]), str(e["uid"]["id"])) == key)
     return tuple(normalised)
+
+
+def _entity_reason(ent: Any, schema: Any, types: SchemaTypes | None) -> str | None:
+    """Why Cedar refused an entity, in words (cedarpy only says that it does not conform):
+    the entity validator's message naming the attribute and the type it should have."""
+    if types is None:
+        return None
+    from pdp.entities.validate import EntityValidator  # pdp.entities imports this package
+    from pdp.errors import EntityError
+
+    try:
+        EntityValidator(schema, types).validate([ent])
+    except EntityError as exc:
+        return exc.message
+    return None
+
+
+def _element_starts(text: str) -> list[tuple[int | None, int | None]]:
+    """Line and column where each element of a top-level JSON array starts."""
+    decoder = json.JSONDecoder()
+    starts: list[tuple[int | None, int | None]] = []
+    at = text.find("[") + 1
+    try:
+        while 0 < at < len(text):
+            while at < len(text) and text[at] in " \t\r\n,":
+                at += 1
+            if at >= len(text) or text[at] == "]":
+                break
+            line = text.count("\n", 0, at) + 1
+            starts.append((line, at - text.rfind("\n", 0, at)))
+            _, at = decoder.raw_decode(text, at)
+    except json.JSONDecodeError:
+        pass
+    return starts
 
 
 def _locate_entity(text: str, ent: Any) -> tuple[int | None, int | None]:

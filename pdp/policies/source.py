@@ -79,6 +79,8 @@ def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitE
     start: int | None = None
     start_pos = (1, 1)
     depth = 0
+    opened: list[tuple[str, int, int]] = []  # unclosed brackets of the current statement
+    last = (1, 1)  # just after the last character of the current statement (not a comment)
 
     def advance(k: int) -> None:
         nonlocal i, line, col
@@ -114,20 +116,30 @@ def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitE
                 errors.append(SplitError(file, str_line, str_col, "unterminated string literal"))
                 return statements, errors
             advance(1)
+            last = (line, col)
             continue
         if ch in "([{":
             depth += 1
+            opened.append((ch, line, col))
         elif ch in ")]}":
             depth -= 1
+            if opened:
+                opened.pop()
         elif ch == ";" and depth <= 0:
             advance(1)
             statements.append(Statement(file, len(statements) + 1, text[start:i], *start_pos))
-            start, depth = None, 0
+            start, depth, opened = None, 0, []
             continue
         advance(1)
+        last = (line, col)
     if start is not None:
-        errors.append(SplitError(
-            file, *start_pos, "policy is not terminated by ';' (or has unbalanced brackets)"))
+        if opened:  # report the outermost bracket left open, where it opens
+            bracket, at_line, at_col = opened[0]
+            errors.append(SplitError(
+                file, at_line, at_col,
+                f"`{bracket}` is never closed (a `;` inside brackets does not end the policy)"))
+        else:
+            errors.append(SplitError(file, *last, "expected `;` at the end of the policy"))
     return statements, errors
 
 

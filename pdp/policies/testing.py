@@ -15,7 +15,7 @@ in the policy-set directory (the loader reads only ``*.cedar``, the schema and
           action: {name: can_delete_todo}
           resource: {type: todo, id: "1", properties: {ownerID: morty@the-citadel.com}}
           context: {}                           # optional
-        decision: permit                        # required: permit/deny (or true/false)
+        decision: permit                        # required: permit/allow/true or deny/false
         policies: [admin-deletes-any-todo]      # optional: the exact set of determining ids
         entities: []                            # optional: entities for this case only
 
@@ -71,13 +71,15 @@ __all__ = [
     "PolicyTestReport",
     "discover",
     "load_test_file",
+    "read_test_file",
     "run_tests",
 ]
 
 TEST_FILE_SUFFIXES = (".test.yaml", ".test.yml", ".test.json")
 _FILE_KEYS = {"entities", "cases"}
 _CASE_KEYS = {"name", "request", "decision", "policies", "entities"}
-_DECISIONS: Mapping[Any, bool] = {"permit": True, "deny": False}
+_DECISIONS: Mapping[str, bool] = {"permit": True, "allow": True, "true": True,
+                                  "deny": False, "false": False}
 _POLICY_ERROR = "error while evaluating policy"
 
 
@@ -140,6 +142,17 @@ def load_test_file(path: Path, name: str | None = None) -> PolicyTestFile:
     """Read and check one test file; raise PolicyLoadError listing every problem in it.
 
     ``name`` is how diagnostics name the file (default: ``path`` as given)."""
+    test_file, problems = read_test_file(path, name)
+    if problems:
+        raise PolicyLoadError(problems)
+    return test_file
+
+
+def read_test_file(path: Path, name: str | None = None,
+                   ) -> tuple[PolicyTestFile, list[PolicyDiagnostic]]:
+    """The well-formed cases of one test file and the problems of the others, so that one run
+    reports every problem and still decides every case it can. A file that cannot be read or
+    parsed at all raises PolicyLoadError."""
     shown = name if name is not None else str(path)
     problems: list[PolicyDiagnostic] = []
     try:
@@ -160,6 +173,7 @@ def load_test_file(path: Path, name: str | None = None) -> PolicyTestFile:
     if not isinstance(raw_cases, list) or not raw_cases:
         problems.append(PolicyDiagnostic(shown, "`cases` must be a non-empty list", 1, 1))
         raw_cases = []
+    whole_file = bool(problems)  # the file's own keys or entities are wrong: run none of it
     seen: dict[str, int] = {}
     for i, raw in enumerate(raw_cases):
         line = lines[i] if i < len(lines) else None
@@ -173,9 +187,7 @@ def load_test_file(path: Path, name: str | None = None) -> PolicyTestFile:
             continue
         seen[case.name] = i
         cases.append(case)
-    if problems:
-        raise PolicyLoadError(problems)
-    return PolicyTestFile(path, tuple(cases), entities)
+    return PolicyTestFile(path, () if whole_file else tuple(cases), entities), problems
 
 
 def _parse(shown: str, filename: str, text: str) -> tuple[Any, list[int]]:
@@ -233,10 +245,11 @@ def _case(shown: str, i: int, raw: Any, line: int | None,
     decision = raw.get("decision")
     if isinstance(decision, bool):
         expected = decision
-    elif isinstance(decision, str) and decision in _DECISIONS:
-        expected = _DECISIONS[decision]
+    elif isinstance(decision, str) and decision.strip().lower() in _DECISIONS:
+        expected = _DECISIONS[decision.strip().lower()]
     else:
-        problem("`decision` is required: permit, deny, true or false")
+        problem(("`decision` must be" if "decision" in raw else "`decision` is required:")
+                + " permit, allow, true, deny or false")
         expected = False
     policies: frozenset[str] | None = None
     if "policies" in raw:

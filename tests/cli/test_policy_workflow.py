@@ -147,16 +147,19 @@ def test_a_failing_case_is_reported_with_its_file_and_name(
         "1 failed, 1 passed in 1 file(s)"]
 
 
-def test_a_malformed_test_file_exits_2_naming_the_file_and_the_case(
+def test_a_malformed_case_exits_2_naming_the_file_and_the_case_and_the_others_still_run(
         tmp_path: Path, capsys: Capture) -> None:
     directory = policy_set(tmp_path / "set")
     path = write_tests(directory, [
         {"name": "ann reads", "request": request("ann", "read"), "decision": "permit",
-         "expect": "permit"}])
+         "expect": "permit"},
+        {"name": "bob reads", "request": request("bob", "read"), "decision": "permit"}])
     code, out, err = run(capsys, "test", str(directory))
-    assert (code, out) == (2, "")
+    assert code == 2
     assert err.startswith(f"{path}: case 'ann reads': unknown key `expect`")
-    assert "no test was run" in err
+    assert out.splitlines() == [
+        f"FAILED {path}::bob reads - expected permit, got deny (determining: [])",
+        "1 failed, 1 problem(s) in 1 file(s)"]
 
 
 def test_no_test_files_exits_5(tmp_path: Path, capsys: Capture) -> None:
@@ -184,7 +187,8 @@ def test_eval_says_which_policy_denied_and_where(tmp_path: Path, capsys: Capture
     body.write_text(json.dumps(request("ann", "delete")))
     code, out, err = run(capsys, "eval", "--policies", str(directory), str(body))
     assert (code, err) == (0, "")
-    assert out.splitlines() == ["decision: deny (forbid)", "determining policies:",
+    assert out.splitlines() == [f"policy set: {directory}",
+                                "decision: deny (forbid)", "determining policies:",
                                 f"  nobody-deletes  {directory}/p.cedar:6",
                                 "errors: none"]
 
@@ -195,7 +199,7 @@ def test_eval_of_a_permit_from_stdin_names_the_permitting_policy(
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(request("ann", "read"))))
     code, out, _ = run(capsys, "eval", "--policies", str(directory), "-")
     assert code == 0
-    assert out.splitlines()[:3] == ["decision: permit (permit)", "determining policies:",
+    assert out.splitlines()[1:4] == ["decision: permit (permit)", "determining policies:",
                                     f"  readers-read  {directory}/p.cedar:2"]
 
 
@@ -204,7 +208,7 @@ def test_eval_with_exit_code_exits_1_on_a_deny(tmp_path: Path, capsys: Capture) 
     code, out, _ = run(capsys, "eval", "--exit-code", "--policies", str(directory),
                        json.dumps(request("bob", "read")))
     assert code == 1
-    assert out.splitlines()[:2] == ["decision: deny (no_permit)", "determining policies: none"]
+    assert out.splitlines()[1:3] == ["decision: deny (no_permit)", "determining policies: none"]
 
 
 def test_eval_json_explain_gives_each_policy_its_place(tmp_path: Path, capsys: Capture) -> None:
@@ -223,7 +227,8 @@ def test_eval_of_a_batch_prints_each_item(tmp_path: Path, capsys: Capture) -> No
     code, out, _ = run(capsys, "eval", "--policies", str(directory), json.dumps(body))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "evaluations[0]:" and lines[1] == "  decision: permit (permit)"
+    assert lines[0] == f"policy set: {directory}"
+    assert lines[1] == "evaluations[0]:" and lines[2] == "  decision: permit (permit)"
     assert "evaluations[1]:" in lines and "  decision: deny (forbid)" in lines
 
 

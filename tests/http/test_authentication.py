@@ -347,7 +347,8 @@ def test_an_app_started_by_its_factory_refuses_a_public_address_too() -> None:
 @pytest.mark.asyncio
 async def test_openapi_declares_the_pep_credentials(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
-    assert set(schema["components"]["securitySchemes"]) == {"pepBearer", "pepApiKey"}
+    assert set(schema["components"]["securitySchemes"]) == {"pepBearer", "pepApiKey",
+                                                                "adminBearer"}
     operation = schema["paths"][EVALUATION]["post"]
     assert operation["security"] == [{"pepBearer": []}, {"pepApiKey": []}]
     assert {"401", "403"} <= set(operation["responses"])

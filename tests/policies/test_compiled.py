@@ -161,7 +161,8 @@ def test_errors_in_several_files_are_all_reported(tmp_path: Path) -> None:
 
 def test_an_unterminated_policy_is_located(tmp_path: Path) -> None:
     [d] = diagnostics_of(write_set(tmp_path, {"a.cedar": ALLOW_ALL + "\n  permit(principal,\n"}))
-    assert (d.file, d.line, d.column) == ("a.cedar", 3, 3)
+    assert (d.file, d.line, d.column) == ("a.cedar", 3, 9)  # the `(` that is never closed
+    assert "`(` is never closed" in d.message
 
 
 def test_a_schema_validation_error_names_the_policy_and_the_line(tmp_path: Path) -> None:
@@ -325,3 +326,32 @@ def test_pdp_serve_refuses_an_invalid_set_before_binding(tmp_path: Path) -> None
     assert "b.cedar:8:27:" in done.stderr
     assert "Uvicorn running" not in done.stderr + done.stdout
     assert done.stdout == ""
+
+
+def test_an_entity_that_does_not_conform_says_which_attribute_has_which_wrong_type(
+        tmp_path: Path) -> None:
+    entities = ('[\n  {"uid": {"type": "User", "id": "ann"}, "attrs": {"age": 1}, "parents": []},'
+                '\n  {"uid": {"type": "User", "id": "bob"}, "attrs": {"age": "old"},'
+                ' "parents": []}\n]\n')
+    [d] = diagnostics_of(write_set(tmp_path, {"s.cedarschema": SCHEMA, "a.cedar": ALLOW_ALL,
+                                              "entities.json": entities}))
+    assert (d.file, d.line, d.column) == ("entities.json", 3, 3)
+    assert "`age`" in d.message and "Long" in d.message, d.message
+    assert "does not conform" not in d.message
+
+
+def test_an_entity_without_a_uid_is_located_at_its_line(tmp_path: Path) -> None:
+    entities = ('[\n  {"uid": {"type": "User", "id": "ann"}, "attrs": {"age": 1}, "parents": []},'
+                '\n    {"attrs": {}, "parents": []}\n]\n')
+    [d] = diagnostics_of(write_set(tmp_path, {"s.cedarschema": SCHEMA, "a.cedar": ALLOW_ALL,
+                                              "entities.json": entities}))
+    assert (d.file, d.line, d.column) == ("entities.json", 3, 5)
+    assert "entity #2" in d.message and "uid" in d.message
+
+
+def test_a_schema_naming_an_undeclared_type_is_located_where_it_names_it(
+        tmp_path: Path) -> None:
+    schema = "// Nope is not declared\nentity User;\nentity Doc { owner: Nope };\n"
+    [d] = diagnostics_of(write_set(tmp_path, {"s.cedarschema": schema, "a.cedar": ALLOW_ALL}))
+    assert (d.file, d.line, d.column) == ("s.cedarschema", 3, 21)
+    assert "`Nope`" in d.message

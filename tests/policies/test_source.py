@@ -60,12 +60,12 @@ def test_a_string_cannot_run_across_a_line_break() -> None:
     assert [(e.line, e.column) for e in errors] == [(2, 21)]
 
 
-def test_a_statement_without_its_semicolon_is_reported_at_its_start() -> None:
+def test_a_statement_without_its_semicolon_is_reported_where_it_ends() -> None:
     statements, errors = split_statements("p.cedar", "permit(principal, action, resource);\n\n"
                                                      "  forbid(principal, action, resource)\n")
     assert len(statements) == 1
-    assert [(e.line, e.column) for e in errors] == [(3, 3)]
-    assert "';'" in errors[0].message
+    assert [(e.line, e.column) for e in errors] == [(3, 38)]
+    assert "`;`" in errors[0].message
 
 
 def test_only_comments_and_blanks_make_no_statement() -> None:
@@ -179,3 +179,19 @@ def test_a_string_cut_by_the_end_of_the_file_is_reported_not_raised(text: str) -
     statements, errors = split_statements("p.cedar", text)
     assert statements == []
     assert len(errors) == 1 and "unterminated" in errors[0].message
+
+
+def test_an_unclosed_bracket_is_reported_where_it_opens_not_where_the_policy_starts() -> None:
+    text = '@id("a")\npermit (principal, action, resource)\nwhen { principal.age > 3 ;\n'
+    statements, [error] = split_statements("p.cedar", text)
+    assert statements == []
+    assert (error.line, error.column) == (3, 6)
+    assert error.message == ("`{` is never closed (a `;` inside brackets does not end the "
+                             "policy)")
+
+
+def test_a_policy_without_its_semicolon_is_reported_where_the_semicolon_belongs() -> None:
+    text = 'permit (principal, action, resource)\nwhen { true }\n\n'
+    statements, [error] = split_statements("p.cedar", text)
+    assert (error.line, error.column) == (2, 14)
+    assert error.message == "expected `;` at the end of the policy"
