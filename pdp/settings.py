@@ -9,10 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "shipped_policies_dir"]
+__all__ = ["Settings", "TokenIssuer", "shipped_policies_dir"]
+
+
+class TokenIssuer(BaseModel):
+    """One more authorization server whose access tokens are accepted (an entry of
+    ``PDP_TOKEN_MORE_ISSUERS``, a JSON array)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(min_length=1, description="Its `iss` value.")
+    jwks_url: str | None = Field(default=None, description="Its JWKS URL.")
+    jwks_file: Path | None = Field(default=None, description="Its JWKS file.")
+    introspection_url: str | None = Field(
+        default=None, description="Its RFC 7662 introspection endpoint.")
+    introspection_client_id: str | None = Field(
+        default=None, description="Client id this server authenticates to it with.")
+    introspection_client_secret: SecretStr | None = Field(
+        default=None, description="The client secret.")
+    introspection_client_auth: Literal["client_secret_basic", "client_secret_post"] = Field(
+        default="client_secret_basic", description="How the client authenticates.")
+    introspection_require_audience: bool = Field(
+        default=True, description="Refuse an introspection answer without `aud`.")
 
 
 def shipped_policies_dir() -> Path:
@@ -134,6 +155,34 @@ class Settings(BaseSettings):
         description="Accepted JWS algorithms (comma-separated); `none` is never accepted.")
     token_leeway: int = Field(
         default=30, ge=0, le=300, description="Seconds of clock skew allowed for exp / nbf / iat.")
+    token_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["at+jwt", "JWT"],
+        description="Accepted JOSE `typ` of JWT access tokens (comma-separated; compared "
+        "case-insensitively, `application/` optional; a token without `typ` is refused). "
+        "An ID-JAG (`oauth-id-jag+jwt`) is never accepted.")
+    token_introspection_url: str | None = Field(
+        default=None, description="RFC 7662 introspection endpoint of the TOKEN_ISSUERS: "
+        "validates opaque tokens (every token when no JWKS is set).")
+    token_introspection_client_id: str | None = Field(
+        default=None, description="Client id this server authenticates to the "
+        "introspection endpoint with.")
+    token_introspection_client_secret: SecretStr | None = Field(
+        default=None, description="Client secret for the introspection endpoint.")
+    token_introspection_client_auth: Literal["client_secret_basic", "client_secret_post"] = (
+        Field(default="client_secret_basic", description="How the client authenticates to "
+              "the introspection endpoint: HTTP Basic or form parameters."))
+    token_introspection_require_audience: bool = Field(
+        default=True, description="Refuse an introspection answer without `aud` (false: "
+        "accept it; an `aud` that is present must still name this server).")
+    token_cache_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="Seconds an accepted token is remembered "
+        "(never past its exp): a token revoked at the authorization server is refused at "
+        "most this long after. 0: validated on every request.")
+    token_more_issuers: list[TokenIssuer] = Field(
+        default_factory=list, description="More authorization servers, each with its own "
+        "JWKS or introspection endpoint (JSON array of objects: issuer, jwks_url | jwks_file, "
+        "introspection_url, introspection_client_id, introspection_client_secret, "
+        "introspection_client_auth, introspection_require_audience).")
 
     # -- COAZ: mapping ---------------------------------------------------------------------
     coaz_identity_claim: str = Field(
@@ -191,7 +240,7 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
-                     "admin_api_keys", "pep_jwt_issuers", mode="before")
+                     "admin_api_keys", "pep_jwt_issuers", "token_types", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pdp.auth import check_exposure
 from pdp.cli.check import refuse_to_start
+from pdp.cli.token_flags import add_token_flags, token_environment, token_overrides
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
 from pdp.policies.compiled import compile_directory
@@ -46,13 +47,17 @@ def register(sub: Any) -> None:
     p.add_argument("--tls-keyfile", type=Path, help="PEM private key (PDP_TLS_KEYFILE)")
     p.add_argument("--tls-client-ca", type=Path,
                    help="require client certificates signed by this CA (PDP_TLS_CLIENT_CA)")
+    add_token_flags(p)
     p.set_defaults(run=run)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, flag) for flag, name in _FLAGS.items()
                  if getattr(args, flag, None) is not None}
-    return Settings().model_copy(update=overrides)
+    merged = Settings().model_dump()
+    merged.update(overrides)
+    merged.update(token_overrides(args))
+    return Settings.model_validate(merged)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"PDP_{name.upper()}"] = str(value)
+    os.environ.update(token_environment(args))
     os.environ["PDP_POLICIES"] = str(settings.policies_dir().resolve())
     options: dict[str, Any] = dict(
         factory=True, host=settings.host, port=settings.port, workers=settings.workers,

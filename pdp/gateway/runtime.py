@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from starlette.requests import Request
 
 from pdp.coaz import MappingOptions
@@ -30,6 +31,8 @@ from pdp.gateway.sessions import SessionBindings, principal_of
 from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
 from pdp.settings import Settings
 from pdp.tokens import (
+    IntrospectionSettings,
+    IssuerSettings,
     TokenSettings,
     TokenValidator,
     protected_resource_metadata,
@@ -49,14 +52,37 @@ def mapping_options(settings: Settings, resource: str | None) -> MappingOptions:
                           deny_code_sep=settings.coaz_deny_code_sep)
 
 
-def token_settings(settings: Settings, audience: str) -> TokenSettings:
-    """Token validation for ``audience`` from the ``PDP_TOKEN_*`` settings (ValueError if they
-    are incomplete)."""
+def _introspection(url: str | None, client_id: str | None, secret: SecretStr | None,
+                   client_auth: str, require_audience: bool) -> IntrospectionSettings | None:
+    if url is None:
+        return None
+    if not client_id or secret is None:
+        raise ValueError(f"introspection at {url} needs a client id and secret")
+    return IntrospectionSettings(url, client_id, secret.get_secret_value(),
+                                 require_audience=require_audience, client_auth=client_auth)
+
+
+def token_settings(settings: Settings, audience: str | None) -> TokenSettings:
+    """Token validation from the ``PDP_TOKEN_*`` settings (ValueError if they are incomplete).
+    ``audience`` ``None``: each validation names its audience."""
     issuers = tuple(settings.token_issuers or settings.authorization_servers)
-    return TokenSettings(issuers=issuers, audience=audience, jwks_url=settings.token_jwks_url,
-                         jwks_file=settings.token_jwks_file,
-                         algorithms=tuple(settings.token_algorithms),
-                         leeway=settings.token_leeway)
+    more = tuple(
+        IssuerSettings(i.issuer, jwks_url=i.jwks_url, jwks_file=i.jwks_file,
+                       introspection=_introspection(
+                           i.introspection_url, i.introspection_client_id,
+                           i.introspection_client_secret, i.introspection_client_auth,
+                           i.introspection_require_audience))
+        for i in settings.token_more_issuers)
+    return TokenSettings(
+        issuers=issuers, audience=audience, jwks_url=settings.token_jwks_url,
+        jwks_file=settings.token_jwks_file, algorithms=tuple(settings.token_algorithms),
+        leeway=settings.token_leeway, token_types=tuple(settings.token_types),
+        introspection=_introspection(
+            settings.token_introspection_url, settings.token_introspection_client_id,
+            settings.token_introspection_client_secret,
+            settings.token_introspection_client_auth,
+            settings.token_introspection_require_audience),
+        more_issuers=more, cache_seconds=settings.token_cache_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +125,13 @@ class GatewayConfig:
 class Gateway:
     def __init__(self, config: GatewayConfig, *, validator: ClaimsValidator,
                  decider: Decider, upstream: Upstream, options: MappingOptions,
-                 closers: tuple[Any, ...] = ()) -> None:
+                 closers: tuple[Any, ...] = (), token_cache_seconds: float = 10.0) -> None:
         self.config = config
         self.options = options
         metadata_url = config.resource_metadata_url
         self.authenticator = Authenticator(
             validator, missing_header=www_authenticate(metadata_url, error=None),
-            invalid_header=www_authenticate(metadata_url))
+            invalid_header=www_authenticate(metadata_url), cache_seconds=token_cache_seconds)
         self.tools = ToolStore(config.resource, tools_file=config.tools_file)
         self.authorizer = Authorizer(decider, self.tools, options)
         self.upstream = upstream
@@ -152,7 +178,8 @@ class Gateway:
             timeout=t)
         validator = TokenValidator(tokens)
         return cls(config, validator=validator, decider=decider, upstream=upstream,
-                   options=mapping_options(settings, config.resource), closers=(validator,))
+                   options=mapping_options(settings, config.resource), closers=(validator,),
+                   token_cache_seconds=settings.token_cache_seconds)
 
     def principal(self, claims: Mapping[str, Any]) -> str:
         return principal_of(claims, self.options.identity_claim)
