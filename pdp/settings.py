@@ -188,6 +188,16 @@ class Settings(BaseSettings):
     coaz_identity_claim: str = Field(
         default="sub", min_length=1,
         description="Token claim naming the subject (an on-behalf-of claim instead of sub).")
+    coaz_client_claims: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["client_id", "azp"], description="Token claims naming the "
+        "OAuth client (comma-separated, first present wins): context.agent of the default "
+        "mappings, and the subject of a client token.")
+    coaz_sub_is_client: bool = Field(
+        default=True, description="A token whose sub equals its client is a client "
+        "(machine) token, as RFC 9068 has client-credentials tokens carry (one without sub "
+        "always is).")
+    coaz_client_subject_type: str = Field(
+        default="client", min_length=1, description="subject.type of a client token.")
     coaz_deny_code_binding: int = Field(
         default=-32001, description="JSON-RPC code of a denial (binding dialect, defaults).")
     coaz_deny_code_sep: int = Field(
@@ -240,7 +250,8 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
-                     "admin_api_keys", "pep_jwt_issuers", "token_types", mode="before")
+                     "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

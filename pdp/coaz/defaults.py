@@ -2,8 +2,15 @@
 
 Every method of the table gets
 ``subject {type: identity, id: $token.sub}`` (anchored: see :mod:`pdp.coaz.claims` for the
-identity claim and tokens without ``sub``), ``action {name: <method>}``, the resource of its
-row, and ``context {agent: $token.?client_id}`` plus the row's extra context member:
+identity claim and client tokens), ``action {name: <method>}``, the resource of its row, and
+a context of the row's extra member plus who else is involved:
+
+* ``agent``: the OAuth client the token was issued to (``$token.?client_id``, else
+  ``$token.?azp``; :attr:`MappingOptions.client_claims`), absent when the token names none;
+* ``act``: the token's RFC 8693 ``act`` claim as issued (the party acting for the subject, its
+  own ``act`` the party before it), absent when the token has none.
+
+The rows:
 
 * ``initialize`` (context ``protocol_version: $params.protocolVersion``), ``tools/list``,
   ``resources/list``, ``prompts/list``, ``tasks/list``, ``logging/setLevel`` (context
@@ -26,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pdp.coaz.claims import resolve_audience, resolve_identity
+from pdp.coaz.claims import client_of, resolve_audience, resolve_identity
 from pdp.coaz.options import MappingOptions
 from pdp.coaz.outcome import Evaluate
 from pdp.coaz.request import check_depth, expose_act
@@ -110,8 +117,9 @@ def default_request(method: str, params: Mapping[str, Any], claims: Mapping[str,
         return None
     identity = resolve_identity(claims, options)
     context: dict[str, Any] = {}
-    if "client_id" in claims:
-        context["agent"] = claims["client_id"]
+    client = client_of(claims, options.client_claims)
+    if client is not None:
+        context["agent"] = client
     extra = _EXTRA_CONTEXT.get(method)
     if extra is not None:
         context[extra[0]] = _param(params, extra[1])
@@ -122,9 +130,9 @@ def default_request(method: str, params: Mapping[str, Any], claims: Mapping[str,
         "context": context,
     }
     deep = extra is not None and type(context[extra[0]]) in (dict, list)
-    if options.expose_act:
+    if claims.get("act") is not None:
         expose_act(body, claims)
-        deep = deep or type(claims.get("act")) in (dict, list)
+        deep = deep or type(claims["act"]) in (dict, list)
     if deep:
         check_depth(body, options.max_depth, "params" if extra is None else "params." + extra[1])
     warnings = (identity.note,) if identity.note else ()

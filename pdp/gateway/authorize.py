@@ -84,14 +84,28 @@ class Authorizer:
         if outcome.warnings:
             decisions_log.info("%s: %s", _what(message), "; ".join(outcome.warnings))
         if verdict.allowed:
-            decisions_log.debug("permit %s (%s)", _what(message), outcome.dialect)
+            decisions_log.debug("permit %s (%s) %s", _what(message), outcome.dialect,
+                                _who(outcome.body))
             return None
-        decisions_log.info("deny %s (%s)", _what(message), outcome.dialect)
+        decisions_log.info("deny %s (%s) %s", _what(message), outcome.dialect,
+                           _who(outcome.body))
         return _reject(message, outcome.deny_code, verdict.reason or DENIED)
 
 
 async def _no_upstream() -> list[dict[str, Any]]:
     raise UpstreamError("no upstream to list the tools of")
+
+
+def _who(body: Mapping[str, Any]) -> str:
+    """Subject, client and actor of a request, for the decisions log line."""
+    subject = body.get("subject")
+    context = body.get("context")
+    context = context if isinstance(context, Mapping) else {}
+    act = context.get("act")
+    actor = act.get("sub") if isinstance(act, Mapping) else None
+    who = (f"{subject.get('type')}:{subject.get('id')}" if isinstance(subject, Mapping)
+           else None)
+    return f"subject={who!r} client={context.get('agent')!r} actor={actor!r}"
 
 
 def _what(message: Mapping[str, Any]) -> str:

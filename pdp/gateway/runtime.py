@@ -48,6 +48,9 @@ log = logging.getLogger("pdp.gateway")
 def mapping_options(settings: Settings, resource: str | None) -> MappingOptions:
     return MappingOptions(server_resource=resource,
                           identity_claim=settings.coaz_identity_claim,
+                          client_subject_type=settings.coaz_client_subject_type,
+                          client_claims=tuple(settings.coaz_client_claims),
+                          sub_is_client=settings.coaz_sub_is_client,
                           deny_code_binding=settings.coaz_deny_code_binding,
                           deny_code_sep=settings.coaz_deny_code_sep)
 

@@ -184,9 +184,43 @@ def test_the_act_claim_is_exposed_in_the_context_when_configured() -> None:
     assert outcome.body["context"] == {"agent": "agent-app-1", "act": act}
 
 
-def test_the_act_claim_is_not_exposed_by_default() -> None:
-    outcome = evaluate("tools/list", claims={**CLAIMS, "act": {"sub": "x"}})
-    assert "act" not in outcome.body["context"]
+def test_the_default_mappings_carry_the_act_claim_as_issued() -> None:
+    act = {"sub": "agent-app-1", "act": {"sub": "orchestrator"}}
+    outcome = evaluate("tools/list", claims={**CLAIMS, "act": act})
+    assert outcome.body["context"] == {"agent": "agent-app-1", "act": act}
+
+
+def test_the_agent_is_the_authorized_party_when_the_token_has_no_client_id() -> None:
+    outcome = evaluate("tools/list", claims={"sub": "alice@example.com", "azp": "spa-app",
+                                             "aud": SERVER})
+    assert outcome.body["context"] == {"agent": "spa-app"}
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "batch", "client_id": "batch", "aud": SERVER},
+    {"sub": "batch", "azp": "batch", "aud": SERVER},
+    {"client_id": "batch", "aud": SERVER},
+])
+def test_a_client_credentials_token_is_a_client_token(claims: dict[str, Any]) -> None:
+    outcome = evaluate("tools/list", claims=claims)
+    assert outcome.body["subject"] == {"type": "client", "id": "batch"}
+    assert outcome.body["context"] == {"agent": "batch"}
+    assert outcome.warnings and "client" in outcome.warnings[0]
+
+
+def test_sub_equal_to_the_client_may_be_taken_as_a_person() -> None:
+    options = MappingOptions(server_resource=SERVER, sub_is_client=False)
+    outcome = evaluate("tools/list", claims={"sub": "batch", "client_id": "batch",
+                                             "aud": SERVER}, options=options)
+    assert outcome.body["subject"] == {"type": "identity", "id": "batch"}
+
+
+def test_the_claims_naming_the_client_are_configurable() -> None:
+    options = MappingOptions(server_resource=SERVER, client_claims=("cid",))
+    outcome = evaluate("tools/list", claims={"sub": "svc", "cid": "svc", "client_id": "x",
+                                             "aud": SERVER}, options=options)
+    assert outcome.body["subject"] == {"type": "client", "id": "svc"}
+    assert outcome.body["context"] == {"agent": "svc"}
 
 
 # -- pass-through and fail-closed -----------------------------------------------------------
