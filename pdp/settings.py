@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # -- translation --------------------------------------------------------------------
     namespace: str = Field(
         default="", description="Cedar namespace prefixed to types and actions ('' = none).")
+    type_names: dict[str, str] = Field(
+        default_factory=dict, description="AuthZEN entity types that are not Cedar names, "
+        "with the Cedar type policies use for each (JSON object, e.g. {\"support-agent\": "
+        "\"support_agent\", \"ref/prompt\": \"ref_prompt\"}); reversible: a Cedar name in "
+        "it is refused as an AuthZEN type. Applies to evaluation requests.")
     action_properties_key: str = Field(
         default="action_properties", description="Context key that carries action.properties.")
 
@@ -198,6 +203,11 @@ class Settings(BaseSettings):
         "always is).")
     coaz_client_subject_type: str = Field(
         default="client", min_length=1, description="subject.type of a client token.")
+    coaz_methods: dict[str, Any] = Field(
+        default_factory=dict, description="Method table on top of the default mappings "
+        "(JSON object): method → \"allow\" (forward, no decision), \"deny\", or a mapping "
+        "envelope {\"evaluation\": {...}} / {\"evaluations\": {...}} with CEL over params "
+        "and token. Unknown methods stay denied.")
     coaz_deny_code_binding: int = Field(
         default=-32001, description="JSON-RPC code of a denial (binding dialect, defaults).")
     coaz_deny_code_sep: int = Field(
@@ -256,6 +266,14 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("type_names")
+    @classmethod
+    def _reversible_type_names(cls, value: dict[str, str]) -> dict[str, str]:
+        from pdp.engine.type_names import TypeNames
+
+        TypeNames(value)  # ValueError: not a reversible table of Cedar names
         return value
 
     def policies_dir(self) -> Path:

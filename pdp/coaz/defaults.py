@@ -23,6 +23,16 @@ The rows:
   ``params.ref.type == 'ref/prompt'``, else ``{type: resource, id: $params.ref.uri}``;
 * ``tasks/get``, ``tasks/result``, ``tasks/cancel``: ``{type: task, id: $params.taskId}``.
 
+Beyond the binding's table, these methods have a default too (``{type: mcp_server, id:
+$token.aud}``), so that a policy decides them instead of a blanket refusal:
+``resources/templates/list`` (MCP since 2024-11-05), ``server/discover`` and
+``subscriptions/listen`` (2026-07-28; clients probe ``server/discover`` first and fall back to
+an older protocol when it is refused), ``roots/list``, ``sampling/createMessage`` (context
+``max_tokens: $params.?maxTokens``) and ``elicitation/create`` (context ``mode``:
+``$params.?mode``, ``form`` when absent). ``completion/complete`` adds
+``argument_name: $params.?argument.?name`` to its context. A deployment's method table
+(:mod:`pdp.coaz.methods`) may replace any of these rows.
+
 A ``$params`` member the row needs that is absent (plain selection) is a mapping error; ids must
 be non-empty strings. ``ping`` and ``notifications/*`` never get here (they pass); a method not
 in the table has no default: :func:`default_request` returns ``None`` and the caller denies it.
@@ -97,7 +107,30 @@ _RESOURCES: dict[str, _ResourceOf] = {
     "tasks/get": _by("task", "taskId"),
     "tasks/result": _by("task", "taskId"),
     "tasks/cancel": _by("task", "taskId"),
+    "resources/templates/list": _server,
+    "server/discover": _server,
+    "subscriptions/listen": _server,
+    "roots/list": _server,
+    "sampling/createMessage": _server,
+    "elicitation/create": _server,
 }
+
+# method → (context key, params path, value when absent; MISSING_PARAM: leave it out)
+_MISSING_PARAM = object()
+_OPTIONAL_CONTEXT: dict[str, tuple[str, tuple[str, ...], Any]] = {
+    "sampling/createMessage": ("max_tokens", ("maxTokens",), _MISSING_PARAM),
+    "elicitation/create": ("mode", ("mode",), "form"),
+    "completion/complete": ("argument_name", ("argument", "name"), _MISSING_PARAM),
+}
+
+
+def _optional_param(params: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = params
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return _MISSING_PARAM
+        value = value[key]
+    return value
 
 _EXTRA_CONTEXT: dict[str, tuple[str, str]] = {
     "initialize": ("protocol_version", "protocolVersion"),
@@ -123,6 +156,13 @@ def default_request(method: str, params: Mapping[str, Any], claims: Mapping[str,
     extra = _EXTRA_CONTEXT.get(method)
     if extra is not None:
         context[extra[0]] = _param(params, extra[1])
+    optional = _OPTIONAL_CONTEXT.get(method)
+    if optional is not None:
+        value = _optional_param(params, optional[1])
+        if value is _MISSING_PARAM:
+            value = optional[2]
+        if value is not _MISSING_PARAM and type(value) in (str, int, float, bool):
+            context[optional[0]] = value
     body: dict[str, Any] = {
         "subject": identity.subject(),
         "action": {"name": method},

@@ -7,7 +7,11 @@ environment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pdp.coaz.methods import MethodTable
 
 __all__ = ["MappingOptions"]
 
@@ -42,6 +46,9 @@ class MappingOptions:
         Put the token's RFC 8693 ``act`` claim (the acting party in a delegation, e.g. the agent)
         at ``context.act`` of every request built. When on, ``context.act`` is always exactly the
         token's claim: a value a mapping put there is replaced, or removed when the token has none.
+    ``methods``
+        The deployment's method table (:mod:`pdp.coaz.methods`), consulted before the
+        default mappings.
     ``max_depth``
         The deepest nesting of arrays and objects a request body may have (the body itself is
         depth 1), as the PDP would refuse a deeper one; a mapping that copies deeper arguments or
@@ -58,6 +65,7 @@ class MappingOptions:
     mapping_error_code: int = -32602
     expose_act: bool = False
     max_depth: int = 32
+    methods: MethodTable | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_depth < 4:

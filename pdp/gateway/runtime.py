@@ -21,7 +21,8 @@ from pydantic import SecretStr
 from starlette.requests import Request
 
 from pdp.coaz import MappingOptions
-from pdp.errors import BodyTooLarge
+from pdp.coaz.methods import MethodTable
+from pdp.errors import BodyTooLarge, MappingError
 from pdp.gateway.auth import Authenticator, ClaimsValidator
 from pdp.gateway.authorize import Authorizer
 from pdp.gateway.catalog import ToolStore, load_tools_file
@@ -40,13 +41,25 @@ from pdp.tokens import (
     www_authenticate,
 )
 
-__all__ = ["GatewayConfig", "Gateway", "mapping_options", "token_settings"]
+__all__ = ["GatewayConfig", "Gateway", "mapping_options", "method_table", "token_settings"]
 
 log = logging.getLogger("pdp.gateway")
 
 
-def mapping_options(settings: Settings, resource: str | None) -> MappingOptions:
-    return MappingOptions(server_resource=resource,
+def method_table(settings: Settings) -> MethodTable | None:
+    """The deployment's method table (``PDP_COAZ_METHODS``), compiled; ValueError if an entry
+    cannot be used."""
+    if not settings.coaz_methods:
+        return None
+    try:
+        return MethodTable.compile(settings.coaz_methods)
+    except MappingError as exc:
+        raise ValueError(f"PDP_COAZ_METHODS: {exc.message}") from None
+
+
+def mapping_options(settings: Settings, resource: str | None,
+                    methods: MethodTable | None = None) -> MappingOptions:
+    return MappingOptions(server_resource=resource, methods=methods,
                           identity_claim=settings.coaz_identity_claim,
                           client_subject_type=settings.coaz_client_subject_type,
                           client_claims=tuple(settings.coaz_client_claims),
@@ -152,6 +165,7 @@ class Gateway:
         config = GatewayConfig.from_settings(settings)
         # everything that can be refused is checked before anything is opened
         tokens = token_settings(settings, config.resource)
+        methods = method_table(settings)
         protected_resource_metadata(config.resource, config.authorization_servers)
         if config.tools_file is not None:
             load_tools_file(config.tools_file)
@@ -181,7 +195,8 @@ class Gateway:
             timeout=t)
         validator = TokenValidator(tokens)
         return cls(config, validator=validator, decider=decider, upstream=upstream,
-                   options=mapping_options(settings, config.resource), closers=(validator,),
+                   options=mapping_options(settings, config.resource, methods),
+                   closers=(validator,),
                    token_cache_seconds=settings.token_cache_seconds)
 
     def principal(self, claims: Mapping[str, Any]) -> str:

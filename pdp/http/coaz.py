@@ -48,7 +48,7 @@ from pdp.errors import (
     TokenError,
 )
 from pdp.gateway.decide import EVALUATION_PATH, verdict
-from pdp.gateway.runtime import mapping_options, token_settings
+from pdp.gateway.runtime import mapping_options, method_table, token_settings
 from pdp.http.access import read_body, wants_explanation
 from pdp.http.openapi import DocumentedRoute
 from pdp.http.responses import error_response, json_response
@@ -174,6 +174,7 @@ class CoazEndpoints:
         self.catalogs = _CatalogCache(settings.coaz_catalog_cache)
         self._no_tools = ToolCatalog.from_tools_list([])
         self._token_validator: TokenValidator | None = None
+        self._methods = method_table(settings)
         self._pep_authentication = pep_authentication
 
     # -- steps --------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ class CoazEndpoints:
             return _Unauthenticated(self._challenge(server, None))
         catalog = self._no_tools if tools is None else self.catalogs.get(tools, server)
         return map_message(body["message"], claims, catalog,
-                           mapping_options(self.settings, server))
+                           mapping_options(self.settings, server, self._methods))
 
     # -- responses ------------------------------------------------------------------------------
 

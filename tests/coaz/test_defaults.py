@@ -66,15 +66,26 @@ ROWS: list[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, Any]]] = 
      {"type": "prompt", "id": "summarise"}, {"agent": "agent-app-1"}),
     ("completion/complete", {"ref": {"type": "ref/prompt", "name": "summarise"},
                              "argument": {"name": "a", "value": "b"}},
-     {"type": "prompt", "id": "summarise"}, {"agent": "agent-app-1"}),
+     {"type": "prompt", "id": "summarise"}, {"agent": "agent-app-1", "argument_name": "a"}),
     ("completion/complete", {"ref": {"type": "ref/resource", "uri": "file:///{p}"},
                              "argument": {"name": "p", "value": "x"}},
-     {"type": "resource", "id": "file:///{p}"}, {"agent": "agent-app-1"}),
+     {"type": "resource", "id": "file:///{p}"}, {"agent": "agent-app-1", "argument_name": "p"}),
     ("logging/setLevel", {"level": "debug"}, MCP_SERVER,
      {"agent": "agent-app-1", "level": "debug"}),
     ("tasks/get", {"taskId": "t-1"}, {"type": "task", "id": "t-1"}, {"agent": "agent-app-1"}),
     ("tasks/result", {"taskId": "t-1"}, {"type": "task", "id": "t-1"}, {"agent": "agent-app-1"}),
     ("tasks/cancel", {"taskId": "t-1"}, {"type": "task", "id": "t-1"}, {"agent": "agent-app-1"}),
+    # beyond the binding's table
+    ("resources/templates/list", None, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("server/discover", {}, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("subscriptions/listen", {}, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("roots/list", None, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("sampling/createMessage", {"messages": [], "maxTokens": 100}, MCP_SERVER,
+     {"agent": "agent-app-1", "max_tokens": 100}),
+    ("elicitation/create", {"message": "?", "requestedSchema": {}}, MCP_SERVER,
+     {"agent": "agent-app-1", "mode": "form"}),
+    ("elicitation/create", {"mode": "url", "message": "?", "url": "https://x"}, MCP_SERVER,
+     {"agent": "agent-app-1", "mode": "url"}),
 ]
 
 
@@ -89,7 +100,7 @@ def test_each_row_of_the_default_mapping_table_builds_its_request(
     assert list(outcome.body) == ["subject", "action", "resource", "context"]
 
 
-def test_the_table_covers_exactly_the_methods_of_the_binding() -> None:
+def test_the_table_covers_exactly_the_default_methods() -> None:
     assert {row[0] for row in ROWS} == DEFAULT_METHODS
 
 
@@ -242,7 +253,7 @@ def test_responses_to_server_initiated_requests_pass(message: dict[str, Any]) ->
     assert map_message(message, CLAIMS, CATALOG, OPTIONS) == Pass()
 
 
-@pytest.mark.parametrize("method", ["resources/templates/list", "sampling/createMessage",
+@pytest.mark.parametrize("method", ["resources/templates/lists", "sampling/create",
                                     "tools/delete", "", "PING", "notification/x"])
 def test_a_method_without_a_mapping_is_denied(method: str) -> None:
     outcome = map_message(request(method), CLAIMS, CATALOG, OPTIONS)

@@ -5,9 +5,9 @@ SDK's Streamable HTTP client with a bearer token signed here.
 Shown: an allowed call returns the tool's result; denied calls get the deny error of their
 mapping's dialect (-32401 SEP, -32001 binding) and never reach the tool; an invalid token gets
 401 with the protected-resource challenge; the upstream only ever sees the gateway's own
-credentials. Run once with the SDK's default negotiation (the gateway denies the 2026-07-28
-``server/discover`` probe, which the COAZ binding does not map, so the client falls back to the
-2025-11-25 handshake) and once pinned to 2026-07-28.
+credentials. Run once with the SDK's default negotiation (its 2026-07-28 ``server/discover``
+probe has a default mapping that the shipped policies permit, so the client does not fall back
+to an older protocol) and once pinned to 2026-07-28.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ async def test_sdk_client_through_the_gateway(stack: Stack, keys: Keys, mode: An
     token = keys.token(stack.resource)  # alice: support staff, treasurer, analyst
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         async with Client(streamable_http_client(stack.url, http_client=http), mode=mode) as mcp:
-            assert mcp.protocol_version == ("2025-11-25" if mode == "auto" else mode)
+            assert mcp.protocol_version == "2026-07-28"
             listed = await mcp.list_tools()
             assert {t.name for t in listed.tools} >= {"get_customer", "copy_object"}
 
