@@ -258,6 +258,10 @@ class Settings(BaseSettings):
         default=None, description="tools/list result pinning the mappings (instead of "
         "learning them from the upstream's tools/list responses).")
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
+    gateway_tools_ttl: float = Field(
+        default=300.0, ge=0, description="Seconds the learned tool definitions are trusted: "
+        "past that, the gateway lists the upstream's tools again before deciding a call "
+        "(also at once after notifications/tools/list_changed on any session). 0: no expiry.")
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",

@@ -111,6 +111,7 @@ class GatewayConfig:
     max_body_bytes: int
     upstream_timeout: float
     tools_file: Path | None
+    tools_ttl: float = 300.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -131,7 +132,8 @@ class GatewayConfig:
                    authorization_servers=tuple(settings.authorization_servers),
                    max_body_bytes=settings.gateway_max_body_bytes,
                    upstream_timeout=settings.gateway_upstream_timeout,
-                   tools_file=settings.gateway_tools_file)
+                   tools_file=settings.gateway_tools_file,
+                   tools_ttl=settings.gateway_tools_ttl)
 
     @property
     def resource_metadata_url(self) -> str:
@@ -148,7 +150,8 @@ class Gateway:
         self.authenticator = Authenticator(
             validator, missing_header=www_authenticate(metadata_url, error=None),
             invalid_header=www_authenticate(metadata_url), cache_seconds=token_cache_seconds)
-        self.tools = ToolStore(config.resource, tools_file=config.tools_file)
+        self.tools = ToolStore(config.resource, tools_file=config.tools_file,
+                               ttl=config.tools_ttl)
         self.authorizer = Authorizer(decider, self.tools, options)
         self.upstream = upstream
         self.sessions = SessionBindings()
