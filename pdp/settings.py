@@ -258,6 +258,14 @@ class Settings(BaseSettings):
         default=None, description="tools/list result pinning the mappings (instead of "
         "learning them from the upstream's tools/list responses).")
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
+    gateway_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins browsers may call the MCP endpoint from "
+        "(comma-separated, e.g. https://app.example.com); a request with another Origin gets "
+        "403. The gateway's own public origin if unset. Requests without Origin are not "
+        "affected.")
+    gateway_cors: bool = Field(
+        default=False, description="Answer CORS preflights from the allowed origins and "
+        "add CORS headers for them (browser-based MCP clients).")
     gateway_tools_ttl: float = Field(
         default=300.0, ge=0, description="Seconds the learned tool definitions are trusted: "
         "past that, the gateway lists the upstream's tools again before deciding a call "
@@ -265,6 +273,7 @@ class Settings(BaseSettings):
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",
+                     "gateway_allowed_origins",
                      mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

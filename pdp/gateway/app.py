@@ -43,6 +43,7 @@ from pdp.gateway.jsonrpc import (
     is_request,
     parse_messages,
 )
+from pdp.gateway.origin import OriginGuard
 from pdp.gateway.runtime import Gateway
 from pdp.gateway.sse import SSEParser
 from pdp.gateway.upstream import RESPONSE_HEADERS, UpstreamResponse
@@ -307,4 +308,5 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             return
         await app(scope, receive, send)
 
-    return asgi
+    return OriginGuard(asgi, mcp_path=mcp_path, allowed=config.allowed_origins,
+                       cors=config.cors)

@@ -28,6 +28,7 @@ from pdp.gateway.authorize import Authorizer
 from pdp.gateway.catalog import ToolStore, load_tools_file
 from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider
 from pdp.gateway.http1 import Http1Client
+from pdp.gateway.origin import origin_of
 from pdp.gateway.sessions import SessionBindings, principal_of
 from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
 from pdp.settings import Settings
@@ -112,6 +113,8 @@ class GatewayConfig:
     upstream_timeout: float
     tools_file: Path | None
     tools_ttl: float = 300.0
+    allowed_origins: tuple[str, ...] = ()
+    cors: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -133,7 +136,11 @@ class GatewayConfig:
                    max_body_bytes=settings.gateway_max_body_bytes,
                    upstream_timeout=settings.gateway_upstream_timeout,
                    tools_file=settings.gateway_tools_file,
-                   tools_ttl=settings.gateway_tools_ttl)
+                   tools_ttl=settings.gateway_tools_ttl,
+                   allowed_origins=tuple(
+                       o if o == "null" else origin_of(o)
+                       for o in settings.gateway_allowed_origins or [public]),
+                   cors=settings.gateway_cors)
 
     @property
     def resource_metadata_url(self) -> str:
