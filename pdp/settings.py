@@ -160,6 +160,9 @@ class Settings(BaseSettings):
         description="Accepted JWS algorithms (comma-separated); `none` is never accepted.")
     token_leeway: int = Field(
         default=30, ge=0, le=300, description="Seconds of clock skew allowed for exp / nbf / iat.")
+    scopes_supported: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="scopes_supported of the protected-resource metadata "
+        "(RFC 9728; comma-separated; omitted if unset).")
     token_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["at+jwt", "JWT"],
         description="Accepted JOSE `typ` of JWT access tokens (comma-separated; compared "
@@ -209,7 +212,9 @@ class Settings(BaseSettings):
         "envelope {\"evaluation\": {...}} / {\"evaluations\": {...}} with CEL over params "
         "and token. Unknown methods stay denied.")
     coaz_deny_code_binding: int = Field(
-        default=-32001, description="JSON-RPC code of a denial (binding dialect, defaults).")
+        default=-32401, description="JSON-RPC code of a denial (binding dialect, default "
+        "mappings, unknown methods). -32401 as the SEP dialect, not the binding draft's "
+        "-32001, which the official MCP SDK uses for its own request timeout.")
     coaz_deny_code_sep: int = Field(
         default=-32401, description="JSON-RPC code of a denial (SEP dialect).")
     coaz_catalog_cache: int = Field(
@@ -266,6 +271,9 @@ class Settings(BaseSettings):
     gateway_cors: bool = Field(
         default=False, description="Answer CORS preflights from the allowed origins and "
         "add CORS headers for them (browser-based MCP clients).")
+    gateway_deny_as_tool_result: bool = Field(
+        default=False, description="Answer a denied tools/call with a tool result "
+        "(isError: true, the reason as its text) instead of a JSON-RPC error.")
     gateway_tools_ttl: float = Field(
         default=300.0, ge=0, description="Seconds the learned tool definitions are trusted: "
         "past that, the gateway lists the upstream's tools again before deciding a call "
@@ -273,7 +281,7 @@ class Settings(BaseSettings):
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",
-                     "gateway_allowed_origins",
+                     "gateway_allowed_origins", "scopes_supported",
                      mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

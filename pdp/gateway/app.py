@@ -39,7 +39,6 @@ from pdp.gateway.jsonrpc import (
     INVALID_REQUEST,
     BodyError,
     error_message,
-    error_status,
     is_request,
     parse_messages,
 )
@@ -227,7 +226,8 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
                 return Response(status_code=202)
             if not batch:
                 assert rejected is not None
-                return _json(errors[0], error_status(rejected.code, version))
+                status, extra = gateway.rejection_status(rejected, errors[0], version)
+                return _json(errors[0], status, extra)
             return _json(errors, 200)
         # The messages as parsed and authorized, not the raw bytes: a body with duplicate keys
         # must not mean one thing here and another to a differently-written JSON parser.

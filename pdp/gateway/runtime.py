@@ -24,10 +24,11 @@ from pdp.coaz import MappingOptions
 from pdp.coaz.methods import MethodTable
 from pdp.errors import BodyTooLarge, MappingError
 from pdp.gateway.auth import Authenticator, ClaimsValidator
-from pdp.gateway.authorize import Authorizer
+from pdp.gateway.authorize import Authorizer, DenialStyle, Rejection
 from pdp.gateway.catalog import ToolStore, load_tools_file
 from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider
 from pdp.gateway.http1 import Http1Client
+from pdp.gateway.jsonrpc import error_status
 from pdp.gateway.origin import origin_of
 from pdp.gateway.sessions import SessionBindings, principal_of
 from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
@@ -150,7 +151,9 @@ class GatewayConfig:
 class Gateway:
     def __init__(self, config: GatewayConfig, *, validator: ClaimsValidator,
                  decider: Decider, upstream: Upstream, options: MappingOptions,
-                 closers: tuple[Any, ...] = (), token_cache_seconds: float = 10.0) -> None:
+                 closers: tuple[Any, ...] = (), token_cache_seconds: float = 10.0,
+                 denial_style: DenialStyle | None = None,
+                 scopes_supported: tuple[str, ...] | None = None) -> None:
         self.config = config
         self.options = options
         metadata_url = config.resource_metadata_url
@@ -159,11 +162,12 @@ class Gateway:
             invalid_header=www_authenticate(metadata_url), cache_seconds=token_cache_seconds)
         self.tools = ToolStore(config.resource, tools_file=config.tools_file,
                                ttl=config.tools_ttl)
-        self.authorizer = Authorizer(decider, self.tools, options)
+        self.authorizer = Authorizer(decider, self.tools, options,
+                                     denial_style or DenialStyle())
         self.upstream = upstream
         self.sessions = SessionBindings()
         self.resource_metadata = protected_resource_metadata(
-            config.resource, config.authorization_servers)
+            config.resource, config.authorization_servers, scopes_supported=scopes_supported)
         self._closers = (upstream, decider, *closers)
 
     @classmethod
@@ -207,7 +211,25 @@ class Gateway:
         return cls(config, validator=validator, decider=decider, upstream=upstream,
                    options=mapping_options(settings, config.resource, methods),
                    closers=(validator,),
-                   token_cache_seconds=settings.token_cache_seconds)
+                   token_cache_seconds=settings.token_cache_seconds,
+                   denial_style=DenialStyle(explain=settings.explain,
+                                            as_tool_result=settings.gateway_deny_as_tool_result),
+                   scopes_supported=(tuple(settings.scopes_supported)
+                                     if settings.scopes_supported is not None else None))
+
+    def rejection_status(self, rejection: Rejection, answer: Mapping[str, Any],
+                         version: str | None) -> tuple[int, dict[str, str] | None]:
+        """HTTP status and headers of a lone rejected message: 403 ``insufficient_scope`` when
+        the policy named missing scopes; 200 for a denial answered as a tool result; else the
+        transport's status for the error code."""
+        if rejection.scopes:
+            challenge = www_authenticate(self.config.resource_metadata_url,
+                                         error="insufficient_scope",
+                                         scope=" ".join(rejection.scopes))
+            return 403, {"WWW-Authenticate": challenge}
+        if "result" in answer:
+            return 200, None
+        return error_status(rejection.code, version), None
 
     def principal(self, claims: Mapping[str, Any]) -> str:
         return principal_of(claims, self.options.identity_claim)

@@ -52,7 +52,7 @@ async def test_expired_definitions_are_listed_again_before_a_call(
     finally:
         await gateway.aclose()
     if refreshed:
-        assert reply["error"]["code"] == -32001  # tool::"echo-v2" is not public
+        assert reply["error"]["code"] == -32401  # tool::"echo-v2" is not public
         assert gateway.tools.refreshes == 1
         assert upstream.calls() == ["echo"]
     else:

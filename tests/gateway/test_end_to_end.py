@@ -2,12 +2,12 @@
 front of it (a subprocess with the shipped ``policies/mcp`` and a JWKS file made here), and the
 SDK's Streamable HTTP client with a bearer token signed here.
 
-Shown: an allowed call returns the tool's result; denied calls get the deny error of their
-mapping's dialect (-32401 SEP, -32001 binding) and never reach the tool; an invalid token gets
-401 with the protected-resource challenge; the upstream only ever sees the gateway's own
-credentials. Run once with the SDK's default negotiation (its 2026-07-28 ``server/discover``
-probe has a default mapping that the shipped policies permit, so the client does not fall back
-to an older protocol) and once pinned to 2026-07-28.
+Shown: an allowed call returns the tool's result; denied calls get the deny error (-32401 by
+default for both dialects, never the SDK's -32001 timeout) and never reach the tool; an invalid
+token gets 401 with the protected-resource challenge; the upstream only ever sees the
+gateway's own credentials. Run once with the SDK's default negotiation (its 2026-07-28
+``server/discover`` probe has a default mapping that the shipped policies permit, so the client
+does not fall back to an older protocol) and once pinned to 2026-07-28.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ async def test_sdk_client_through_the_gateway(stack: Stack, keys: Keys, mode: An
             with pytest.raises(MCPError) as binding_denied:
                 await mcp.call_tool("copy_object", {"source": "reports/q1.csv",
                                                     "destination": "archive/2020.csv"})
-            assert binding_denied.value.code == -32001
+            assert binding_denied.value.code == -32401
             copied = await mcp.call_tool("copy_object", {"source": "reports/q1.csv",
                                                          "destination": "reports/q1-copy.csv"})
             assert _text(copied).startswith("copy_object done")

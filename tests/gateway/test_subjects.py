@@ -62,7 +62,7 @@ async def test_a_client_credentials_token_may_only_list_tools(
     listed = await _send(gateway, token, message("tools/list"))
     assert "tools" in listed["result"]
     denied = await _send(gateway, token, call("echo", {"text": "hi"}))
-    assert denied["error"]["code"] == -32001
+    assert denied["error"]["code"] == -32401
     assert upstream.calls() == []
     rows = _rows(gateway)
     assert [(r["subject"], r["action"], r["decision"]) for r in rows] == [
