@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import POLICIES, ROOT, free_port, stop_server
-from tests.gateway.support import ISSUER, Keys
+from tests.gateway.support import ISSUER, Keys, wait_serving
 
 UPSTREAM_TOKEN = "upstream-e2e-s3cret"
 
@@ -48,20 +47,6 @@ class Stack:
         return [(e["call"], e["arguments"]) for e in self.entries() if "call" in e]
 
 
-def _wait(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"{what} exited: {err}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start in 30 s")
-
-
 @pytest.fixture(scope="module")
 def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("e2e")
@@ -75,7 +60,7 @@ def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
              "--port", str(server_port), "--log", str(log), "--token", UPSTREAM_TOKEN],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(server)
-        _wait(server, f"http://127.0.0.1:{server_port}/health", "the MCP server")
+        wait_serving(server, f"http://127.0.0.1:{server_port}/health", "the MCP server")
         env = {**os.environ, "PDP_DECISION_LOG": "off", "PDP_WATCH": "false",
                "PDP_DATA_DIR": str(work / "data"),
                "PDP_GATEWAY_UPSTREAM_TOKEN": UPSTREAM_TOKEN}
@@ -88,7 +73,7 @@ def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(gateway)
         base = f"http://127.0.0.1:{gateway_port}"
-        _wait(gateway, base + "/health", "pdp gateway")
+        wait_serving(gateway, base + "/health", "pdp gateway")
         yield Stack(url=base + "/mcp", resource=base + "/mcp", log=log)
     finally:
         for proc in reversed(procs):
