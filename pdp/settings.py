@@ -271,6 +271,11 @@ class Settings(BaseSettings):
     gateway_cors: bool = Field(
         default=False, description="Answer CORS preflights from the allowed origins and "
         "add CORS headers for them (browser-based MCP clients).")
+    gateway_filter_tools: bool = Field(
+        default=False, description="Filter tools/list answers for the caller: a tool whose "
+        "request does not depend on its arguments is listed only if the caller may call it; "
+        "one whose request does is listed marked _meta org.openid.authzen/authorization = "
+        "per-call; a tool with a refused definition is never listed.")
     gateway_deny_as_tool_result: bool = Field(
         default=False, description="Answer a denied tools/call with a tool result "
         "(isError: true, the reason as its text) instead of a JSON-RPC error.")

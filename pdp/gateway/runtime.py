@@ -116,6 +116,7 @@ class GatewayConfig:
     tools_ttl: float = 300.0
     allowed_origins: tuple[str, ...] = ()
     cors: bool = False
+    filter_tools: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -141,7 +142,8 @@ class GatewayConfig:
                    allowed_origins=tuple(
                        o if o == "null" else origin_of(o)
                        for o in settings.gateway_allowed_origins or [public]),
-                   cors=settings.gateway_cors)
+                   cors=settings.gateway_cors,
+                   filter_tools=settings.gateway_filter_tools)
 
     @property
     def resource_metadata_url(self) -> str:
