@@ -48,6 +48,7 @@ from pdp.errors import (
     TokenError,
 )
 from pdp.gateway.decide import EVALUATION_PATH, verdict
+from pdp.gateway.denial import client_decisions
 from pdp.gateway.runtime import mapping_options, method_table, token_settings
 from pdp.http.access import read_body, wants_explanation
 from pdp.http.openapi import DocumentedRoute
@@ -91,6 +92,9 @@ class CoazRequestModel(BaseModel):
 class JsonRpcErrorModel(BaseModel):
     code: int
     message: str
+    data: dict[str, Any] | None = Field(
+        default=None, description="With explanation on: the reason and the decisions (no "
+        "reason_admin), as the gateway sends them.")
 
 
 Kind = Literal["pass", "evaluate", "deny", "unauthenticated"]
@@ -310,7 +314,11 @@ class CoazEndpoints:
         result["decisions"] = [dict(d) for d in checked.decisions]
         result["allow"] = checked.allowed
         if not checked.allowed:
-            result["error"] = {"code": outcome.deny_code, "message": checked.reason or _DENIED}
+            reason = checked.reason or _DENIED
+            result["error"] = {"code": outcome.deny_code, "message": reason}
+            if explain:
+                result["error"]["data"] = {"reason": reason,
+                                           "decisions": client_decisions(checked)}
         return result
 
     async def aclose(self) -> None:

@@ -202,6 +202,10 @@ async def test_authorize_explains_when_asked(pep: httpx.AsyncClient) -> None:
                              headers={"X-PDP-Explain": "true"})).json()
     assert answer["allow"] is False
     assert answer["decisions"][0]["context"]["reasons"] == ["frozen-accounts-send-nothing"]
+    assert answer["error"]["data"]["decisions"][0]["context"]["reasons"] == [
+        "frozen-accounts-send-nothing"]
+    plain = (await pep.post(AUTHORIZE, json=_body(msg))).json()
+    assert "data" not in plain["error"]
 
 
 @pytest.mark.asyncio
