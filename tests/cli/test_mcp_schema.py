@@ -3,12 +3,15 @@ type-checked (a misspelt argument is an error)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pdp.cli import main
-from tests.conftest import POLICIES
+from tests.conftest import POLICIES, ROOT, free_port, stop_server
+from tests.gateway.support import wait_serving
 
 TOOLS = POLICIES / "mcp" / "tools.json"
 GOOD = """@id("small-transfers")
@@ -63,3 +66,25 @@ def test_an_unreadable_tools_file_is_a_clear_error(
     missing = tmp_path / "none.json"
     assert main(["mcp", "schema", "--tools", str(missing)]) == 2
     assert "cannot read the tools file" in capsys.readouterr().err
+
+
+def test_the_tools_may_come_from_the_live_upstream(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    log = tmp_path / "upstream.jsonl"
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "gateway" / "mcp_server.py"), "--port",
+         str(port), "--log", str(log), "--token", "schema-s3cret"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_serving(server, f"http://127.0.0.1:{port}/health", "the MCP server")
+        monkeypatch.setenv("PDP_GATEWAY_UPSTREAM", f"http://127.0.0.1:{port}/mcp")
+        monkeypatch.setenv("PDP_GATEWAY_UPSTREAM_TOKEN", "schema-s3cret")
+        assert main(["mcp", "schema", "--from-upstream"]) == 0
+    finally:
+        stop_server(server)
+    from_file = tmp_path / "file.cedarschema"
+    live = capsys.readouterr().out
+    assert main(["mcp", "schema", "--tools", str(TOOLS), "-o", str(from_file)]) == 0
+    assert live == from_file.read_text()
