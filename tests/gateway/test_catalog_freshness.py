@@ -58,3 +58,34 @@ async def test_expired_definitions_are_listed_again_before_a_call(
     else:
         assert "result" in reply  # no expiry: the old mapping until something says otherwise
         assert gateway.tools.refreshes == 0
+
+
+@pytest.mark.asyncio
+async def test_list_changed_on_another_users_session_refreshes_before_the_next_call(
+        keys: Keys) -> None:
+    upstream = FakeUpstream()
+    gateway = make_gateway(keys, upstream)
+    alice, bob = keys.token(), keys.token(sub="bob@example.com")
+    try:
+        async with client_for(gateway) as client:
+            init = message("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                          "clientInfo": {"name": "t", "version": "1"}})
+            opened = await client.post("/mcp", content=orjson.dumps(init),
+                                       headers=headers(alice))
+            session = opened.headers["mcp-session-id"]
+            await client.post("/mcp", content=orjson.dumps(message("tools/list", {})),
+                              headers=headers(alice, mcp_session_id=session))
+            upstream.tools = [t for t in TOOLS if t["name"] != "echo"] + [STRICT_ECHO]
+            upstream.stream = [message("notifications/tools/list_changed", request_id=None)]
+            # bob's own session's stream carries the notification
+            stream = await client.get("/mcp", headers=headers(bob,
+                                                              mcp_session_id="bob-session"))
+            assert "tools/list_changed" in stream.text
+            reply = messages_of(await client.post(
+                "/mcp", content=orjson.dumps(call("echo", {"text": "hi"})),
+                headers=headers(alice, mcp_session_id=session)))[0]
+    finally:
+        await gateway.aclose()
+    assert reply["error"]["code"] == -32401  # decided with the new mapping, on alice's session
+    assert gateway.tools.refreshes == 1
+    assert upstream.calls() == []
