@@ -63,7 +63,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     try:  # PEP credentials, or a loopback address (see pdp.auth)
         check_exposure(settings)
     except ConfigurationError as exc:
