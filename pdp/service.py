@@ -27,6 +27,7 @@ from pdp.decision_log import DecisionLog
 from pdp.decision_log.metrics import DecisionLogCollector
 from pdp.engine import Engine, EngineOptions
 from pdp.engine.metrics import DecisionCollector
+from pdp.engine.type_names import TypeNames
 from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
 from pdp.errors import PDPError, StoreUnavailable
@@ -65,6 +66,7 @@ class PDPService:
             namespace=settings.namespace,
             action_properties_key=settings.action_properties_key,
             entity_depth=settings.entity_depth,
+            type_names=TypeNames(settings.type_names),
             decision_cache_size=(settings.decision_cache_size
                                  if settings.decision_cache == "on" else 0)))
         searcher = Searcher(engine, PageTokens.from_secret(

@@ -9,10 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "shipped_policies_dir"]
+__all__ = ["Settings", "TokenIssuer", "shipped_policies_dir"]
+
+
+class TokenIssuer(BaseModel):
+    """One more authorization server whose access tokens are accepted (an entry of
+    ``PDP_TOKEN_MORE_ISSUERS``, a JSON array)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(min_length=1, description="Its `iss` value.")
+    jwks_url: str | None = Field(default=None, description="Its JWKS URL.")
+    jwks_file: Path | None = Field(default=None, description="Its JWKS file.")
+    introspection_url: str | None = Field(
+        default=None, description="Its RFC 7662 introspection endpoint.")
+    introspection_client_id: str | None = Field(
+        default=None, description="Client id this server authenticates to it with.")
+    introspection_client_secret: SecretStr | None = Field(
+        default=None, description="The client secret.")
+    introspection_client_auth: Literal["client_secret_basic", "client_secret_post"] = Field(
+        default="client_secret_basic", description="How the client authenticates.")
+    introspection_require_audience: bool = Field(
+        default=True, description="Refuse an introspection answer without `aud`.")
 
 
 def shipped_policies_dir() -> Path:
@@ -62,6 +83,11 @@ class Settings(BaseSettings):
     # -- translation --------------------------------------------------------------------
     namespace: str = Field(
         default="", description="Cedar namespace prefixed to types and actions ('' = none).")
+    type_names: dict[str, str] = Field(
+        default_factory=dict, description="AuthZEN entity types that are not Cedar names, "
+        "with the Cedar type policies use for each (JSON object, e.g. {\"support-agent\": "
+        "\"support_agent\", \"ref/prompt\": \"ref_prompt\"}); reversible: a Cedar name in "
+        "it is refused as an AuthZEN type. Applies to evaluation requests.")
     action_properties_key: str = Field(
         default="action_properties", description="Context key that carries action.properties.")
 
@@ -172,13 +198,61 @@ class Settings(BaseSettings):
         description="Accepted JWS algorithms (comma-separated); `none` is never accepted.")
     token_leeway: int = Field(
         default=30, ge=0, le=300, description="Seconds of clock skew allowed for exp / nbf / iat.")
+    scopes_supported: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="scopes_supported of the protected-resource metadata "
+        "(RFC 9728; comma-separated; omitted if unset).")
+    token_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["at+jwt", "JWT"],
+        description="Accepted JOSE `typ` of JWT access tokens (comma-separated; compared "
+        "case-insensitively, `application/` optional; a token without `typ` is refused). "
+        "An ID-JAG (`oauth-id-jag+jwt`) is never accepted.")
+    token_introspection_url: str | None = Field(
+        default=None, description="RFC 7662 introspection endpoint of the TOKEN_ISSUERS: "
+        "validates opaque tokens (every token when no JWKS is set).")
+    token_introspection_client_id: str | None = Field(
+        default=None, description="Client id this server authenticates to the "
+        "introspection endpoint with.")
+    token_introspection_client_secret: SecretStr | None = Field(
+        default=None, description="Client secret for the introspection endpoint.")
+    token_introspection_client_auth: Literal["client_secret_basic", "client_secret_post"] = (
+        Field(default="client_secret_basic", description="How the client authenticates to "
+              "the introspection endpoint: HTTP Basic or form parameters."))
+    token_introspection_require_audience: bool = Field(
+        default=True, description="Refuse an introspection answer without `aud` (false: "
+        "accept it; an `aud` that is present must still name this server).")
+    token_cache_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="Seconds an accepted token is remembered "
+        "(never past its exp): a token revoked at the authorization server is refused at "
+        "most this long after. 0: validated on every request.")
+    token_more_issuers: list[TokenIssuer] = Field(
+        default_factory=list, description="More authorization servers, each with its own "
+        "JWKS or introspection endpoint (JSON array of objects: issuer, jwks_url | jwks_file, "
+        "introspection_url, introspection_client_id, introspection_client_secret, "
+        "introspection_client_auth, introspection_require_audience).")
 
     # -- COAZ: mapping ---------------------------------------------------------------------
     coaz_identity_claim: str = Field(
         default="sub", min_length=1,
         description="Token claim naming the subject (an on-behalf-of claim instead of sub).")
+    coaz_client_claims: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["client_id", "azp"], description="Token claims naming the "
+        "OAuth client (comma-separated, first present wins): context.agent of the default "
+        "mappings, and the subject of a client token.")
+    coaz_sub_is_client: bool = Field(
+        default=True, description="A token whose sub equals its client is a client "
+        "(machine) token, as RFC 9068 has client-credentials tokens carry (one without sub "
+        "always is).")
+    coaz_client_subject_type: str = Field(
+        default="client", min_length=1, description="subject.type of a client token.")
+    coaz_methods: dict[str, Any] = Field(
+        default_factory=dict, description="Method table on top of the default mappings "
+        "(JSON object): method → \"allow\" (forward, no decision), \"deny\", or a mapping "
+        "envelope {\"evaluation\": {...}} / {\"evaluations\": {...}} with CEL over params "
+        "and token. Unknown methods stay denied.")
     coaz_deny_code_binding: int = Field(
-        default=-32001, description="JSON-RPC code of a denial (binding dialect, defaults).")
+        default=-32401, description="JSON-RPC code of a denial (binding dialect, default "
+        "mappings, unknown methods). -32401 as the SEP dialect, not the binding draft's "
+        "-32001, which the official MCP SDK uses for its own request timeout.")
     coaz_deny_code_sep: int = Field(
         default=-32401, description="JSON-RPC code of a denial (SEP dialect).")
     coaz_catalog_cache: int = Field(
@@ -228,9 +302,31 @@ class Settings(BaseSettings):
         "learning them from the upstream's tools/list responses).")
     gateway_max_body_bytes: int = Field(
         default=4_194_304, ge=1, description="Largest MCP message body the gateway accepts.")
+    gateway_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins browsers may call the MCP endpoint from "
+        "(comma-separated, e.g. https://app.example.com); a request with another Origin gets "
+        "403. The gateway's own public origin if unset. Requests without Origin are not "
+        "affected.")
+    gateway_cors: bool = Field(
+        default=False, description="Answer CORS preflights from the allowed origins and "
+        "add CORS headers for them (browser-based MCP clients).")
+    gateway_filter_tools: bool = Field(
+        default=False, description="Filter tools/list answers for the caller: a tool whose "
+        "request does not depend on its arguments is listed only if the caller may call it; "
+        "one whose request does is listed marked _meta org.openid.authzen/authorization = "
+        "per-call; a tool with a refused definition is never listed.")
+    gateway_deny_as_tool_result: bool = Field(
+        default=False, description="Answer a denied tools/call with a tool result "
+        "(isError: true, the reason as its text) instead of a JSON-RPC error.")
+    gateway_tools_ttl: float = Field(
+        default=300.0, ge=0, description="Seconds the learned tool definitions are trusted: "
+        "past that, the gateway lists the upstream's tools again before deciding a call "
+        "(also at once after notifications/tools/list_changed on any session). 0: no expiry.")
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
-                     "admin_api_keys", "pep_jwt_issuers", mode="before")
+                     "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",
+                     "gateway_allowed_origins", "scopes_supported",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -250,6 +346,14 @@ class Settings(BaseSettings):
                                  ) from None
             if len(key) < 16:
                 raise ValueError("must be at least 16 bytes (32 hex digits)")
+        return value
+
+    @field_validator("type_names")
+    @classmethod
+    def _reversible_type_names(cls, value: dict[str, str]) -> dict[str, str]:
+        from pdp.engine.type_names import TypeNames
+
+        TypeNames(value)  # ValueError: not a reversible table of Cedar names
         return value
 
     def policies_dir(self) -> Path:

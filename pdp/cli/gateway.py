@@ -15,6 +15,7 @@ from typing import Any
 
 from pdp.cli.check import refuse_to_start
 from pdp.cli.text import plain
+from pdp.cli.token_flags import add_token_flags, token_overrides
 from pdp.errors import PDPError, PolicyLoadError
 from pdp.settings import Settings
 
@@ -24,10 +25,7 @@ __all__ = ["register", "settings_from_args"]
 _FLAGS = {
     "upstream": "gateway_upstream", "host": "gateway_host", "port": "gateway_port",
     "path": "gateway_path", "public_url": "gateway_public_url", "policies": "policies",
-    "pdp_url": "gateway_pdp_url", "resource": "resource_id",
-    "authorization_server": "authorization_servers", "issuer": "token_issuers",
-    "jwks_url": "token_jwks_url", "jwks_file": "token_jwks_file",
-    "algorithms": "token_algorithms", "tools_file": "gateway_tools_file",
+    "pdp_url": "gateway_pdp_url", "tools_file": "gateway_tools_file",
     "identity_claim": "coaz_identity_claim", "log_level": "log_level",
 }
 _SECRETS = {"upstream_token": "gateway_upstream_token", "pdp_token": "gateway_pdp_token"}
@@ -41,8 +39,6 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, help="port (PDP_GATEWAY_PORT, default 8090)")
     p.add_argument("--path", help="MCP endpoint path (PDP_GATEWAY_PATH, default /mcp)")
     p.add_argument("--public-url", help="base URL clients use (PDP_GATEWAY_PUBLIC_URL)")
-    p.add_argument("--resource", help="resource identifier tokens must be issued for "
-                   "(PDP_RESOURCE_ID, default PUBLIC_URL + PATH)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--policies", type=Path,
                        help="policy set of the in-process engine (PDP_POLICIES)")
@@ -51,20 +47,12 @@ def register(sub: Any) -> None:
                    "(prefer PDP_GATEWAY_PDP_TOKEN)")
     p.add_argument("--upstream-token", help="bearer token for the upstream "
                    "(prefer PDP_GATEWAY_UPSTREAM_TOKEN)")
-    p.add_argument("--authorization-server", action="append",
-                   help="authorization server issuer URL, repeatable (PDP_AUTHORIZATION_SERVERS)")
-    p.add_argument("--issuer", action="append",
-                   help="accepted token issuer, repeatable (PDP_TOKEN_ISSUERS, default the "
-                   "authorization servers)")
-    p.add_argument("--jwks-url", help="issuer JWKS URL (PDP_TOKEN_JWKS_URL)")
-    p.add_argument("--jwks-file", type=Path, help="issuer JWKS file (PDP_TOKEN_JWKS_FILE)")
-    p.add_argument("--algorithms", help="accepted JWS algorithms, comma-separated "
-                   "(PDP_TOKEN_ALGORITHMS, default RS256,PS256,ES256,EdDSA)")
     p.add_argument("--tools-file", type=Path, help="pin the tool mappings to this tools/list "
                    "result (PDP_GATEWAY_TOOLS_FILE)")
     p.add_argument("--identity-claim", help="token claim naming the subject "
                    "(PDP_COAZ_IDENTITY_CLAIM, default sub)")
     p.add_argument("--log-level", help="log level (PDP_LOG_LEVEL, default info)")
+    add_token_flags(p)
     p.set_defaults(run=run)
 
 
@@ -74,6 +62,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         value = getattr(args, flag, None)
         if value is not None:
             overrides[name] = value
+    overrides.update(token_overrides(args))
     # model_copy does not validate: build a fresh, validated object from the merged values.
     merged = (base or Settings()).model_dump()
     merged.update(overrides)

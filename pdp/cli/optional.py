@@ -8,6 +8,6 @@ __all__ = ["modules"]
 
 
 def modules() -> list[ModuleType]:
-    from pdp.cli import decisions, entities, gateway
+    from pdp.cli import decisions, entities, gateway, mcp
 
-    return [entities, decisions, gateway]
+    return [entities, decisions, gateway, mcp]

@@ -14,6 +14,7 @@ from typing import Any
 from pdp.auth import check_exposure
 from pdp.cli.check import refuse_to_start
 from pdp.cli.text import plain
+from pdp.cli.token_flags import add_token_flags, token_environment, token_overrides
 from pdp.decision_log import DecisionLog
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
@@ -50,19 +51,27 @@ def register(sub: Any) -> None:
                    help="require client certificates signed by this CA (PDP_TLS_CLIENT_CA)")
     p.add_argument("--playground", action="store_const", const=True, default=None,
                    help="serve the policy playground at /playground (PDP_PLAYGROUND)")
+    add_token_flags(p)
     p.set_defaults(run=run)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, flag) for flag, name in _FLAGS.items()
                  if getattr(args, flag, None) is not None}
-    return Settings().model_copy(update=overrides)
+    merged = Settings().model_dump()
+    merged.update(overrides)
+    merged.update(token_overrides(args))
+    return Settings.model_validate(merged)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     try:  # PEP credentials, or a loopback address (see pdp.auth); the decision log's key;
         # a playground only where it is safe
         check_exposure(settings)
@@ -82,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"PDP_{name.upper()}"] = str(value)
+    os.environ.update(token_environment(args))
     os.environ["PDP_POLICIES"] = str(settings.policies_dir().resolve())
     options: dict[str, Any] = dict(
         factory=True, host=settings.host, port=settings.port, workers=settings.workers,

@@ -4,10 +4,12 @@
 Claims reach this module only after the token was validated (:mod:`pdp.tokens`).
 
 * **Identity.** The subject is the value of the configured identity claim (``sub`` by default,
-  or an on-behalf-of claim). A token with no ``sub`` at all is a client-credentials token: the
-  subject is then the client (``client_id``, else ``azp``) with ``subject.type`` set to
-  :attr:`MappingOptions.client_subject_type`, and a note saying so goes into the outcome's
-  warnings (the decision log).
+  or an on-behalf-of claim). A client (machine) token — one with no ``sub`` at all, or (with
+  :attr:`MappingOptions.sub_is_client`, the default) one whose ``sub`` equals its client, as
+  RFC 9068 §2.2 has client-credentials tokens carry — has the client as its subject
+  (:attr:`MappingOptions.client_claims`: ``client_id``, else ``azp``) with ``subject.type``
+  :attr:`MappingOptions.client_subject_type` (``client``), and a note saying so goes into the
+  outcome's warnings (the decision log).
 * **Audience.** ``$token.aud`` resolves to exactly one string: the configured server resource
   when ``aud`` (string or list) contains it; without a configured resource, a single-valued
   ``aud``. Anything else is a mapping error.
@@ -40,9 +42,10 @@ class Identity:
         return {"type": self.subject_type, "id": self.subject_id}
 
 
-def client_of(claims: Mapping[str, Any]) -> str | None:
-    """The OAuth client the token was issued to (``client_id``, else ``azp``)."""
-    for name in ("client_id", "azp"):
+def client_of(claims: Mapping[str, Any],
+              names: tuple[str, ...] = ("client_id", "azp")) -> str | None:
+    """The OAuth client the token was issued to (the first of ``names`` present)."""
+    for name in names:
         value = claims.get(name)
         if isinstance(value, str) and value:
             return value
@@ -54,12 +57,17 @@ def resolve_identity(claims: Mapping[str, Any], options: MappingOptions) -> Iden
     claim = options.identity_claim
     value = claims.get(claim)
     if isinstance(value, str) and value:
+        if options.sub_is_client and claim == "sub" \
+                and value == client_of(claims, options.client_claims):
+            return Identity(options.client_subject_type, value,
+                            note=f"token 'sub' is its client {value!r}: the subject is the "
+                                 "client")
         return Identity("identity", value)
     if value is not None:
         raise MappingError(f"token claim {claim!r} is not a non-empty string", field=claim)
     if "sub" in claims:
         raise MappingError(f"token has no {claim!r} claim to take the subject from", field=claim)
-    client = client_of(claims)
+    client = client_of(claims, options.client_claims)
     if client is None:
         raise MappingError("token has neither 'sub' nor 'client_id'/'azp': no subject", field=claim)
     return Identity(options.client_subject_type, client,

@@ -2,8 +2,15 @@
 
 Every method of the table gets
 ``subject {type: identity, id: $token.sub}`` (anchored: see :mod:`pdp.coaz.claims` for the
-identity claim and tokens without ``sub``), ``action {name: <method>}``, the resource of its
-row, and ``context {agent: $token.?client_id}`` plus the row's extra context member:
+identity claim and client tokens), ``action {name: <method>}``, the resource of its row, and
+a context of the row's extra member plus who else is involved:
+
+* ``agent``: the OAuth client the token was issued to (``$token.?client_id``, else
+  ``$token.?azp``; :attr:`MappingOptions.client_claims`), absent when the token names none;
+* ``act``: the token's RFC 8693 ``act`` claim as issued (the party acting for the subject, its
+  own ``act`` the party before it), absent when the token has none.
+
+The rows:
 
 * ``initialize`` (context ``protocol_version: $params.protocolVersion``), ``tools/list``,
   ``resources/list``, ``prompts/list``, ``tasks/list``, ``logging/setLevel`` (context
@@ -16,6 +23,16 @@ row, and ``context {agent: $token.?client_id}`` plus the row's extra context mem
   ``params.ref.type == 'ref/prompt'``, else ``{type: resource, id: $params.ref.uri}``;
 * ``tasks/get``, ``tasks/result``, ``tasks/cancel``: ``{type: task, id: $params.taskId}``.
 
+Beyond the binding's table, these methods have a default too (``{type: mcp_server, id:
+$token.aud}``), so that a policy decides them instead of a blanket refusal:
+``resources/templates/list`` (MCP since 2024-11-05), ``server/discover`` and
+``subscriptions/listen`` (2026-07-28; clients probe ``server/discover`` first and fall back to
+an older protocol when it is refused), ``roots/list``, ``sampling/createMessage`` (context
+``max_tokens: $params.?maxTokens``) and ``elicitation/create`` (context ``mode``:
+``$params.?mode``, ``form`` when absent). ``completion/complete`` adds
+``argument_name: $params.?argument.?name`` to its context. A deployment's method table
+(:mod:`pdp.coaz.methods`) may replace any of these rows.
+
 A ``$params`` member the row needs that is absent (plain selection) is a mapping error; ids must
 be non-empty strings. ``ping`` and ``notifications/*`` never get here (they pass); a method not
 in the table has no default: :func:`default_request` returns ``None`` and the caller denies it.
@@ -26,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pdp.coaz.claims import resolve_audience, resolve_identity
+from pdp.coaz.claims import client_of, resolve_audience, resolve_identity
 from pdp.coaz.options import MappingOptions
 from pdp.coaz.outcome import Evaluate
 from pdp.coaz.request import check_depth, expose_act
@@ -90,7 +107,30 @@ _RESOURCES: dict[str, _ResourceOf] = {
     "tasks/get": _by("task", "taskId"),
     "tasks/result": _by("task", "taskId"),
     "tasks/cancel": _by("task", "taskId"),
+    "resources/templates/list": _server,
+    "server/discover": _server,
+    "subscriptions/listen": _server,
+    "roots/list": _server,
+    "sampling/createMessage": _server,
+    "elicitation/create": _server,
 }
+
+# method → (context key, params path, value when absent; MISSING_PARAM: leave it out)
+_MISSING_PARAM = object()
+_OPTIONAL_CONTEXT: dict[str, tuple[str, tuple[str, ...], Any]] = {
+    "sampling/createMessage": ("max_tokens", ("maxTokens",), _MISSING_PARAM),
+    "elicitation/create": ("mode", ("mode",), "form"),
+    "completion/complete": ("argument_name", ("argument", "name"), _MISSING_PARAM),
+}
+
+
+def _optional_param(params: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = params
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return _MISSING_PARAM
+        value = value[key]
+    return value
 
 _EXTRA_CONTEXT: dict[str, tuple[str, str]] = {
     "initialize": ("protocol_version", "protocolVersion"),
@@ -110,11 +150,19 @@ def default_request(method: str, params: Mapping[str, Any], claims: Mapping[str,
         return None
     identity = resolve_identity(claims, options)
     context: dict[str, Any] = {}
-    if "client_id" in claims:
-        context["agent"] = claims["client_id"]
+    client = client_of(claims, options.client_claims)
+    if client is not None:
+        context["agent"] = client
     extra = _EXTRA_CONTEXT.get(method)
     if extra is not None:
         context[extra[0]] = _param(params, extra[1])
+    optional = _OPTIONAL_CONTEXT.get(method)
+    if optional is not None:
+        value = _optional_param(params, optional[1])
+        if value is _MISSING_PARAM:
+            value = optional[2]
+        if value is not _MISSING_PARAM and type(value) in (str, int, float, bool):
+            context[optional[0]] = value
     body: dict[str, Any] = {
         "subject": identity.subject(),
         "action": {"name": method},
@@ -122,9 +170,9 @@ def default_request(method: str, params: Mapping[str, Any], claims: Mapping[str,
         "context": context,
     }
     deep = extra is not None and type(context[extra[0]]) in (dict, list)
-    if options.expose_act:
+    if claims.get("act") is not None:
         expose_act(body, claims)
-        deep = deep or type(claims.get("act")) in (dict, list)
+        deep = deep or type(claims["act"]) in (dict, list)
     if deep:
         check_depth(body, options.max_depth, "params" if extra is None else "params." + extra[1])
     warnings = (identity.note,) if identity.note else ()

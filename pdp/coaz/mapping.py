@@ -11,7 +11,8 @@ binding). :func:`map_message` turns one MCP JSON-RPC message into an :class:`Out
   ``inputSchema``, then the tool's mapping (or the default ``tools/call`` mapping for a tool
   without one) builds the request; a tool that is not in the catalogue, or whose definition
   failed to load, is a mapping error (MCP answers an unknown tool with ``-32602`` too);
-* other methods of the binding's table use their default mapping
+* a method in the deployment's method table (:mod:`pdp.coaz.methods`) is passed, denied or
+  mapped as the table says; other methods of the binding's table use their default mapping
   (:mod:`pdp.coaz.defaults`); any other method is denied with the binding's deny code;
 * a malformed JSON-RPC message is answered with ``-32600`` (invalid request).
 
@@ -160,9 +161,18 @@ def map_message(message: Mapping[str, Any], claims: Mapping[str, Any], catalog: 
     elif not isinstance(params, Mapping):
         return Deny(options.mapping_error_code, "params must be an object", field="params")
     token = claims if type(claims) is dict else dict(claims)
+    rule = options.methods.get(method) if options.methods is not None else None
     try:
         if method == "tools/call":
             return _map_tool_call(params, token, catalog, options)
+        if rule is not None:
+            if rule.kind == "allow":
+                return Pass()
+            if rule.kind == "deny":
+                return Deny(options.deny_code_binding, f"method {method!r} is not allowed")
+            assert rule.mapping is not None
+            return rule.mapping.build(params if type(params) is dict else dict(params), token,
+                                      options)
         outcome = default_request(method, params, token, options)
     except MappingError as error:
         log.debug("mapping error for %s: %s", method, error.message)

@@ -7,11 +7,14 @@ Schema (2020-12 unless ``$schema`` says otherwise) with ``type: "object"``. Its 
 
 * dialect 1 (SEP): ``"coaz": true`` on the tool and ``inputSchema["x-coaz-mapping"]``;
 * dialect 2 (binding): ``inputSchema["x-authzen-mapping"]``, no marker;
+* the reference implementation's form: ``"coaz": true`` with ``inputSchema["x-authzen-mapping"]``
+  holding ``{subject, context?, evaluations: [...]}`` where every string is CEL
+  (:mod:`pdp.coaz.reference`);
 * neither: the binding's default ``tools/call`` mapping.
 
-A definition that mixes the dialects (both mapping keys; ``coaz: true`` without
-``x-coaz-mapping``; ``x-coaz-mapping`` without ``coaz: true``, which would otherwise silently
-ignore an authorisation mapping), a non-boolean ``coaz``, a malformed mapping or an invalid
+A definition that mixes the dialects (both mapping keys; ``coaz: true`` without a mapping;
+``x-coaz-mapping`` without ``coaz: true``, which would otherwise silently ignore an
+authorisation mapping), a non-boolean ``coaz``, a malformed mapping or an invalid
 schema is refused when the list is loaded, with the JSON path of the problem (for example
 ``tools[2].inputSchema.x-authzen-mapping.evaluation.resource.id``). Only that tool is affected:
 calling it is a mapping error. A name defined twice makes both definitions unusable. Tool-call
@@ -32,6 +35,7 @@ from cel_expr_python import cel
 from pdp.coaz.arguments import ArgumentValidator
 from pdp.coaz.binding import BINDING_MAPPING_KEY, compile_binding_mapping, new_cel_env
 from pdp.coaz.mapping import CompiledMapping
+from pdp.coaz.reference import compile_reference_mapping
 from pdp.coaz.sep import SEP_MAPPING_KEY, compile_sep_mapping
 from pdp.coaz.template import at
 from pdp.errors import MappingError
@@ -152,6 +156,9 @@ class _Loader:
         if has_sep and has_binding:
             raise MappingError(f"{schema_at}: has both {SEP_MAPPING_KEY} and "
                                f"{BINDING_MAPPING_KEY}; a tool uses one dialect", field=schema_at)
+        if marker and has_binding:  # the reference implementation's form
+            mapping = compile_reference_mapping(name, schema, schema_at, self.env())
+            return ToolEntry(name, where, "binding", mapping, arguments)
         if marker and not has_sep:
             spot = at(schema_at, SEP_MAPPING_KEY)
             raise MappingError(f"{spot}: required when the tool has coaz: true", field=spot)

@@ -51,6 +51,7 @@ from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.engine._cedar import authorize_batch
 from pdp.engine.cache import DecisionCache
 from pdp.engine.translate import Translator
+from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
 from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, StoreUnavailable, TranslationError
@@ -78,6 +79,7 @@ class EngineOptions:
     entity_depth: int = 3
     decision_cache_size: int = 0  # 0: no decision cache
     closure_cache_size: int = 16_384  # entity closures kept across calls (0: none)
+    type_names: TypeNames = NO_TYPE_NAMES  # AuthZEN types that are not Cedar names
 
 
 class EngineStats:
@@ -268,7 +270,8 @@ class Engine:
         if state is not None and state.compiled is compiled:
             return state
         translator = Translator(compiled.schema_types, namespace=self._options.namespace,
-                                action_properties_key=self._options.action_properties_key)
+                                action_properties_key=self._options.action_properties_key,
+                                type_names=self._options.type_names)
         actions: dict[EntityUid, StoredEntity] = {}
         types = compiled.schema_types
         if types is not None:

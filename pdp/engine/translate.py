@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pdp.authzen.model import EvaluationRequest
+from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.errors import TranslationError
 from pdp.policies.schema_types import AttrType, SchemaTypes
 
@@ -70,8 +71,10 @@ class Translator:
     policy set."""
 
     def __init__(self, schema: SchemaTypes | None, *, namespace: str = "",
-                 action_properties_key: str = "action_properties") -> None:
+                 action_properties_key: str = "action_properties",
+                 type_names: TypeNames = NO_TYPE_NAMES) -> None:
         self._schema = schema
+        self._type_names = type_names
         self._prefix = f"{namespace}::" if namespace else ""
         self._action_type = f"{self._prefix}Action"
         self._key = action_properties_key
@@ -83,11 +86,12 @@ class Translator:
         known = self._types.get(authzen_type)
         if known is not None:
             return known
-        if not cedar_name_ok(authzen_type):
+        name = self._type_names.cedar(authzen_type, field)  # pdp.engine.type_names
+        if not cedar_name_ok(name):
             raise TranslationError(
                 f"{field}.type {authzen_type!r} is not a valid Cedar entity type name",
                 field=f"{field}.type")
-        cedar_type = self._prefix + authzen_type
+        cedar_type = self._prefix + name
         if len(self._types) < _KNOWN_TYPES:
             self._types[authzen_type] = cedar_type
         return cedar_type

@@ -39,12 +39,13 @@ from pdp.gateway.jsonrpc import (
     INVALID_REQUEST,
     BodyError,
     error_message,
-    error_status,
     is_request,
     parse_messages,
 )
+from pdp.gateway.origin import OriginGuard
 from pdp.gateway.runtime import Gateway
 from pdp.gateway.sse import SSEParser
+from pdp.gateway.tool_filter import ToolFilter, filtered_body, filtered_event
 from pdp.gateway.upstream import RESPONSE_HEADERS, UpstreamResponse
 from pdp.tokens import WELL_KNOWN_PATH
 
@@ -125,16 +126,22 @@ class _Watcher:
 
 
 async def _stream(response: UpstreamResponse, watcher: _Watcher,
-                  prefix: list[Mapping[str, Any]]) -> AsyncIterator[bytes]:
+                  prefix: list[Mapping[str, Any]],
+                  tool_filter: ToolFilter | None = None) -> AsyncIterator[bytes]:
     parser = SSEParser()
     try:
         for message in prefix:
             yield _sse_frame(message)
         async for chunk in response.aiter_raw():
-            for event in parser.feed(chunk):
+            events = parser.feed(chunk)
+            for event in events:
                 if event.event == "message":
                     watcher.event(event.data)
-            yield chunk
+            if tool_filter is None:
+                yield chunk
+                continue
+            for event in events:  # re-framed, the tools/list answer filtered
+                yield await filtered_event(event, tool_filter)
     except UpstreamError as exc:
         log.info("upstream stream ended: %s", exc.message)
     finally:
@@ -153,7 +160,8 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             session_id, gateway.principal(claims))
 
     async def relay(response: UpstreamResponse, *, watcher: _Watcher,
-                    errors: list[Mapping[str, Any]], binds: str | None) -> Response:
+                    errors: list[Mapping[str, Any]], binds: str | None,
+                    tool_filter: ToolFilter | None = None) -> Response:
         status = response.status_code
         if status in (401, 403):
             await response.aclose()
@@ -166,8 +174,8 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             gateway.sessions.bind(session_id, binds)
         kind = _media_type(response)
         if kind == _SSE and status == 200:
-            return StreamingResponse(_stream(response, watcher, errors), status_code=status,
-                                     headers=headers)
+            return StreamingResponse(_stream(response, watcher, errors, tool_filter),
+                                     status_code=status, headers=headers)
         try:
             body = await response.aread()
         except UpstreamError:
@@ -177,6 +185,8 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             await response.aclose()
         if kind == _JSON and status == 200:
             watcher.body(body)
+            if tool_filter is not None:
+                body = await filtered_body(body, tool_filter)
         if errors:  # a batch of which some messages were rejected here
             answered: list[Any] = []
             if kind == _JSON and body:
@@ -226,7 +236,8 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
                 return Response(status_code=202)
             if not batch:
                 assert rejected is not None
-                return _json(errors[0], error_status(rejected.code, version))
+                status, extra = gateway.rejection_status(rejected, errors[0], version)
+                return _json(errors[0], status, extra)
             return _json(errors, 200)
         # The messages as parsed and authorized, not the raw bytes: a body with duplicate keys
         # must not mean one thing here and another to a differently-written JSON parser.
@@ -247,8 +258,10 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             if batch:
                 return _json([*failed, *errors], 200)
             return _json(failed[0], 200)
+        tool_filter = (ToolFilter(gateway.authorizer, claims, list_ids)
+                       if list_ids and config.filter_tools else None)
         return await relay(response, watcher=_Watcher(gateway, list_ids), errors=errors,
-                           binds=binds)
+                           binds=binds, tool_filter=tool_filter)
 
     async def passthrough(request: Request) -> Response:
         """GET (the server's SSE stream) and DELETE (end the session): authenticated and
@@ -307,4 +320,5 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             return
         await app(scope, receive, send)
 
-    return asgi
+    return OriginGuard(asgi, mcp_path=mcp_path, allowed=config.allowed_origins,
+                       cors=config.cors)

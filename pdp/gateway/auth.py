@@ -8,8 +8,10 @@ identifier, ``exp`` / ``nbf``) before anything else happens; a missing or invali
 answered 401 with ``WWW-Authenticate: Bearer`` naming this server's protected-resource metadata
 and nothing else — no reason a client could learn from.
 
-Validated tokens are remembered (by their exact text) for at most ``cache_seconds`` and never
-past their ``exp``, so a client reusing one token is not re-verified on every message.
+Validated tokens are remembered (by their exact text) for at most ``cache_seconds``
+(``PDP_TOKEN_CACHE_SECONDS``, 10 by default) and never past their ``exp``, so a client reusing
+one token is not re-verified on every message; a token revoked at its authorization server
+(seen by introspection) is therefore refused at most ``cache_seconds`` later.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 class Authenticator:
     def __init__(self, validator: ClaimsValidator, *, missing_header: str, invalid_header: str,
-                 cache_size: int = 10_000, cache_seconds: float = 60.0) -> None:
+                 cache_size: int = 10_000, cache_seconds: float = 10.0) -> None:
         self.validator = validator
         self.missing_header = missing_header
         self.invalid_header = invalid_header

@@ -19,10 +19,10 @@ from typing import Any
 from pdp.coaz import Deny, Evaluate, MappingOptions, Pass, map_message
 from pdp.errors import UpstreamError
 from pdp.gateway.catalog import ToolStore
-from pdp.gateway.decide import Decider
+from pdp.gateway.decide import Decider, Verdict
 from pdp.gateway.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, error_message
 
-__all__ = ["Authorizer", "Rejection", "DENIED"]
+__all__ = ["Authorizer", "DenialStyle", "Rejection", "DENIED", "denial"]
 
 log = logging.getLogger("pdp.gateway")
 decisions_log = logging.getLogger("pdp.gateway.decisions")
@@ -35,11 +35,22 @@ ToolsFetcher = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Do not forward; answer ``response`` (``None`` for a notification: nothing to answer)."""
+    """Do not forward; answer ``response`` (``None`` for a notification: nothing to answer).
+    ``scopes``: the policy's reason names scopes the token lacks (answer HTTP 403
+    ``insufficient_scope`` when this is the only message)."""
 
     code: int
     message: str
     response: dict[str, Any] | None
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DenialStyle:
+    """How a policy's denial is shown to the client (see :mod:`pdp.gateway.denial`)."""
+
+    explain: bool = False
+    as_tool_result: bool = False
 
 
 def _reject(message: Mapping[str, Any], code: int, text: str) -> Rejection:
@@ -49,10 +60,12 @@ def _reject(message: Mapping[str, Any], code: int, text: str) -> Rejection:
 
 
 class Authorizer:
-    def __init__(self, decider: Decider, tools: ToolStore, options: MappingOptions) -> None:
+    def __init__(self, decider: Decider, tools: ToolStore, options: MappingOptions,
+                 style: DenialStyle = DenialStyle()) -> None:
         self.decider = decider
         self.tools = tools
         self.options = options
+        self.style = style
 
     async def check(self, message: Any, claims: Mapping[str, Any],
                     fetch_tools: ToolsFetcher | None = None) -> Rejection | None:
@@ -84,14 +97,40 @@ class Authorizer:
         if outcome.warnings:
             decisions_log.info("%s: %s", _what(message), "; ".join(outcome.warnings))
         if verdict.allowed:
-            decisions_log.debug("permit %s (%s)", _what(message), outcome.dialect)
+            decisions_log.debug("permit %s (%s) %s", _what(message), outcome.dialect,
+                                _who(outcome.body))
             return None
-        decisions_log.info("deny %s (%s)", _what(message), outcome.dialect)
-        return _reject(message, outcome.deny_code, verdict.reason or DENIED)
+        decisions_log.info("deny %s (%s) %s", _what(message), outcome.dialect,
+                           _who(outcome.body))
+        return denial(message, outcome.deny_code, verdict, self.style)
+
+
+def denial(message: Mapping[str, Any], code: int, verdict: Verdict,
+           style: DenialStyle) -> Rejection:
+    """The answer to a message a policy denied (see :mod:`pdp.gateway.denial`)."""
+    from pdp.gateway.denial import denial_answer, missing_scopes
+
+    text = verdict.reason or DENIED
+    scopes = missing_scopes(verdict)
+    if "id" not in message:
+        return Rejection(code, text, None, scopes)
+    return Rejection(code, text, denial_answer(message, code, text, verdict, style), scopes)
 
 
 async def _no_upstream() -> list[dict[str, Any]]:
     raise UpstreamError("no upstream to list the tools of")
+
+
+def _who(body: Mapping[str, Any]) -> str:
+    """Subject, client and actor of a request, for the decisions log line."""
+    subject = body.get("subject")
+    context = body.get("context")
+    context = context if isinstance(context, Mapping) else {}
+    act = context.get("act")
+    actor = act.get("sub") if isinstance(act, Mapping) else None
+    who = (f"{subject.get('type')}:{subject.get('id')}" if isinstance(subject, Mapping)
+           else None)
+    return f"subject={who!r} client={context.get('agent')!r} actor={actor!r}"
 
 
 def _what(message: Mapping[str, Any]) -> str:

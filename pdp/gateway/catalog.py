@@ -6,9 +6,12 @@ Tool definitions reach the gateway in three ways:
 * **learned** from every ``tools/list`` response it proxies (JSON or SSE bodies): each tool
   replaces the definition of the same name;
 * **refreshed** when a ``tools/call`` names a tool the gateway has not seen (another replica
-  proxied the list, the gateway restarted) or after the upstream announced
-  ``notifications/tools/list_changed``: the gateway lists the tools itself before deciding,
-  so a call is never decided with the default mapping because a declared mapping was missed;
+  proxied the list, the gateway restarted), after the upstream announced
+  ``notifications/tools/list_changed`` on any session (the catalogue is shared), or when the
+  definitions are older than ``ttl`` seconds (``PDP_GATEWAY_TOOLS_TTL``: a changed tool list
+  whose notification did not pass through the gateway is picked up within it): the gateway
+  lists the tools itself before deciding, so a call is never decided with the default mapping
+  because a declared mapping was missed, nor with a mapping older than the TTL;
 * **pinned** from a tools file (``PDP_GATEWAY_TOOLS_FILE``): the file is then the only source,
   re-read when it changes; proxied lists are not learned from.
 
@@ -56,10 +59,12 @@ def load_tools_file(path: Path) -> list[dict[str, Any]]:
 
 class ToolStore:
     def __init__(self, server_id: str | None, *, tools_file: Path | None = None,
-                 min_refresh_interval: float = 2.0) -> None:
+                 min_refresh_interval: float = 2.0, ttl: float = 300.0) -> None:
         self.server_id = server_id
         self.tools_file = tools_file
         self.min_refresh_interval = min_refresh_interval
+        self.ttl = ttl
+        self._learned_at = -float("inf")
         self._tools: dict[str, list[dict[str, Any]]] = {}
         self._catalog: ToolCatalog | None = None
         self._stale = False
@@ -100,6 +105,7 @@ class ToolStore:
             if self._tools.get(name) != defs:
                 self._tools[name] = defs
                 changed = True
+        self._learned_at = time.monotonic()  # the upstream's view as of now
         if changed:
             self._catalog = None
             log.info("learned %d tool definitions (%d known)", len(tools), len(self._tools))
@@ -111,6 +117,12 @@ class ToolStore:
             self._tools = fresh
             self._catalog = None
         self._stale = False
+        self._learned_at = time.monotonic()
+
+    def expired(self) -> bool:
+        """The definitions are older than the TTL (only once some were learned)."""
+        return (self.ttl > 0 and self._learned_at != -float("inf")
+                and time.monotonic() - self._learned_at >= self.ttl)
 
     def mark_stale(self) -> None:
         """The upstream said its tools changed: refresh before the next call."""
@@ -122,7 +134,7 @@ class ToolStore:
     def needs_refresh(self, name: str) -> bool:
         if self.pinned:
             return not self.knows(name) and self._file_changed()
-        if self._stale:
+        if self._stale or self.expired():
             return True
         if self.knows(name):
             return False

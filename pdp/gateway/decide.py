@@ -132,7 +132,7 @@ class LocalDecider:
     def decide_now(self, endpoint: str, body: Mapping[str, Any]) -> Verdict:
         from pdp.authzen import parse_evaluation
 
-        explain = self.service.settings.explain
+        explain = True  # the determining policies name missing scopes (pdp.gateway.denial)
         try:
             if endpoint == EVALUATION_PATH:
                 answer: Any = self.service.evaluation(parse_evaluation(body), explain=explain)

@@ -17,19 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from starlette.requests import Request
 
 from pdp.coaz import MappingOptions
-from pdp.errors import BodyTooLarge
+from pdp.coaz.methods import MethodTable
+from pdp.errors import BodyTooLarge, MappingError
 from pdp.gateway.auth import Authenticator, ClaimsValidator
-from pdp.gateway.authorize import Authorizer
+from pdp.gateway.authorize import Authorizer, DenialStyle, Rejection
 from pdp.gateway.catalog import ToolStore, load_tools_file
 from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider
 from pdp.gateway.http1 import Http1Client
+from pdp.gateway.jsonrpc import error_status
+from pdp.gateway.origin import origin_of
 from pdp.gateway.sessions import SessionBindings, principal_of
 from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
 from pdp.settings import Settings
 from pdp.tokens import (
+    IntrospectionSettings,
+    IssuerSettings,
     TokenSettings,
     TokenValidator,
     protected_resource_metadata,
@@ -37,26 +43,64 @@ from pdp.tokens import (
     www_authenticate,
 )
 
-__all__ = ["GatewayConfig", "Gateway", "mapping_options", "token_settings"]
+__all__ = ["GatewayConfig", "Gateway", "mapping_options", "method_table", "token_settings"]
 
 log = logging.getLogger("pdp.gateway")
 
 
-def mapping_options(settings: Settings, resource: str | None) -> MappingOptions:
-    return MappingOptions(server_resource=resource,
+def method_table(settings: Settings) -> MethodTable | None:
+    """The deployment's method table (``PDP_COAZ_METHODS``), compiled; ValueError if an entry
+    cannot be used."""
+    if not settings.coaz_methods:
+        return None
+    try:
+        return MethodTable.compile(settings.coaz_methods)
+    except MappingError as exc:
+        raise ValueError(f"PDP_COAZ_METHODS: {exc.message}") from None
+
+
+def mapping_options(settings: Settings, resource: str | None,
+                    methods: MethodTable | None = None) -> MappingOptions:
+    return MappingOptions(server_resource=resource, methods=methods,
                           identity_claim=settings.coaz_identity_claim,
+                          client_subject_type=settings.coaz_client_subject_type,
+                          client_claims=tuple(settings.coaz_client_claims),
+                          sub_is_client=settings.coaz_sub_is_client,
                           deny_code_binding=settings.coaz_deny_code_binding,
                           deny_code_sep=settings.coaz_deny_code_sep)
 
 
-def token_settings(settings: Settings, audience: str) -> TokenSettings:
-    """Token validation for ``audience`` from the ``PDP_TOKEN_*`` settings (ValueError if they
-    are incomplete)."""
+def _introspection(url: str | None, client_id: str | None, secret: SecretStr | None,
+                   client_auth: str, require_audience: bool) -> IntrospectionSettings | None:
+    if url is None:
+        return None
+    if not client_id or secret is None:
+        raise ValueError(f"introspection at {url} needs a client id and secret")
+    return IntrospectionSettings(url, client_id, secret.get_secret_value(),
+                                 require_audience=require_audience, client_auth=client_auth)
+
+
+def token_settings(settings: Settings, audience: str | None) -> TokenSettings:
+    """Token validation from the ``PDP_TOKEN_*`` settings (ValueError if they are incomplete).
+    ``audience`` ``None``: each validation names its audience."""
     issuers = tuple(settings.token_issuers or settings.authorization_servers)
-    return TokenSettings(issuers=issuers, audience=audience, jwks_url=settings.token_jwks_url,
-                         jwks_file=settings.token_jwks_file,
-                         algorithms=tuple(settings.token_algorithms),
-                         leeway=settings.token_leeway)
+    more = tuple(
+        IssuerSettings(i.issuer, jwks_url=i.jwks_url, jwks_file=i.jwks_file,
+                       introspection=_introspection(
+                           i.introspection_url, i.introspection_client_id,
+                           i.introspection_client_secret, i.introspection_client_auth,
+                           i.introspection_require_audience))
+        for i in settings.token_more_issuers)
+    return TokenSettings(
+        issuers=issuers, audience=audience, jwks_url=settings.token_jwks_url,
+        jwks_file=settings.token_jwks_file, algorithms=tuple(settings.token_algorithms),
+        leeway=settings.token_leeway, token_types=tuple(settings.token_types),
+        introspection=_introspection(
+            settings.token_introspection_url, settings.token_introspection_client_id,
+            settings.token_introspection_client_secret,
+            settings.token_introspection_client_auth,
+            settings.token_introspection_require_audience),
+        more_issuers=more, cache_seconds=settings.token_cache_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +113,10 @@ class GatewayConfig:
     max_body_bytes: int
     upstream_timeout: float
     tools_file: Path | None
+    tools_ttl: float = 300.0
+    allowed_origins: tuple[str, ...] = ()
+    cors: bool = False
+    filter_tools: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -89,7 +137,13 @@ class GatewayConfig:
                    authorization_servers=tuple(settings.authorization_servers),
                    max_body_bytes=settings.gateway_max_body_bytes,
                    upstream_timeout=settings.gateway_upstream_timeout,
-                   tools_file=settings.gateway_tools_file)
+                   tools_file=settings.gateway_tools_file,
+                   tools_ttl=settings.gateway_tools_ttl,
+                   allowed_origins=tuple(
+                       o if o == "null" else origin_of(o)
+                       for o in settings.gateway_allowed_origins or [public]),
+                   cors=settings.gateway_cors,
+                   filter_tools=settings.gateway_filter_tools)
 
     @property
     def resource_metadata_url(self) -> str:
@@ -99,19 +153,23 @@ class GatewayConfig:
 class Gateway:
     def __init__(self, config: GatewayConfig, *, validator: ClaimsValidator,
                  decider: Decider, upstream: Upstream, options: MappingOptions,
-                 closers: tuple[Any, ...] = ()) -> None:
+                 closers: tuple[Any, ...] = (), token_cache_seconds: float = 10.0,
+                 denial_style: DenialStyle | None = None,
+                 scopes_supported: tuple[str, ...] | None = None) -> None:
         self.config = config
         self.options = options
         metadata_url = config.resource_metadata_url
         self.authenticator = Authenticator(
             validator, missing_header=www_authenticate(metadata_url, error=None),
-            invalid_header=www_authenticate(metadata_url))
-        self.tools = ToolStore(config.resource, tools_file=config.tools_file)
-        self.authorizer = Authorizer(decider, self.tools, options)
+            invalid_header=www_authenticate(metadata_url), cache_seconds=token_cache_seconds)
+        self.tools = ToolStore(config.resource, tools_file=config.tools_file,
+                               ttl=config.tools_ttl)
+        self.authorizer = Authorizer(decider, self.tools, options,
+                                     denial_style or DenialStyle())
         self.upstream = upstream
         self.sessions = SessionBindings()
         self.resource_metadata = protected_resource_metadata(
-            config.resource, config.authorization_servers)
+            config.resource, config.authorization_servers, scopes_supported=scopes_supported)
         self._closers = (upstream, decider, *closers)
 
     @classmethod
@@ -123,6 +181,7 @@ class Gateway:
         config = GatewayConfig.from_settings(settings)
         # everything that can be refused is checked before anything is opened
         tokens = token_settings(settings, config.resource)
+        methods = method_table(settings)
         protected_resource_metadata(config.resource, config.authorization_servers)
         if config.tools_file is not None:
             load_tools_file(config.tools_file)
@@ -152,7 +211,27 @@ class Gateway:
             timeout=t)
         validator = TokenValidator(tokens)
         return cls(config, validator=validator, decider=decider, upstream=upstream,
-                   options=mapping_options(settings, config.resource), closers=(validator,))
+                   options=mapping_options(settings, config.resource, methods),
+                   closers=(validator,),
+                   token_cache_seconds=settings.token_cache_seconds,
+                   denial_style=DenialStyle(explain=settings.explain,
+                                            as_tool_result=settings.gateway_deny_as_tool_result),
+                   scopes_supported=(tuple(settings.scopes_supported)
+                                     if settings.scopes_supported is not None else None))
+
+    def rejection_status(self, rejection: Rejection, answer: Mapping[str, Any],
+                         version: str | None) -> tuple[int, dict[str, str] | None]:
+        """HTTP status and headers of a lone rejected message: 403 ``insufficient_scope`` when
+        the policy named missing scopes; 200 for a denial answered as a tool result; else the
+        transport's status for the error code."""
+        if rejection.scopes:
+            challenge = www_authenticate(self.config.resource_metadata_url,
+                                         error="insufficient_scope",
+                                         scope=" ".join(rejection.scopes))
+            return 403, {"WWW-Authenticate": challenge}
+        if "result" in answer:
+            return 200, None
+        return error_status(rejection.code, version), None
 
     def principal(self, claims: Mapping[str, Any]) -> str:
         return principal_of(claims, self.options.identity_claim)

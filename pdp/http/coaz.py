@@ -11,11 +11,14 @@ return whenever ``allow`` is false.
 
 Body: ``{"message": {...}, "tools": [...]?, "token": "<JWT>"? | "claims": {...}?,
 "server": "<resource id>"?}``. A ``token`` is validated here (``PDP_TOKEN_*``, audience
-``server`` or ``PDP_RESOURCE_ID``). ``claims`` are trusted as already validated, so they are
-accepted only from a caller authenticated with a PEP credential (an API key or a PEP JWT, see
-:mod:`pdp.auth` and :mod:`pdp.http.auth`), or in unauthenticated mode (no PEP credential
-configured, loopback only), where any caller could ask ``/access/v1/evaluation`` directly anyway.
-Compiled tool catalogs are cached by a hash of the ``tools`` array (bounded LRU).
+``server`` or ``PDP_RESOURCE_ID``) by one validator built from the settings: its key sources
+are the configured issuers', so no value of ``server`` (or of the token) creates another or
+makes the PDP fetch keys it would not fetch otherwise. ``claims`` are trusted as already
+validated, so they are accepted only from a caller authenticated with a PEP credential (an
+API key or a PEP JWT, see :mod:`pdp.auth` and :mod:`pdp.http.auth`), or in unauthenticated
+mode (no PEP credential configured, loopback only), where any caller could ask
+``/access/v1/evaluation`` directly anyway. Compiled tool catalogs are cached by a hash of
+the ``tools`` array (bounded LRU).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from pdp.errors import (
     TokenError,
 )
 from pdp.gateway.decide import EVALUATION_PATH, verdict
-from pdp.gateway.runtime import mapping_options, token_settings
+from pdp.gateway.denial import client_decisions
+from pdp.gateway.runtime import mapping_options, method_table, token_settings
 from pdp.http.access import read_body, wants_explanation
 from pdp.http.openapi import DocumentedRoute
 from pdp.http.responses import error_response, json_response
@@ -60,7 +64,6 @@ log = logging.getLogger("pdp.http")
 MAP_PATH = "/coaz/v1/map"
 AUTHORIZE_PATH = "/coaz/v1/authorize"
 _DENIED = "Access denied"
-_MAX_VALIDATORS = 16
 
 
 # -- OpenAPI models -------------------------------------------------------------------------
@@ -89,6 +92,9 @@ class CoazRequestModel(BaseModel):
 class JsonRpcErrorModel(BaseModel):
     code: int
     message: str
+    data: dict[str, Any] | None = Field(
+        default=None, description="With explanation on: the reason and the decisions (no "
+        "reason_admin), as the gateway sends them.")
 
 
 Kind = Literal["pass", "evaluate", "deny", "unauthenticated"]
@@ -171,7 +177,8 @@ class CoazEndpoints:
         self.settings = settings = service.settings
         self.catalogs = _CatalogCache(settings.coaz_catalog_cache)
         self._no_tools = ToolCatalog.from_tools_list([])
-        self._validators: OrderedDict[str, TokenValidator] = OrderedDict()
+        self._token_validator: TokenValidator | None = None
+        self._methods = method_table(settings)
         self._pep_authentication = pep_authentication
 
     # -- steps --------------------------------------------------------------------------------
@@ -185,19 +192,16 @@ class CoazEndpoints:
         principal = state.get("principal")
         return isinstance(principal, Principal) and principal.is_pep
 
-    def _validator(self, audience: str) -> TokenValidator:
-        validator = self._validators.get(audience)
-        if validator is not None:
-            self._validators.move_to_end(audience)
-            return validator
-        try:
-            validator = TokenValidator(token_settings(self.settings, audience))
-        except ValueError as exc:
-            raise InvalidField(f"this PDP cannot validate tokens: {exc}", field="token") from None
-        self._validators[audience] = validator
-        if len(self._validators) > _MAX_VALIDATORS:
-            self._validators.popitem(last=False)
-        return validator
+    def _validator(self) -> TokenValidator:
+        """The one token validator, built from the settings on first use."""
+        if self._token_validator is None:
+            try:
+                self._token_validator = TokenValidator(
+                    token_settings(self.settings, self.settings.resource_id))
+            except ValueError as exc:
+                raise InvalidField(f"this PDP cannot validate tokens: {exc}",
+                                   field="token") from None
+        return self._token_validator
 
     @staticmethod
     def _challenge(server: str | None, error: Literal["invalid_token"] | None) -> str:
@@ -241,7 +245,7 @@ class CoazEndpoints:
                 raise MissingField("server (or PDP_RESOURCE_ID) is required to validate a "
                                    "token: it is the audience", field="server")
             try:
-                claims = await self._validator(server).validate(token)
+                claims = await self._validator().validate(token, audience=server)
             except TokenError as exc:
                 log.info("COAZ: rejected an access token: %s", exc.message)
                 return _Unauthenticated(self._challenge(server, "invalid_token"))
@@ -249,7 +253,7 @@ class CoazEndpoints:
             return _Unauthenticated(self._challenge(server, None))
         catalog = self._no_tools if tools is None else self.catalogs.get(tools, server)
         return map_message(body["message"], claims, catalog,
-                           mapping_options(self.settings, server))
+                           mapping_options(self.settings, server, self._methods))
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -310,13 +314,17 @@ class CoazEndpoints:
         result["decisions"] = [dict(d) for d in checked.decisions]
         result["allow"] = checked.allowed
         if not checked.allowed:
-            result["error"] = {"code": outcome.deny_code, "message": checked.reason or _DENIED}
+            reason = checked.reason or _DENIED
+            result["error"] = {"code": outcome.deny_code, "message": reason}
+            if explain:
+                result["error"]["data"] = {"reason": reason,
+                                           "decisions": client_decisions(checked)}
         return result
 
     async def aclose(self) -> None:
-        for validator in self._validators.values():
-            await validator.aclose()
-        self._validators.clear()
+        if self._token_validator is not None:
+            await self._token_validator.aclose()
+            self._token_validator = None
 
 
 Handler = Callable[[Request], Awaitable[dict[str, Any]]]

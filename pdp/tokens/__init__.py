@@ -21,17 +21,23 @@ from pdp.tokens.metadata import (
     www_authenticate,
 )
 from pdp.tokens.settings import (
+    ACCESS_TOKEN_TYPES,
     DEFAULT_ALGORITHMS,
+    ID_JAG_TYPE,
     SUPPORTED_ALGORITHMS,
     IntrospectionSettings,
+    IssuerSettings,
     TokenSettings,
 )
 from pdp.tokens.validator import TokenValidator
 
 __all__ = [
+    "ACCESS_TOKEN_TYPES",
     "CacheMiss",
     "DEFAULT_ALGORITHMS",
+    "ID_JAG_TYPE",
     "IntrospectionSettings",
+    "IssuerSettings",
     "JWKSCache",
     "KeySnapshot",
     "SUPPORTED_ALGORITHMS",

@@ -10,8 +10,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_ALGORITHMS", "SUPPORTED_ALGORITHMS", "IntrospectionSettings",
-           "TokenSettings", "check_fetch_url"]
+__all__ = ["ACCESS_TOKEN_TYPES", "DEFAULT_ALGORITHMS", "ID_JAG_TYPE", "SUPPORTED_ALGORITHMS",
+           "IntrospectionSettings", "IssuerSettings", "TokenSettings", "check_fetch_url",
+           "media_type"]
+
+#: The JOSE ``typ`` values of an access token by default: RFC 9068's ``at+jwt`` and the generic
+#: ``JWT`` many authorization servers still put there.
+ACCESS_TOKEN_TYPES: tuple[str, ...] = ("at+jwt", "JWT")
+
+#: The ``typ`` of an Identity Assertion JWT Authorization Grant (enterprise-managed
+#: authorization): a grant to exchange at a token endpoint, never an access token.
+ID_JAG_TYPE = "oauth-id-jag+jwt"
+
+
+def media_type(value: str) -> str:
+    """A ``typ`` value compared as RFC 7515 §4.1.9 says: case-insensitively, with an omitted
+    ``application/`` prefix."""
+    value = value.strip().lower()
+    return value.removeprefix("application/")
 
 #: Accepted signature algorithms unless configured otherwise: asymmetric only.
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
@@ -48,19 +64,48 @@ def check_fetch_url(url: str, what: str) -> str:
 class IntrospectionSettings:
     """RFC 7662 token introspection for opaque tokens.
 
-    The PDP authenticates to ``endpoint`` with HTTP Basic ``client_id``/``client_secret``.
-    With ``require_audience`` the response must carry an ``aud`` that names this server.
+    The PDP authenticates to ``endpoint`` as ``client_id`` with ``client_secret``, sent as
+    HTTP Basic (``client_auth="client_secret_basic"``, the default) or in the form body
+    (``"client_secret_post"``). With ``require_audience`` the response must carry an ``aud``
+    that names this server; without it an absent ``aud`` is accepted (a present one must still
+    name this server).
     """
 
     endpoint: str
     client_id: str
     client_secret: str = field(repr=False)
     require_audience: bool = True
+    client_auth: str = "client_secret_basic"
 
     def __post_init__(self) -> None:
         check_fetch_url(self.endpoint, "introspection endpoint")
         if not self.client_id:
             raise ValueError("introspection needs a client_id")
+        if self.client_auth not in ("client_secret_basic", "client_secret_post"):
+            raise ValueError("introspection client_auth must be client_secret_basic or "
+                             "client_secret_post")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSettings:
+    """One more authorization server with its own key source: its ``issuer`` (the ``iss`` of
+    its tokens) and a JWKS (URL or file) or an introspection endpoint, or both."""
+
+    issuer: str
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    introspection: IntrospectionSettings | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.issuer, str) or not self.issuer:
+            raise ValueError("an issuer needs its 'iss' value")
+        if self.jwks_url is not None and self.jwks_file is not None:
+            raise ValueError(f"issuer {self.issuer}: configure jwks_url or jwks_file, not both")
+        if self.jwks_url is None and self.jwks_file is None and self.introspection is None:
+            raise ValueError(f"issuer {self.issuer}: configure a JWKS (URL or file) or "
+                             "introspection")
+        if self.jwks_url is not None:
+            check_fetch_url(self.jwks_url, "jwks_url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +115,8 @@ class TokenSettings:
     ``issuers``
         Accepted ``iss`` values (one or more authorization servers).
     ``audience``
-        This server's resource identifier: ``aud`` must contain it (RFC 8707).
+        This server's resource identifier: ``aud`` must contain it (RFC 8707). ``None``: every
+        call names the audience (:meth:`TokenValidator.validate`'s ``audience``).
     ``jwks_url`` / ``jwks_file``
         Where the issuers' signing keys come from (a JWKS document). A URL is fetched with
         httpx, cached for ``jwks_cache_ttl`` seconds and fetched again when a token names an
@@ -81,14 +127,24 @@ class TokenSettings:
     ``leeway``
         Seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
     ``token_types``
-        If set, the accepted JOSE ``typ`` header values (e.g. ``("at+jwt",)``, RFC 9068).
+        If set, the accepted JOSE ``typ`` header values (e.g. ``("at+jwt", "JWT")``, RFC 9068),
+        compared by :func:`media_type`; a token without ``typ`` is then refused. ``None``
+        accepts any. An ID-JAG's type can never be listed.
     ``introspection``
         RFC 7662 introspection for tokens that are not JWTs (for every token when no JWKS is
         configured).
+    ``more_issuers``
+        Further authorization servers, each with its own key source. A JWT is verified with
+        the key source of the issuer its (not yet verified) ``iss`` names; a JWT whose ``iss``
+        no configured issuer has is refused before any key is fetched.
+    ``cache_seconds``
+        How long an accepted token's validation is remembered (introspection answers here,
+        validated claims by callers that cache): a revoked token is refused at most this many
+        seconds later. 0: not remembered.
     """
 
     issuers: tuple[str, ...]
-    audience: str
+    audience: str | None
     jwks_url: str | None = None
     jwks_file: Path | None = None
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
@@ -99,13 +155,15 @@ class TokenSettings:
     jwks_min_refresh_interval: float = 30.0
     http_timeout: float = 5.0
     max_jwks_bytes: int = 1_048_576
+    more_issuers: tuple[IssuerSettings, ...] = ()
+    cache_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.issuers, str):
             object.__setattr__(self, "issuers", (self.issuers,))
         if not self.issuers or not all(isinstance(i, str) and i for i in self.issuers):
             raise ValueError("at least one issuer is required")
-        if not self.audience:
+        if self.audience is not None and not self.audience:
             raise ValueError("the audience (this server's resource identifier) is required")
         if self.jwks_url is not None and self.jwks_file is not None:
             raise ValueError("configure jwks_url or jwks_file, not both")
@@ -124,3 +182,18 @@ class TokenSettings:
             raise ValueError("jwks_cache_ttl must be positive, jwks_min_refresh_interval >= 0")
         if self.http_timeout <= 0:
             raise ValueError("http_timeout must be positive")
+        if self.token_types is not None:
+            types = tuple(media_type(t) for t in self.token_types)
+            if not types or not all(types):
+                raise ValueError("token_types must list at least one type (or be None: any)")
+            if media_type(ID_JAG_TYPE) in types:
+                raise ValueError(f"{ID_JAG_TYPE} is an authorization grant, never an access "
+                                 "token: it cannot be an accepted token type")
+            object.__setattr__(self, "token_types", types)
+        if not 0 <= self.cache_seconds <= 3600:
+            raise ValueError("cache_seconds must be between 0 and 3600")
+        seen = set(self.issuers)
+        for extra in self.more_issuers:
+            if extra.issuer in seen:
+                raise ValueError(f"issuer {extra.issuer} is configured twice")
+            seen.add(extra.issuer)

@@ -66,15 +66,26 @@ ROWS: list[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, Any]]] = 
      {"type": "prompt", "id": "summarise"}, {"agent": "agent-app-1"}),
     ("completion/complete", {"ref": {"type": "ref/prompt", "name": "summarise"},
                              "argument": {"name": "a", "value": "b"}},
-     {"type": "prompt", "id": "summarise"}, {"agent": "agent-app-1"}),
+     {"type": "prompt", "id": "summarise"}, {"agent": "agent-app-1", "argument_name": "a"}),
     ("completion/complete", {"ref": {"type": "ref/resource", "uri": "file:///{p}"},
                              "argument": {"name": "p", "value": "x"}},
-     {"type": "resource", "id": "file:///{p}"}, {"agent": "agent-app-1"}),
+     {"type": "resource", "id": "file:///{p}"}, {"agent": "agent-app-1", "argument_name": "p"}),
     ("logging/setLevel", {"level": "debug"}, MCP_SERVER,
      {"agent": "agent-app-1", "level": "debug"}),
     ("tasks/get", {"taskId": "t-1"}, {"type": "task", "id": "t-1"}, {"agent": "agent-app-1"}),
     ("tasks/result", {"taskId": "t-1"}, {"type": "task", "id": "t-1"}, {"agent": "agent-app-1"}),
     ("tasks/cancel", {"taskId": "t-1"}, {"type": "task", "id": "t-1"}, {"agent": "agent-app-1"}),
+    # beyond the binding's table
+    ("resources/templates/list", None, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("server/discover", {}, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("subscriptions/listen", {}, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("roots/list", None, MCP_SERVER, {"agent": "agent-app-1"}),
+    ("sampling/createMessage", {"messages": [], "maxTokens": 100}, MCP_SERVER,
+     {"agent": "agent-app-1", "max_tokens": 100}),
+    ("elicitation/create", {"message": "?", "requestedSchema": {}}, MCP_SERVER,
+     {"agent": "agent-app-1", "mode": "form"}),
+    ("elicitation/create", {"mode": "url", "message": "?", "url": "https://x"}, MCP_SERVER,
+     {"agent": "agent-app-1", "mode": "url"}),
 ]
 
 
@@ -89,7 +100,7 @@ def test_each_row_of_the_default_mapping_table_builds_its_request(
     assert list(outcome.body) == ["subject", "action", "resource", "context"]
 
 
-def test_the_table_covers_exactly_the_methods_of_the_binding() -> None:
+def test_the_table_covers_exactly_the_default_methods() -> None:
     assert {row[0] for row in ROWS} == DEFAULT_METHODS
 
 
@@ -184,9 +195,43 @@ def test_the_act_claim_is_exposed_in_the_context_when_configured() -> None:
     assert outcome.body["context"] == {"agent": "agent-app-1", "act": act}
 
 
-def test_the_act_claim_is_not_exposed_by_default() -> None:
-    outcome = evaluate("tools/list", claims={**CLAIMS, "act": {"sub": "x"}})
-    assert "act" not in outcome.body["context"]
+def test_the_default_mappings_carry_the_act_claim_as_issued() -> None:
+    act = {"sub": "agent-app-1", "act": {"sub": "orchestrator"}}
+    outcome = evaluate("tools/list", claims={**CLAIMS, "act": act})
+    assert outcome.body["context"] == {"agent": "agent-app-1", "act": act}
+
+
+def test_the_agent_is_the_authorized_party_when_the_token_has_no_client_id() -> None:
+    outcome = evaluate("tools/list", claims={"sub": "alice@example.com", "azp": "spa-app",
+                                             "aud": SERVER})
+    assert outcome.body["context"] == {"agent": "spa-app"}
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "batch", "client_id": "batch", "aud": SERVER},
+    {"sub": "batch", "azp": "batch", "aud": SERVER},
+    {"client_id": "batch", "aud": SERVER},
+])
+def test_a_client_credentials_token_is_a_client_token(claims: dict[str, Any]) -> None:
+    outcome = evaluate("tools/list", claims=claims)
+    assert outcome.body["subject"] == {"type": "client", "id": "batch"}
+    assert outcome.body["context"] == {"agent": "batch"}
+    assert outcome.warnings and "client" in outcome.warnings[0]
+
+
+def test_sub_equal_to_the_client_may_be_taken_as_a_person() -> None:
+    options = MappingOptions(server_resource=SERVER, sub_is_client=False)
+    outcome = evaluate("tools/list", claims={"sub": "batch", "client_id": "batch",
+                                             "aud": SERVER}, options=options)
+    assert outcome.body["subject"] == {"type": "identity", "id": "batch"}
+
+
+def test_the_claims_naming_the_client_are_configurable() -> None:
+    options = MappingOptions(server_resource=SERVER, client_claims=("cid",))
+    outcome = evaluate("tools/list", claims={"sub": "svc", "cid": "svc", "client_id": "x",
+                                             "aud": SERVER}, options=options)
+    assert outcome.body["subject"] == {"type": "client", "id": "svc"}
+    assert outcome.body["context"] == {"agent": "svc"}
 
 
 # -- pass-through and fail-closed -----------------------------------------------------------
@@ -208,7 +253,7 @@ def test_responses_to_server_initiated_requests_pass(message: dict[str, Any]) ->
     assert map_message(message, CLAIMS, CATALOG, OPTIONS) == Pass()
 
 
-@pytest.mark.parametrize("method", ["resources/templates/list", "sampling/createMessage",
+@pytest.mark.parametrize("method", ["resources/templates/lists", "sampling/create",
                                     "tools/delete", "", "PING", "notification/x"])
 def test_a_method_without_a_mapping_is_denied(method: str) -> None:
     outcome = map_message(request(method), CLAIMS, CATALOG, OPTIONS)

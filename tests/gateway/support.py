@@ -4,6 +4,7 @@ upstream MCP server (an ASGI app), and an in-process gateway wired to it."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,21 @@ class Keys:
         if client_id is not None:
             claims["client_id"] = client_id
         return jwt.encode({"alg": "ES256", "kid": self.kid}, claims, self.key)
+
+
+def wait_serving(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
+    """Poll ``url`` until it answers (or ``proc`` exits, or 30 s pass)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{what} exited: {err}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start in 30 s")
 
 
 def gateway_settings(keys: Keys, **overrides: Any) -> Settings:

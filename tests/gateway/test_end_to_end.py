@@ -2,12 +2,12 @@
 front of it (a subprocess with the shipped ``policies/mcp`` and a JWKS file made here), and the
 SDK's Streamable HTTP client with a bearer token signed here.
 
-Shown: an allowed call returns the tool's result; denied calls get the deny error of their
-mapping's dialect (-32401 SEP, -32001 binding) and never reach the tool; an invalid token gets
-401 with the protected-resource challenge; the upstream only ever sees the gateway's own
-credentials. Run once with the SDK's default negotiation (the gateway denies the 2026-07-28
-``server/discover`` probe, which the COAZ binding does not map, so the client falls back to the
-2025-11-25 handshake) and once pinned to 2026-07-28.
+Shown: an allowed call returns the tool's result; denied calls get the deny error (-32401 by
+default for both dialects, never the SDK's -32001 timeout) and never reach the tool; an invalid
+token gets 401 with the protected-resource challenge; the upstream only ever sees the
+gateway's own credentials. Run once with the SDK's default negotiation (its 2026-07-28
+``server/discover`` probe has a default mapping that the shipped policies permit, so the client
+does not fall back to an older protocol) and once pinned to 2026-07-28.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import POLICIES, ROOT, free_port, stop_server
-from tests.gateway.support import ISSUER, Keys
+from tests.gateway.support import ISSUER, Keys, wait_serving
 
 UPSTREAM_TOKEN = "upstream-e2e-s3cret"
 
@@ -48,20 +47,6 @@ class Stack:
         return [(e["call"], e["arguments"]) for e in self.entries() if "call" in e]
 
 
-def _wait(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"{what} exited: {err}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start in 30 s")
-
-
 @pytest.fixture(scope="module")
 def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("e2e")
@@ -75,7 +60,7 @@ def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
              "--port", str(server_port), "--log", str(log), "--token", UPSTREAM_TOKEN],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(server)
-        _wait(server, f"http://127.0.0.1:{server_port}/health", "the MCP server")
+        wait_serving(server, f"http://127.0.0.1:{server_port}/health", "the MCP server")
         env = {**os.environ, "PDP_DECISION_LOG": "off", "PDP_WATCH": "false",
                "PDP_DATA_DIR": str(work / "data"),
                "PDP_GATEWAY_UPSTREAM_TOKEN": UPSTREAM_TOKEN}
@@ -88,7 +73,7 @@ def stack(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(gateway)
         base = f"http://127.0.0.1:{gateway_port}"
-        _wait(gateway, base + "/health", "pdp gateway")
+        wait_serving(gateway, base + "/health", "pdp gateway")
         yield Stack(url=base + "/mcp", resource=base + "/mcp", log=log)
     finally:
         for proc in reversed(procs):
@@ -106,7 +91,7 @@ async def test_sdk_client_through_the_gateway(stack: Stack, keys: Keys, mode: An
     token = keys.token(stack.resource)  # alice: support staff, treasurer, analyst
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         async with Client(streamable_http_client(stack.url, http_client=http), mode=mode) as mcp:
-            assert mcp.protocol_version == ("2025-11-25" if mode == "auto" else mode)
+            assert mcp.protocol_version == "2026-07-28"
             listed = await mcp.list_tools()
             assert {t.name for t in listed.tools} >= {"get_customer", "copy_object"}
 
@@ -123,7 +108,7 @@ async def test_sdk_client_through_the_gateway(stack: Stack, keys: Keys, mode: An
             with pytest.raises(MCPError) as binding_denied:
                 await mcp.call_tool("copy_object", {"source": "reports/q1.csv",
                                                     "destination": "archive/2020.csv"})
-            assert binding_denied.value.code == -32001
+            assert binding_denied.value.code == -32401
             copied = await mcp.call_tool("copy_object", {"source": "reports/q1.csv",
                                                          "destination": "reports/q1-copy.csv"})
             assert _text(copied).startswith("copy_object done")

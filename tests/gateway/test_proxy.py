@@ -179,7 +179,7 @@ async def test_list_changed_on_the_get_stream_forces_a_refresh(
     assert gateway.tools.stale
 
     answer = await _post(client, keys, call("echo", {"text": "hi"}))
-    assert messages_of(answer)[0]["error"]["code"] == -32001  # tool::"echo-v2" is not public
+    assert messages_of(answer)[0]["error"]["code"] == -32401  # tool::"echo-v2" is not public
     assert gateway.tools.refreshes == 1 and not gateway.tools.stale
     assert upstream.calls() == []
 
@@ -229,7 +229,7 @@ async def test_an_unknown_method_is_denied_and_not_forwarded(
     answer = await _post(client, keys, message("server/reboot", {}, request_id="x"))
     assert answer.status_code == 200
     error = messages_of(answer)[0]
-    assert error["id"] == "x" and error["error"]["code"] == -32001
+    assert error["id"] == "x" and error["error"]["code"] == -32401
     assert upstream.posted() == []
 
 
@@ -298,7 +298,7 @@ async def test_remote_pdp_mode_against_the_pdp_application(
             locked = await _post(c, keys, call("copy_object", {
                 "source": "reports/q1.csv", "destination": "archive/2020.csv"}))
         assert "result" in messages_of(ok)[0]
-        assert messages_of(locked)[0]["error"]["code"] == -32001
+        assert messages_of(locked)[0]["error"]["code"] == -32401
         assert upstream.calls() == ["copy_object"]
         # one /access/v1/evaluations call per copy_object, authenticated as the PEP
         assert seen.count(f"/access/v1/evaluations Bearer {PDP_KEY}") == 2
@@ -316,7 +316,7 @@ async def test_the_decision_reason_becomes_the_error_message(
     try:
         async with client_for(gw) as c:
             answer = await _post(c, keys, call("echo", {"text": "hi"}))
-        assert messages_of(answer)[0]["error"] == {"code": -32001,
+        assert messages_of(answer)[0]["error"] == {"code": -32401,
                                                    "message": "Outside office hours"}
     finally:
         await gw.aclose()

@@ -125,7 +125,7 @@ async def test_map_deny_outcomes(pep: httpx.AsyncClient) -> None:
          [*TOOLS], -32602),                                    # inputSchema violation
         (call("broken", {"id": "1"}), [*TOOLS, broken], -32602),  # malformed mapping
         (call("nowhere", {}), [*TOOLS], -32602),                 # unknown tool
-        (message("server/reboot", {}), [*TOOLS], -32001),        # unknown method
+        (message("server/reboot", {}), [*TOOLS], -32401),        # unknown method
     ]
     for msg, tools, code in cases:
         answer = await pep.post(MAP, json=_body(msg, tools=tools))
@@ -188,7 +188,7 @@ async def test_authorize_permit_and_deny(pep: httpx.AsyncClient) -> None:
         "copy_object", {"source": "reports/q1.csv", "destination": "archive/2020.csv"})))).json()
     assert locked["allow"] is False
     assert locked["decisions"] == [{"decision": True}, {"decision": False}]
-    assert locked["error"] == {"code": -32001, "message": "Access denied"}
+    assert locked["error"] == {"code": -32401, "message": "Access denied"}
 
     sep = (await pep.post(AUTHORIZE, json=_body(call("get_customer", {"id": "cust-67890"})))
            ).json()
@@ -202,6 +202,10 @@ async def test_authorize_explains_when_asked(pep: httpx.AsyncClient) -> None:
                              headers={"X-PDP-Explain": "true"})).json()
     assert answer["allow"] is False
     assert answer["decisions"][0]["context"]["reasons"] == ["frozen-accounts-send-nothing"]
+    assert answer["error"]["data"]["decisions"][0]["context"]["reasons"] == [
+        "frozen-accounts-send-nothing"]
+    plain = (await pep.post(AUTHORIZE, json=_body(msg))).json()
+    assert "data" not in plain["error"]
 
 
 @pytest.mark.asyncio
@@ -209,12 +213,12 @@ async def test_authorize_deny_and_unauthenticated(open_pdp: httpx.AsyncClient,
                                                   pep: httpx.AsyncClient) -> None:
     denied = (await pep.post(AUTHORIZE, json=_body(message("server/reboot", {})))).json()
     assert denied == {"allow": False, "outcome": "deny", "decisions": [],
-                      "error": {"code": -32001, "message": "method 'server/reboot' is not "
+                      "error": {"code": -32401, "message": "method 'server/reboot' is not "
                                 "allowed"}}
     anonymous = (await open_pdp.post(AUTHORIZE, json={"message": message("ping")})).json()
     assert anonymous["allow"] is False and anonymous["outcome"] == "unauthenticated"
     assert anonymous["www_authenticate"] == f'Bearer resource_metadata="{METADATA}"'
-    assert anonymous["error"]["code"] == -32001
+    assert anonymous["error"]["code"] == -32401
 
 
 # -- errors, PEP authentication, claims -------------------------------------------------

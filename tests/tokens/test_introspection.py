@@ -102,6 +102,80 @@ async def test_without_a_jwks_a_jwt_is_introspected_too(auth_server: AuthServer)
     jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
     async with TokenValidator(settings_for(auth_server)) as validator:
         assert (await validator.validate(jwt_like))["sub"] == "alice@example.com"
-        with pytest.raises(CacheMiss):
-            validator.validate_cached(jwt_like)
     assert auth_server.count("/introspect") == 1
+
+
+def _with_cache(server: AuthServer, seconds: float, **overrides: Any) -> TokenSettings:
+    base = settings_for(server, **overrides)
+    return TokenSettings(issuers=base.issuers, audience=base.audience,
+                         introspection=base.introspection, cache_seconds=seconds)
+
+
+@pytest.mark.asyncio
+async def test_an_active_answer_is_remembered_for_the_cache_lifetime_only(
+        auth_server: AuthServer) -> None:
+    now = [1_000_000.0]
+    auth_server.introspection = active(exp=None)
+    async with TokenValidator(_with_cache(auth_server, 10), clock=lambda: now[0]) as validator:
+        await validator.validate(OPAQUE)
+        assert validator.validate_cached(OPAQUE)["sub"] == "alice@example.com"
+        auth_server.introspection = {"active": False}  # revoked
+        now[0] += 9.5
+        assert (await validator.validate(OPAQUE))["sub"] == "alice@example.com"
+        assert auth_server.count("/introspect") == 1
+        now[0] += 1.0  # past the cache lifetime: the revocation is seen
+        with pytest.raises(TokenError):
+            await validator.validate(OPAQUE)
+    assert auth_server.count("/introspect") == 2
+
+
+@pytest.mark.asyncio
+async def test_a_zero_cache_lifetime_introspects_every_time(auth_server: AuthServer) -> None:
+    auth_server.introspection = active()
+    async with TokenValidator(_with_cache(auth_server, 0)) as validator:
+        await validator.validate(OPAQUE)
+        await validator.validate(OPAQUE)
+        with pytest.raises(CacheMiss):
+            validator.validate_cached(OPAQUE)
+    assert auth_server.count("/introspect") == 2
+
+
+@pytest.mark.asyncio
+async def test_an_answer_is_never_remembered_past_the_tokens_expiry(
+        auth_server: AuthServer) -> None:
+    now = [1_000_000.0]
+    auth_server.introspection = active(exp=1_000_003)
+    async with TokenValidator(_with_cache(auth_server, 60), clock=lambda: now[0]) as validator:
+        await validator.validate(OPAQUE)
+        now[0] += 4
+        with pytest.raises(CacheMiss):
+            validator.validate_cached(OPAQUE)
+
+
+@pytest.mark.asyncio
+async def test_a_remembered_answer_is_checked_again_for_each_audience(
+        auth_server: AuthServer) -> None:
+    auth_server.introspection = active()
+    async with TokenValidator(settings_for(auth_server)) as validator:
+        await validator.validate(OPAQUE)
+        with pytest.raises(TokenError):
+            await validator.validate(OPAQUE, audience="https://other.example.com/mcp")
+
+
+@pytest.mark.asyncio
+async def test_the_client_may_authenticate_in_the_form_body(auth_server: AuthServer) -> None:
+    auth_server.introspection = active()
+    settings = settings_for(auth_server, client_auth="client_secret_post")
+    async with TokenValidator(settings) as validator:
+        await validator.validate(OPAQUE)
+    [request] = auth_server.requests
+    assert "Authorization" not in request.headers
+    assert parse_qs(request.body.decode()) == {
+        "token": [OPAQUE], "token_type_hint": ["access_token"], "client_id": ["pdp"],
+        "client_secret": ["s3cret"]}
+
+
+def test_an_unknown_client_authentication_method_is_refused() -> None:
+    with pytest.raises(ValueError):
+        IntrospectionSettings(endpoint="https://as.example.com/introspect", client_id="pdp",
+                              client_secret="s", client_auth="private_key_jwt")
