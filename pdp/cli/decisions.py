@@ -130,15 +130,15 @@ def _guard(action: Any) -> Any:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    filters = _filters(args)  # a bad filter is refused before any database is opened
     reader = _reader(args)
     try:
-        return _follow(reader, args)
+        return _follow(reader, filters, args)
     finally:
         reader.close()
 
 
-def _follow(reader: DecisionReader, args: argparse.Namespace) -> int:
-    filters = _filters(args)
+def _follow(reader: DecisionReader, filters: DecisionFilter, args: argparse.Namespace) -> int:
     records = reader.latest(max(args.lines, 0), filters) if args.lines > 0 else []
     for record in records:
         _print(record)
@@ -163,9 +163,10 @@ def _last_id(reader: DecisionReader) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
+    filters = _filters(args)  # a bad filter is refused before any database is opened
     reader = _reader(args)
     try:
-        page = reader.query(_filters(args), limit=args.limit, cursor=args.cursor)
+        page = reader.query(filters, limit=args.limit, cursor=args.cursor)
     finally:
         reader.close()
     for record in page.decisions:
