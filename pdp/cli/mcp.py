@@ -1,5 +1,5 @@
-"""``pdp mcp schema``: a Cedar schema typing MCP tools' arguments (see
-:mod:`pdp.coaz.cedar_schema`)."""
+"""``pdp mcp schema``: a Cedar schema typing MCP tools' arguments, so that policies reading
+them are type-checked."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.cli.text import plain
+
 __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "mcp", help="MCP helpers for policy authors", description=__doc__)
+        "mcp", help="MCP helpers for policy authors", description=plain(__doc__))
     group = p.add_subparsers(dest="mcp_command", required=True, metavar="COMMAND")
     schema = group.add_parser("schema", help="print a .cedarschema typing MCP tools' arguments")
     source = schema.add_mutually_exclusive_group(required=True)
