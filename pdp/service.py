@@ -61,12 +61,7 @@ class PDPService:
         holder = PolicyHolder.load(settings.policies_dir())
         if store is None:
             store = open_entity_store(settings, holder.current.entities)
-        engine = Engine(holder, store, EngineOptions(
-            namespace=settings.namespace,
-            action_properties_key=settings.action_properties_key,
-            entity_depth=settings.entity_depth,
-            decision_cache_size=(settings.decision_cache_size
-                                 if settings.decision_cache == "on" else 0)))
+        engine = Engine(holder, store, EngineOptions.from_settings(settings))
         searcher = Searcher(engine, PageTokens.from_secret(
             settings.page_token_key.get_secret_value() if settings.page_token_key else None),
             SearchOptions(namespace=settings.namespace,

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     decision_cache_size: int = Field(default=65_536, ge=0)
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
+    forbid_errors: Literal["deny", "skip"] = Field(
+        default="deny", description="'deny': a forbid policy whose evaluation errors denies "
+        "(the error is in the explanation and the decision log); 'skip': Cedar's own "
+        "semantics (the erroring forbid is ignored and a permit may stand).")
+    trusted_properties: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Entity attributes request properties may set on "
+        "an entity the store holds (comma-separated `attr` or `type.attr`); every other "
+        "property of a stored entity is ignored (the store is authoritative).")
     bench_noop: Literal["on", "off"] = Field(
         default="off", description="Serve POST /bench/noop (reads the body, answers a fixed "
         "decision): the baseline the HTTP benchmark compares the AuthZEN endpoints with.")
@@ -191,7 +199,8 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
-                     "admin_api_keys", "pep_jwt_issuers", mode="before")
+                     "admin_api_keys", "pep_jwt_issuers", "trusted_properties",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -74,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     settings = Settings()
-    report = run_tests(compiled, files, EngineOptions(
-        namespace=settings.namespace, action_properties_key=settings.action_properties_key,
-        entity_depth=settings.entity_depth))
+    report = run_tests(compiled, files,
+                       EngineOptions.from_settings(settings, decision_cache=False))
     for r in report.results:
         label = f"{r.case.file}::{r.case.name}"
         if r.status == "passed":

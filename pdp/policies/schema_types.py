@@ -101,6 +101,12 @@ class SchemaTypes:
         action declared without a context has an empty one."""
         return self._actions.get(namespace, _NO_ACTIONS).contexts.get(action_name)
 
+    def applies_to(self, action_name: str, namespace: str | None = None,
+                   ) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The principal and resource types (fully qualified) action ``action_name`` applies
+        to; None if it is undeclared or declared without ``appliesTo``."""
+        return self._actions.get(namespace, _NO_ACTIONS).applies.get(action_name)
+
     def action_parents(self, namespace: str | None = None) -> Mapping[str, tuple[str, ...]]:
         """Each action's parent actions of the same action type (``NS::Action``), by id."""
         return self._actions.get(namespace, _NO_ACTIONS).parents
@@ -121,12 +127,20 @@ class _Actions:
     contexts: Mapping[str, RecordType] = field(hash=False)
     parents: Mapping[str, tuple[str, ...]] = field(hash=False)
     names: tuple[str, ...]
+    applies: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(hash=False)
 
     @classmethod
-    def of(cls, actions: Mapping[str, tuple[RecordType, tuple[str, ...]]]) -> _Actions:
+    def of(cls, actions: Mapping[str, _Action]) -> _Actions:
         return cls(MappingProxyType({name: a[0] for name, a in actions.items()}),
                    MappingProxyType({name: a[1] for name, a in actions.items()}),
-                   tuple(sorted(actions)))
+                   tuple(sorted(actions)),
+                   MappingProxyType({name: a[2] for name, a in actions.items()
+                                     if a[2] is not None}))
+
+
+# context, parents, (principal types, resource types) or None without appliesTo
+_Action: TypeAlias = tuple[RecordType, tuple[str, ...],
+                           tuple[frozenset[str], frozenset[str]] | None]
 
 
 _NO_ACTIONS = _Actions.of({})
@@ -163,7 +177,7 @@ class _Resolver:
 
     def build(self) -> SchemaTypes:
         entities: dict[str, RecordType] = {}
-        actions: dict[str, dict[str, tuple[RecordType, tuple[str, ...]]]] = {}
+        actions: dict[str, dict[str, _Action]] = {}
         for ns, body in self.namespaces.items():
             for name, entity in self._object(body.get("entityTypes", {}), "entityTypes").items():
                 shape = self._object(entity, f"entity type `{name}`").get("shape")
@@ -173,14 +187,30 @@ class _Resolver:
                 action = self._object(action, f"action `{name}`")
                 applies = self._object(action.get("appliesTo") or {}, f"appliesTo of `{name}`")
                 context = self._record(applies.get("context"), ns, f"context of `{name}`")
-                declared[name] = (context, self._parents(action.get("memberOf"), ns))
-        merged: dict[str, tuple[RecordType, tuple[str, ...]]] = {}
+                types = None if action.get("appliesTo") is None else (
+                    self._entity_types(applies.get("principalTypes"), ns),
+                    self._entity_types(applies.get("resourceTypes"), ns))
+                declared[name] = (context, self._parents(action.get("memberOf"), ns), types)
+        merged: dict[str, _Action] = {}
         for ns in sorted(actions):
             for name, action in actions[ns].items():
                 merged.setdefault(name, action)
         views: dict[str | None, _Actions] = {ns: _Actions.of(a) for ns, a in actions.items()}
         views[None] = _Actions.of(merged)
         return SchemaTypes(MappingProxyType(entities), MappingProxyType(views))
+
+    def _entity_types(self, names: Any, ns: str) -> frozenset[str]:
+        if names is None:
+            return frozenset()
+        if not isinstance(names, list):
+            self._fail("principalTypes and resourceTypes must be JSON arrays")
+        out: set[str] = set()
+        for name in names:
+            if not isinstance(name, str):
+                self._fail(f"invalid entity type name {name!r}")
+            qualified = _qualify(ns, name) if "::" not in name else name
+            out.add(qualified if qualified in self.entities else name)
+        return frozenset(out)
 
     def _parents(self, member_of: Any, ns: str) -> tuple[str, ...]:
         if member_of is None:
