@@ -71,6 +71,7 @@ class PDPService:
         reloader = Reloader(holder, store, settings.policies_dir(),
                             generation=GenerationFile(settings.data_dir / GENERATION_FILE),
                             poll_interval=settings.poll_interval, watch=settings.watch,
+                            settle=settings.reload_settle,
                             on_swap=(engine.refresh,))
         return cls(settings, holder, store, engine, DecisionLog.from_settings(settings),
                    searcher, reloader)
@@ -224,6 +225,7 @@ class PDPService:
         stats = self.reloader.stats()
         return {"enabled": True, "watch": self.settings.watch,
                 "poll_interval": self.settings.poll_interval,
+                "settle": self.settings.reload_settle, "unsettled": stats.unsettled,
                 "reloads": stats.reloads, "failures": stats.failures,
                 "unchanged": stats.unchanged, "last_trigger": stats.last_trigger,
                 "last_reload_at": (None if stats.last_reload_at is None

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     admin_api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Admin API keys, hashed: NAME=sha256:HEX entries "
         "(comma-separated). Admin and PEP credentials never stand in for each other.")
+    reload_settle: float = Field(
+        default=0.5, ge=0, description="Seconds the policy directory must stay unchanged "
+        "(two reads of every file agreeing) before a change goes live.")
     poll_interval: float = Field(
         default=1.0, gt=0, description="Seconds between polls of the shared version row and "
         "of the policy generation file (a reload asked of one worker reaches the others).")
