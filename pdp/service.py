@@ -29,7 +29,7 @@ from pdp.engine import Engine, EngineOptions
 from pdp.engine.metrics import DecisionCollector
 from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
-from pdp.errors import PDPError, StoreUnavailable
+from pdp.errors import NotFound, PDPError, StoreUnavailable
 from pdp.policies.compiled import locate
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.reload import GENERATION_FILE, GenerationFile, Reloader
@@ -164,8 +164,11 @@ class PDPService:
                                           time.perf_counter() - started)
         return {"evaluations": [self._wire(d, explain) for d in final]}
 
-    def metadata(self) -> dict[str, Any]:
-        return build_metadata(self.settings.base_url(), search=True)
+    def metadata(self, tenant: str | None = None) -> dict[str, Any]:
+        """The PDP metadata; for ``tenant``, that tenant's (NotFound unless configured)."""
+        if tenant is not None and tenant not in self.settings.tenants:
+            raise NotFound(f"no tenant {tenant!r}", field="tenant")
+        return build_metadata(self.settings.base_url(), search=True, tenant=tenant)
 
     def collectors(self) -> list[Collector]:
         """Prometheus collectors for ``/metrics``, read at scrape time."""

@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(
         default=None, description="More PEP API-key entries, one per line (# comments); "
         "re-read when it changes (within POLL_INTERVAL), so keys rotate without a restart.")
+    api_key_any_scheme: bool = Field(
+        default=False, description="Also accept a PEP API key sent as `Authorization: <key>` "
+        "or `Authorization: Basic <key>` (the AuthZEN interop runners' forms); off: only "
+        "`Authorization: Bearer <key>` and `X-API-Key`.")
+    tenants: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Tenant names (comma-separated) whose metadata is "
+        "served at /.well-known/authzen-configuration/{tenant} (404 for any other).")
     pep_jwt_issuers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted `iss` of PEP bearer JWTs (comma-separated).")
     pep_jwt_audience: str | None = Field(
@@ -202,7 +209,7 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
-                     "admin_api_keys", "pep_jwt_issuers", "trusted_properties",
+                     "admin_api_keys", "pep_jwt_issuers", "trusted_properties", "tenants",
                      mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -72,7 +72,7 @@ class Searcher:
 
     def search(self, request: SearchRequest) -> SearchResult:
         compiled = self._engine.current()
-        after = (self._tokens.open(request.token, request.fingerprint)
+        after = (self._tokens.open(request.token, request.fingerprint, request.limit)
                  if request.token else None)
         fetch = self._source(request, compiled.action_names())
         prefilter = self._prefilter(request, compiled) if fetch is not None else None
@@ -126,7 +126,7 @@ class Searcher:
                 break
             if prefilter is None:
                 size = min(batch, size * 2)
-        token = (self._tokens.issue(request.fingerprint, after)
+        token = (self._tokens.issue(request.fingerprint, after, request.limit)
                  if more and after is not None else None)
         return SearchResult(request, self._results(request, found), token, examined, errors,
                             compiled.version)
