@@ -34,7 +34,8 @@ PEP_PREFIXES: tuple[str, ...] = ("/access/v1/", "/coaz/v1/", BENCH_NOOP_PATH)
 ADMIN_PREFIX = "/admin"
 #: Open to anyone (documented in the README).
 PUBLIC_PATHS: tuple[str, ...] = (
-    "/.well-known/authzen-configuration", "/health", "/ready", "/metrics", "/status", "/docs",
+    "/.well-known/authzen-configuration", "/.well-known/authzen-configuration/{tenant}",
+    "/health", "/ready", "/metrics", "/status", "/docs",
     "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 _AUTHORIZATION = b"authorization"

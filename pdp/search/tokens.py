@@ -55,6 +55,13 @@ class PageTokens:
 
     def open(self, token: str, fingerprint: bytes, limit: int | None = None) -> str:
         """The cursor inside ``token``, if it is genuine and belongs to this request."""
+        return self.open_page(token, fingerprint, limit)[0]
+
+    def open_page(self, token: str, fingerprint: bytes, limit: int | None = None,
+                  ) -> tuple[str, int | None]:
+        """The cursor inside ``token`` and the ``page.limit`` the pagination was started with,
+        if the token is genuine and belongs to this request. ``limit``: the one this request
+        states (None: none, which continues with the bound one); another is a 400."""
         head, sep, tag = token.partition(".")
         try:
             payload, given = _unb64(head), _unb64(tag)
@@ -73,12 +80,12 @@ class PageTokens:
             raise InvalidPageToken(
                 "the page token belongs to a different request: a follow-up request must "
                 "repeat the first one, changing only page.token", field="page.token")
-        if bound_limit != limit:
+        if limit is not None and bound_limit != limit:
             raise InvalidPageToken(
                 f"page.limit changed in the middle of a pagination (from {bound_limit} to "
                 f"{limit}): a follow-up request must repeat the first one, changing only "
                 "page.token", field="page.limit")
-        return cursor
+        return cursor, bound_limit if isinstance(bound_limit, int) else None
 
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
