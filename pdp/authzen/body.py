@@ -42,13 +42,17 @@ def refuse_duplicates(raw: bytes, value: Any) -> None:
     """Raise :class:`DuplicateKey` if the JSON text ``raw`` (which parsed to ``value``)
     repeats a key in an object.
 
-    Fast path, exact: in a text without a backslash every quote delimits a string, so once
-    whitespace is removed each key written is one ``":`` (and so is each string that starts
-    with blanks and a colon); orjson writing ``value`` back has one ``":`` per key it kept
-    (and per string that starts with a colon, never more of them). Equal counts therefore
-    mean no key was dropped. Otherwise (escapes may spell one key two ways) the text is read
-    again pair by pair, which names the key."""
-    if b"\\" not in raw and raw.translate(None, _WHITESPACE).count(b'":') \
+    Fast path, exact, for a text without ``\\u`` escapes (nearly every body). orjson keeps
+    one member per key; writing ``value`` back, it puts one ``":`` after each key it kept,
+    plus one wherever a kept string has a quote or its opening quote right before a colon.
+    In the text, with whitespace removed, there is one ``":`` after every key written and at
+    least as many inside the same strings: without ``\\u`` a quote inside a string is
+    written ``\\"`` in both, and removing blanks never removes a ``":``. So the text's
+    count is never below the rewrite's unless a member was dropped, and equal counts mean
+    every key was kept. Otherwise (a key was dropped, or ``\\u`` escapes, which can spell
+    one key two ways) the text is read again pair by pair, which names the key."""
+    if (b"\\" not in raw or b"\\u" not in raw) \
+            and raw.translate(None, _WHITESPACE).count(b'":') \
             == orjson.dumps(value).count(b'":'):
         return
     try:
