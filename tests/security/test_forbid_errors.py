@@ -3,11 +3,13 @@ Cedar's own semantics."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pdp.authzen import parse_evaluation
+from pdp.cli import main
 from tests.security.conftest import EVALUATION, TRANSFERS, client_of, request, service_on
 
 TEXT_AMOUNT = request(("user", "bob"), "transfer", ("account", "a1"),
@@ -45,3 +47,18 @@ def test_an_erroring_permit_stays_a_non_permit(tmp_path: Path) -> None:
     service = service_on(tmp_path, {"p.cedar": policy})
     decision = service.decide([parse_evaluation(TEXT_AMOUNT)])[0]
     assert not decision.allowed
+
+
+def test_pdp_eval_and_pdp_test_follow_the_same_rule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.cedar").write_text(TRANSFERS)
+    code = main(["eval", "--policies", str(tmp_path), "--json", json.dumps(TEXT_AMOUNT)])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["decision"] is False
+    (tmp_path / "p.test.yaml").write_text(
+        "cases:\n  - name: a text amount is denied\n    request: "
+        + json.dumps(TEXT_AMOUNT) + "\n    decision: deny\n")
+    assert main(["test", str(tmp_path)]) == 0
+    monkeypatch.setenv("PDP_FORBID_ERRORS", "skip")  # Cedar's semantics: the permit stands
+    assert main(["test", str(tmp_path)]) == 1
