@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import POLICIES, make_service
+from tests.gateway.support import RESOURCE, TOOLS, call
 from tests.security.conftest import EVALUATION, TRANSFERS, client_of, service_on
 
 pytestmark = pytest.mark.asyncio
+NUMBER = "__NUMBER__"
 
 
 def transfer(amount: str) -> bytes:
@@ -53,3 +57,22 @@ async def test_a_number_cedar_cannot_hold_exactly_is_a_400_naming_the_field(
         ok = await client.post(EVALUATION, content=transfer("1"),
                                headers={"content-type": "application/json"})
         assert ok.json() == {"decision": True}
+
+
+@pytest.mark.parametrize(("amount", "allowed"), [
+    ("25000", False), ("25000.0", False), ("2.5e4", False), ("25000.000", False),
+    ("5000", True), ("5000.0", True), ("5e3", True)])
+async def test_a_coaz_transfer_over_the_limit_is_denied_however_it_is_spelt(
+        amount: str, allowed: bool) -> None:
+    # bob owns acc-bob but is no treasurer: above 10000 is high risk, which he may not send
+    body = json.dumps({
+        "message": call("transfer_funds", {"from_account": "acc-bob",
+                                           "to_account": "acc-alice", "amount": NUMBER}),
+        "tools": TOOLS, "claims": {"sub": "bob@example.com", "client_id": "agent-app-1"},
+    }).replace(f'"{NUMBER}"', amount)
+    service = make_service(POLICIES / "mcp", entity_store="memory", resource_id=RESOURCE)
+    async with client_of(service) as client:
+        answer = await client.post("/coaz/v1/authorize", content=body,
+                                   headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["allow"] is allowed, answer.json()
