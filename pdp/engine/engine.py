@@ -143,6 +143,7 @@ class _VersionState:
     actions: Mapping[EntityUid, StoredEntity]  # the schema's action entities
     actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
+    trusted: frozenset[str]  # attributes request properties may set on stored entities
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +316,10 @@ class Engine:
         # a parse per call: only the others are sent. None is read from the store.
         sent = tuple(e.json for e in actions.values() if e.parents or e.id in grouping)
         permits = frozenset(p.id for p in compiled.policies if p.effect == "permit")
+        trusted = self._trusted | (types.trusted_attributes() if types is not None
+                                   else frozenset())
         state = _VersionState(compiled.version, compiled, translator, permits, actions, sent,
-                              ancestors)
+                              ancestors, trusted)
         self._state = state
         return state
 
@@ -329,7 +332,7 @@ class Engine:
                 generation = (state.version, store_version)
         return _Closures(self._store, state.actions, state.compiled.index.followed,
                          self._options.entity_depth, memo if generation else None, generation,
-                         self._trusted)
+                         state.trusted)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:

@@ -78,6 +78,7 @@ class SchemaTypes:
 
     _entities: Mapping[str, RecordType] = field(hash=False)
     _actions: Mapping[str | None, _Actions] = field(hash=False)  # None: of any namespace
+    _trusted: frozenset[str] = frozenset()  # "Type.attr" of attributes annotated @trusted
 
     @classmethod
     def from_text(cls, text: str, filename: str = "<schema>") -> SchemaTypes:
@@ -114,6 +115,11 @@ class SchemaTypes:
     def action_names(self, namespace: str | None = None) -> tuple[str, ...]:
         """The declared actions (of ``namespace`` if given), sorted."""
         return self._actions.get(namespace, _NO_ACTIONS).names
+
+    def trusted_attributes(self) -> frozenset[str]:
+        """``Type.attr`` (type fully qualified) of every entity attribute annotated
+        ``@trusted``: request properties may set it on a stored entity."""
+        return self._trusted
 
     def entity_type_names(self) -> tuple[str, ...]:
         """Every declared entity type, fully qualified, sorted."""
@@ -178,10 +184,17 @@ class _Resolver:
     def build(self) -> SchemaTypes:
         entities: dict[str, RecordType] = {}
         actions: dict[str, dict[str, _Action]] = {}
+        trusted: set[str] = set()
         for ns, body in self.namespaces.items():
             for name, entity in self._object(body.get("entityTypes", {}), "entityTypes").items():
                 shape = self._object(entity, f"entity type `{name}`").get("shape")
                 entities[_qualify(ns, name)] = self._record(shape, ns, f"shape of `{name}`")
+                attributes = shape.get("attributes") if isinstance(shape, Mapping) else None
+                if isinstance(attributes, Mapping):
+                    trusted.update(
+                        f"{_qualify(ns, name)}.{attr}" for attr, raw in attributes.items()
+                        if isinstance(raw, Mapping) and isinstance(raw.get("annotations"), Mapping)
+                        and "trusted" in raw["annotations"])
             declared = actions.setdefault(ns, {})
             for name, action in self._object(body.get("actions", {}), "actions").items():
                 action = self._object(action, f"action `{name}`")
@@ -197,7 +210,7 @@ class _Resolver:
                 merged.setdefault(name, action)
         views: dict[str | None, _Actions] = {ns: _Actions.of(a) for ns, a in actions.items()}
         views[None] = _Actions.of(merged)
-        return SchemaTypes(MappingProxyType(entities), MappingProxyType(views))
+        return SchemaTypes(MappingProxyType(entities), MappingProxyType(views), frozenset(trusted))
 
     def _entity_types(self, names: Any, ns: str) -> frozenset[str]:
         if names is None:

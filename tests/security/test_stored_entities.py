@@ -3,6 +3,7 @@ an entity the store holds (evaluation, batch and search alike)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,3 +62,20 @@ def test_an_attribute_the_pep_is_trusted_with_may_be_supplied() -> None:
     # only that attribute: the role claim is still ignored
     assert service.evaluations({"evaluations": [BOB_CLAIMS_ADMIN]})["evaluations"][0][
         "decision"] is False
+
+
+def test_a_schema_annotation_marks_an_attribute_the_pep_may_supply(tmp_path: Path) -> None:
+    service = service_on(tmp_path, {
+        "s.cedarschema": "entity user { @trusted posture?: String, role?: String };\n"
+                         "action view appliesTo { principal: user, resource: user };\n",
+        "p.cedar": '@id("healthy-devices")\npermit (principal, action, resource) when '
+                   '{ principal has posture && principal.posture == "ok" };\n'
+                   '@id("admins")\npermit (principal, action, resource) when '
+                   '{ principal has role && principal.role == "admin" };\n',
+        "entities.json": '[{"uid": {"type": "user", "id": "bob"}, "attrs": {}, "parents": []}]'})
+    posture = request(("user", "bob"), "view", ("user", "alice"),
+                      subject_properties={"posture": "ok"})
+    role = request(("user", "bob"), "view", ("user", "alice"),
+                   subject_properties={"role": "admin"})
+    decisions = service.evaluations({"evaluations": [posture, role]})["evaluations"]
+    assert [d["decision"] for d in decisions] == [True, False]
