@@ -149,7 +149,8 @@ class Reloader:
                  watch: bool = True,
                  compile: Callable[[Path], CompiledPolicySet] = compile_directory,
                  on_swap: Sequence[Callable[[], None]] = (), grace: float = 1.0,
-                 settle: float = 0.5) -> None:
+                 settle: float = 0.5,
+                 quiet: Callable[[float], object] | None = None) -> None:
         self._settle = settle
         self._holder = holder
         self._store = store
@@ -165,6 +166,8 @@ class Reloader:
         self._queued: str | None = None  # a requested reload the background runner will do
         self._runner: threading.Thread | None = None
         self._stop = threading.Event()
+        # waits out one settle interval (tests replace it to end the interval on an event)
+        self._quiet: Callable[[float], object] = quiet or self._stop.wait
         self._watcher: threading.Thread | None = None
         self._signals: list[int] = []
         self._reloads = 0
@@ -230,7 +233,7 @@ class Reloader:
         after compiling still agrees (so the compiler read the settled files)."""
         previous = self._snapshot()
         for _ in range(_SETTLE_ROUNDS):
-            self._stop.wait(self._settle)
+            self._quiet(self._settle)
             current = self._snapshot()
             if current == previous:
                 with _fine_grained_switching(), _collector_paused():

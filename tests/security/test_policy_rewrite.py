@@ -67,11 +67,16 @@ def test_in_place_rewrites_while_a_client_asks_give_no_false_permit(
     deny.write_text(DENY_HEAD + DENY_TAIL)
     holder = PolicyHolder(compile_directory(tmp_path))
     engine = Engine(holder, InMemoryEntityStore())
-    reloader = Reloader(holder, engine.store, tmp_path, settle=0.05, on_swap=(engine.refresh,))
+    # The settle interval ends when the writer has finished (an event, not a clock): the
+    # writer's pause, however long the machine makes it, is within the interval.
+    written = threading.Event()
+    reloader = Reloader(holder, engine.store, tmp_path, settle=0.5, on_swap=(engine.refresh,),
+                        quiet=lambda _: written.wait(20))
     client = Client(engine)
     client.thread.start()
     try:
         for _ in range(5):
+            written.clear()
             with deny.open("w") as f:  # truncate...
                 f.write(first_write)
             before = reload_attempts(reloader)
@@ -83,6 +88,7 @@ def test_in_place_rewrites_while_a_client_asks_give_no_false_permit(
             with deny.open("a") as f:  # ...then write the rest
                 f.write("" if first_write else DENY_HEAD)
                 f.write(DENY_TAIL)
+            written.set()
             worker.join(timeout=20)
             assert not worker.is_alive()
             assert reloader.reload("files changed") is not None  # (the watcher, on the write)
