@@ -96,6 +96,14 @@ class Translator:
         self._action_type = f"{self._prefix}Action"
         self._key = action_properties_key
         self._types: dict[str, str] = {}  # valid type names seen (bounded: _KNOWN_TYPES)
+        # declared action → (appliesTo types or None, declared context attributes)
+        self._declared: dict[str, tuple[tuple[frozenset[str], frozenset[str]] | None,
+                                        Mapping[str, Attribute]]] = {}
+        if schema is not None:
+            for name in schema.action_names():
+                ctype = schema.context_type(name)
+                if ctype is not None:
+                    self._declared[name] = (schema.applies_to(name), ctype.attributes)
         if namespace and not cedar_name_ok(namespace):
             raise ValueError(f"namespace {namespace!r} is not a valid Cedar name")
 
@@ -140,13 +148,11 @@ class Translator:
 
     def _validate(self, ptype: str, action: str, rtype: str,
                   context: Mapping[str, Any] | None) -> None:
-        schema = self._schema
-        assert schema is not None
-        ctype = schema.context_type(action)
-        if ctype is None:
+        declared = self._declared.get(action)
+        if declared is None:
             raise SchemaViolation(f"action {action!r} is not declared by the schema",
                                   field="action.name")
-        applies = schema.applies_to(action)
+        applies, attributes = declared
         if applies is not None:
             principals, resources = applies
             if ptype not in principals:
@@ -157,7 +163,8 @@ class Translator:
                 raise SchemaViolation(
                     f"action {action!r} does not apply to resources of type {rtype!r}",
                     field="resource.type")
-        _check_record(context or {}, ctype.attributes, "context", skip=(self._key,))
+        if attributes:
+            _check_record(context or {}, attributes, "context", skip=(self._key,))
 
     # -- values ---------------------------------------------------------------------------
 
