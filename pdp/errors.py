@@ -21,6 +21,7 @@ __all__ = [
     "MissingField",
     "InvalidField",
     "NestingTooDeep",
+    "DuplicateKey",
     "BodyTooLarge",
     "TooManyEvaluations",
     "RequestTimeout",
@@ -34,6 +35,7 @@ __all__ = [
     "NotFound",
     "MethodNotAllowed",
     "TranslationError",
+    "SchemaViolation",
     "EvaluationError",
     "PolicyLoadError",
     "PolicyDiagnostic",
@@ -97,6 +99,13 @@ class InvalidField(RequestError):
 
 class NestingTooDeep(RequestError):
     code = "nesting_too_deep"
+
+
+class DuplicateKey(RequestError):
+    """A JSON object in the body names the same key twice (I-JSON, RFC 7493, forbids it:
+    a PEP reading the first and the PDP the last would decide on different requests)."""
+
+    code = "duplicate_key"
 
 
 class InvalidPageToken(RequestError):
@@ -207,6 +216,13 @@ class TranslationError(PDPError):
 
     code = "translation_error"
     status = 400
+
+
+class SchemaViolation(TranslationError):
+    """The request names an action, an entity type or a context the schema does not declare
+    (or declares otherwise): the decision is a deny with this reason, counted as ``invalid``."""
+
+    code = "not_in_schema"
 
 
 class EvaluationError(PDPError):

@@ -27,10 +27,9 @@ from pdp.decision_log import DecisionLog
 from pdp.decision_log.metrics import DecisionLogCollector
 from pdp.engine import Engine, EngineOptions
 from pdp.engine.metrics import DecisionCollector
-from pdp.engine.type_names import TypeNames
 from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
-from pdp.errors import PDPError, StoreUnavailable
+from pdp.errors import NotFound, PDPError, StoreUnavailable
 from pdp.policies.compiled import locate
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.reload import GENERATION_FILE, GenerationFile, Reloader
@@ -62,13 +61,7 @@ class PDPService:
         holder = PolicyHolder.load(settings.policies_dir())
         if store is None:
             store = open_entity_store(settings, holder.current.entities)
-        engine = Engine(holder, store, EngineOptions(
-            namespace=settings.namespace,
-            action_properties_key=settings.action_properties_key,
-            entity_depth=settings.entity_depth,
-            type_names=TypeNames(settings.type_names),
-            decision_cache_size=(settings.decision_cache_size
-                                 if settings.decision_cache == "on" else 0)))
+        engine = Engine(holder, store, EngineOptions.from_settings(settings))
         searcher = Searcher(engine, PageTokens.from_secret(
             settings.page_token_key.get_secret_value() if settings.page_token_key else None),
             SearchOptions(namespace=settings.namespace,
@@ -78,6 +71,7 @@ class PDPService:
         reloader = Reloader(holder, store, settings.policies_dir(),
                             generation=GenerationFile(settings.data_dir / GENERATION_FILE),
                             poll_interval=settings.poll_interval, watch=settings.watch,
+                            settle=settings.reload_settle,
                             on_swap=(engine.refresh,))
         return cls(settings, holder, store, engine, DecisionLog.from_settings(settings),
                    searcher, reloader)
@@ -170,8 +164,11 @@ class PDPService:
                                           time.perf_counter() - started)
         return {"evaluations": [self._wire(d, explain) for d in final]}
 
-    def metadata(self) -> dict[str, Any]:
-        return build_metadata(self.settings.base_url(), search=True)
+    def metadata(self, tenant: str | None = None) -> dict[str, Any]:
+        """The PDP metadata; for ``tenant``, that tenant's (NotFound unless configured)."""
+        if tenant is not None and tenant not in self.settings.tenants:
+            raise NotFound(f"no tenant {tenant!r}", field="tenant")
+        return build_metadata(self.settings.base_url(), search=True, tenant=tenant)
 
     def collectors(self) -> list[Collector]:
         """Prometheus collectors for ``/metrics``, read at scrape time."""
@@ -231,6 +228,7 @@ class PDPService:
         stats = self.reloader.stats()
         return {"enabled": True, "watch": self.settings.watch,
                 "poll_interval": self.settings.poll_interval,
+                "settle": self.settings.reload_settle, "unsettled": stats.unsettled,
                 "reloads": stats.reloads, "failures": stats.failures,
                 "unchanged": stats.unchanged, "last_trigger": stats.last_trigger,
                 "last_reload_at": (None if stats.last_reload_at is None

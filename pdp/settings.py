@@ -121,6 +121,14 @@ class Settings(BaseSettings):
         "go first).")
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
+    forbid_errors: Literal["deny", "skip"] = Field(
+        default="deny", description="'deny': a forbid policy whose evaluation errors denies "
+        "(the error is in the explanation and the decision log); 'skip': Cedar's own "
+        "semantics (the erroring forbid is ignored and a permit may stand).")
+    trusted_properties: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Entity attributes request properties may set on "
+        "an entity the store holds (comma-separated `attr` or `type.attr`); every other "
+        "property of a stored entity is ignored (the store is authoritative).")
     bench_noop: Literal["on", "off"] = Field(
         default="off", description="Serve POST /bench/noop (reads the body, answers a fixed "
         "decision): the baseline the HTTP benchmark compares the AuthZEN endpoints with.")
@@ -132,6 +140,9 @@ class Settings(BaseSettings):
     admin_api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Admin API keys, hashed: NAME=sha256:HEX entries "
         "(comma-separated). Admin and PEP credentials never stand in for each other.")
+    reload_settle: float = Field(
+        default=0.5, ge=0, description="Seconds the policy directory must stay unchanged "
+        "(two reads of every file agreeing) before a change goes live.")
     poll_interval: float = Field(
         default=1.0, gt=0, description="Seconds between polls of the shared version row and "
         "of the policy generation file (a reload asked of one worker reaches the others).")
@@ -265,6 +276,13 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(
         default=None, description="More PEP API-key entries, one per line (# comments); "
         "re-read when it changes (within POLL_INTERVAL), so keys rotate without a restart.")
+    api_key_any_scheme: bool = Field(
+        default=False, description="Also accept a PEP API key sent as `Authorization: <key>` "
+        "or `Authorization: Basic <key>` (the AuthZEN interop runners' forms); off: only "
+        "`Authorization: Bearer <key>` and `X-API-Key`.")
+    tenants: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Tenant names (comma-separated) whose metadata is "
+        "served at /.well-known/authzen-configuration/{tenant} (404 for any other).")
     pep_jwt_issuers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted `iss` of PEP bearer JWTs (comma-separated).")
     pep_jwt_audience: str | None = Field(
@@ -325,7 +343,8 @@ class Settings(BaseSettings):
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",
-                     "gateway_allowed_origins", "scopes_supported",
+                     "gateway_allowed_origins", "scopes_supported", "trusted_properties",
+                     "tenants",
                      mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

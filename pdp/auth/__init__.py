@@ -17,7 +17,10 @@ both sets is refused as a configuration error.
 
 A key is sent as ``Authorization: Bearer <key>`` (what existing PEPs and the MCP gateway's
 ``PDP_GATEWAY_PDP_TOKEN`` send) or as ``X-API-Key: <key>``; with both headers, ``Authorization``
-is the one checked. A bearer that is not a known key, has the three parts of a JWS and meets a
+is the one checked. With ``PDP_API_KEY_ANY_SCHEME=true`` (off by default) a PEP key is also
+accepted as ``Authorization: <key>`` and ``Authorization: Basic <key>``, the forms the AuthZEN
+interop runners send; the key is matched exactly as a bearer key is (constant time against
+every configured hash). A bearer that is not a known key, has the three parts of a JWS and meets a
 configured JWKS is validated as a JWT.
 
 **Unauthenticated mode.** Without any PEP credential the PDP answers anyone, which is
@@ -75,12 +78,19 @@ class Credentials:
     authorization: str | None = None
     api_key: str | None = None
 
-    def presented(self) -> tuple[str, bool] | None:
-        """The credential and whether it came as a bearer token (None: nothing usable)."""
+    def presented(self, any_scheme: bool = False) -> tuple[str, bool] | None:
+        """The credential and whether it came as a bearer token (None: nothing usable).
+        ``any_scheme``: also a bare ``Authorization: <key>`` or ``Basic <key>`` (as a key,
+        never as a bearer JWT)."""
         if self.authorization is not None:
             scheme, _, value = self.authorization.strip().partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 return value.strip(), True
+            if any_scheme:
+                if not value.strip() and scheme:
+                    return scheme, False
+                if scheme.lower() == "basic" and value.strip():
+                    return value.strip(), False
             return None
         if self.api_key is not None and self.api_key.strip():
             return self.api_key.strip(), False
@@ -95,8 +105,10 @@ class Authenticator:
     """
 
     def __init__(self, keys: ApiKeySet | KeysFile, *, jwt: JwtAuthenticator | None = None,
-                 kind: Literal["api_key", "admin"] = "api_key", realm: str = PEP_REALM) -> None:
+                 kind: Literal["api_key", "admin"] = "api_key", realm: str = PEP_REALM,
+                 any_scheme: bool = False) -> None:
         self._keys = keys
+        self._any_scheme = any_scheme
         # Enforced whenever configured, even if a keys file is later emptied (fail closed).
         self._enabled = isinstance(keys, KeysFile) or bool(keys) or jwt is not None
         self.jwt = jwt
@@ -128,7 +140,7 @@ class Authenticator:
         """The principal, or :class:`AuthenticationFailed` (401) / :class:`InsufficientScope`
         (403) carrying the ``WWW-Authenticate`` challenge and, in ``reason``, why (for logs;
         never the credential)."""
-        presented = credentials.presented()
+        presented = credentials.presented(self._any_scheme)
         if presented is None:
             raise self._refuse("no credential" if credentials.authorization is None
                                else "an Authorization header that is not Bearer",
@@ -192,7 +204,7 @@ def pep_authenticator(settings: Settings, admin_keys: ApiKeySet | None = None) -
             keys = ApiKeySet(fixed)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
-    return Authenticator(keys, jwt=_pep_jwt(settings))
+    return Authenticator(keys, jwt=_pep_jwt(settings), any_scheme=settings.api_key_any_scheme)
 
 
 def admin_authenticator(settings: Settings) -> Authenticator:

@@ -1,6 +1,6 @@
 """The AuthZEN 1.0 wire: request/response types, parsing, batch defaults and semantics."""
 
-from pdp.authzen.body import check_content_type, nesting_depth, parse_json_body
+from pdp.authzen.body import check_content_type, load_json, nesting_depth, parse_json_body
 from pdp.authzen.evaluation import parse_evaluation
 from pdp.authzen.evaluations import (
     EvaluationsRequest,
@@ -27,4 +27,5 @@ __all__ = [
     "parse_evaluation",
     "parse_evaluations",
     "parse_json_body",
+    "load_json",
 ]

@@ -6,6 +6,7 @@ a :class:`~pdp.errors.RequestError` that names the problem and the limit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,13 +14,63 @@ import orjson
 
 from pdp.errors import (
     BodyTooLarge,
+    DuplicateKey,
     EmptyBody,
     MalformedJSON,
     NestingTooDeep,
     UnsupportedContentType,
 )
 
-__all__ = ["check_content_type", "parse_json_body", "nesting_depth"]
+__all__ = ["check_content_type", "load_json", "parse_json_body", "nesting_depth"]
+
+_WHITESPACE = b" \t\r\n"
+
+
+def load_json(body: bytes | str) -> Any:
+    """Parse JSON text, refusing a duplicate key in any object (:class:`DuplicateKey`, naming
+    it). Raises ``orjson.JSONDecodeError`` for text that is not JSON.
+
+    The one JSON reader of request bodies (every endpoint, the gateway's JSON-RPC, ``pdp
+    eval``). orjson parses, keeping the last of two equal keys; see :func:`refuse_duplicates`
+    for how a repeated key is then found."""
+    value = orjson.loads(body)
+    refuse_duplicates(body.encode() if isinstance(body, str) else body, value)
+    return value
+
+
+def refuse_duplicates(raw: bytes, value: Any) -> None:
+    """Raise :class:`DuplicateKey` if the JSON text ``raw`` (which parsed to ``value``)
+    repeats a key in an object.
+
+    Fast path, exact, for a text without ``\\u`` escapes (nearly every body). orjson keeps
+    one member per key; writing ``value`` back, it puts one ``":`` after each key it kept,
+    plus one wherever a kept string has a quote or its opening quote right before a colon.
+    In the text, with whitespace removed, there is one ``":`` after every key written and at
+    least as many inside the same strings: without ``\\u`` a quote inside a string is
+    written ``\\"`` in both, and removing blanks never removes a ``":``. So the text's
+    count is never below the rewrite's unless a member was dropped, and equal counts mean
+    every key was kept. Otherwise (a key was dropped, or ``\\u`` escapes, which can spell
+    one key two ways) the text is read again pair by pair, which names the key."""
+    if (b"\\" not in raw or b"\\u" not in raw) \
+            and raw.translate(None, _WHITESPACE).count(b'":') \
+            == orjson.dumps(value).count(b'":'):
+        return
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs)
+    except RecursionError:
+        raise NestingTooDeep("JSON nesting is too deep", field="body") from None
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"duplicate key {key!r} in a JSON object (a key may appear "
+                                   "once per object)", field=key)
+            seen.add(key)
+    return out
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -72,4 +123,5 @@ def parse_json_body(content_type: str | None, body: bytes, *, max_bytes: int,
     if body.count(b"{") + body.count(b"[") > max_depth \
             and nesting_depth(value, max_depth) > max_depth:
         raise NestingTooDeep(f"JSON nesting exceeds the limit of {max_depth}", field="body")
+    refuse_duplicates(body, value)
     return value

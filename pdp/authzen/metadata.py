@@ -15,11 +15,16 @@ SEARCH_RESOURCE_PATH = "/access/v1/search/resource"
 SEARCH_ACTION_PATH = "/access/v1/search/action"
 
 
-def build_metadata(base_url: str, *, search: bool) -> dict[str, Any]:
-    """Absolute endpoint URLs under ``base_url``; fields with no value are omitted."""
+def build_metadata(base_url: str, *, search: bool, tenant: str | None = None,
+                   ) -> dict[str, Any]:
+    """Absolute endpoint URLs under ``base_url``; fields with no value are omitted.
+
+    For a ``tenant`` (served at ``/.well-known/authzen-configuration/{tenant}``, section
+    9.1.3) the PDP identifier is ``base_url/{tenant}``, the URL the metadata path was built
+    from; the endpoints are the shared ones."""
     base = base_url.rstrip("/")
     doc: dict[str, Any] = {
-        "policy_decision_point": base,
+        "policy_decision_point": f"{base}/{tenant}" if tenant else base,
         "access_evaluation_endpoint": base + EVALUATION_PATH,
         "access_evaluations_endpoint": base + EVALUATIONS_PATH,
     }

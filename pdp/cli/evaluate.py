@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.authzen import load_json
 from pdp.cli.check import diagnostic_path, format_diagnostic
 from pdp.cli.text import plain
 from pdp.errors import PDPError, PolicyLoadError
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         text = _read(args.request)
         service = PDPService.from_settings(settings)
-        body = json.loads(text)
+        body = load_json(text)
         result = service.evaluations(body, explain=explain)
     except PolicyLoadError as exc:
         for d in exc.diagnostics:

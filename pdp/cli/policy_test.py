@@ -95,9 +95,8 @@ def _load(directory: Path, pattern: re.Pattern[str] | None, out: _Outcome) -> No
         files.append(test_file)
     out.problems.extend(format_diagnostic(Path("."), d) for d in problems)
     settings = Settings()
-    report = run_tests(compiled, files, EngineOptions(
-        namespace=settings.namespace, action_properties_key=settings.action_properties_key,
-        entity_depth=settings.entity_depth))
+    report = run_tests(compiled, files,
+                       EngineOptions.from_settings(settings, decision_cache=False))
     out.results.extend(report.results)
 
 

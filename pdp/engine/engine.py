@@ -54,9 +54,10 @@ from pdp.engine.translate import Translator
 from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
 from pdp.entities.store import EntityStore
-from pdp.errors import PDPError, StoreUnavailable, TranslationError
+from pdp.errors import PDPError, SchemaViolation, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
+from pdp.settings import Settings
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
@@ -69,7 +70,8 @@ LATENCY_BOUNDS: tuple[float, ...] = (
 _BOUNDS_NS = tuple(int(b * 1e9) for b in LATENCY_BOUNDS)
 _NO_PERMIT = Decision(False, "no_permit")
 _NOTHING: frozenset[EntityUid] = frozenset()
-_OUTCOMES = ("permit", "forbid", "no_permit", "error")
+_OUTCOMES = ("permit", "forbid", "no_permit", "error", "invalid")
+_POLICY_ERROR = "error while evaluating policy `"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,26 @@ class EngineOptions:
     decision_cache_size: int = 0  # 0: no decision cache
     closure_cache_size: int = 16_384  # entity closures kept across calls (0: none)
     type_names: TypeNames = NO_TYPE_NAMES  # AuthZEN types that are not Cedar names
+    # "deny": a forbid policy that errors denies; "skip": Cedar's semantics (it is skipped)
+    forbid_errors: str = "deny"
+    # Attributes request properties may set on a stored entity: "attr" (any type) or
+    # "type.attr" (AuthZEN type). Any other property of a stored entity is ignored.
+    trusted_properties: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, decision_cache: bool = True,
+                      ) -> EngineOptions:
+        """The options every decision path (server, ``pdp test``, ``pdp eval``, search, the
+        gateway) takes from the settings."""
+        return cls(
+            namespace=settings.namespace,
+            action_properties_key=settings.action_properties_key,
+            entity_depth=settings.entity_depth,
+            decision_cache_size=(settings.decision_cache_size
+                                 if decision_cache and settings.decision_cache == "on" else 0),
+            forbid_errors=settings.forbid_errors,
+            trusted_properties=frozenset(settings.trusted_properties),
+            type_names=TypeNames(settings.type_names))
 
 
 class EngineStats:
@@ -120,9 +142,11 @@ class _VersionState:
     version: str
     compiled: CompiledPolicySet
     translator: Translator
+    permits: frozenset[str]  # ids of the permit policies (an error in one is harmless)
     actions: Mapping[EntityUid, StoredEntity]  # the schema's action entities
     actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
+    trusted: frozenset[str]  # attributes request properties may set on stored entities
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +179,10 @@ class Engine:
         # Parsed entity sets of whole batch groups, keyed by the memoised closures they are
         # the union of (see _cedar_entities); only used with the closure memo.
         self._group_memo: _GroupMemo | None = _GroupMemo(64) if closure_size > 0 else None
+        prefix = f"{self._options.namespace}::" if self._options.namespace else ""
+        self._trusted = frozenset(
+            prefix + entry if "." in entry else entry
+            for entry in self._options.trusted_properties)
         self.stats = EngineStats()
 
     @property
@@ -235,8 +263,9 @@ class Engine:
             try:
                 p = self._prepare(i, req, state, closures)
             except TranslationError as exc:
-                decisions[i] = Decision(False, "error",
-                                        error={"status": 400, "message": exc.message})
+                decisions[i] = Decision(
+                    False, "invalid" if isinstance(exc, SchemaViolation) else "error",
+                    error={"status": 400, "message": exc.message})
                 continue
             except StoreUnavailable:
                 raise
@@ -290,7 +319,11 @@ class Engine:
         # absent entity (the schema gives actions no attributes), and each entity costs Cedar
         # a parse per call: only the others are sent. None is read from the store.
         sent = tuple(e.json for e in actions.values() if e.parents or e.id in grouping)
-        state = _VersionState(compiled.version, compiled, translator, actions, sent, ancestors)
+        permits = frozenset(p.id for p in compiled.policies if p.effect == "permit")
+        trusted = self._trusted | (types.trusted_attributes() if types is not None
+                                   else frozenset())
+        state = _VersionState(compiled.version, compiled, translator, permits, actions, sent,
+                              ancestors, trusted)
         self._state = state
         return state
 
@@ -302,7 +335,8 @@ class Engine:
             if store_version is not None:
                 generation = (state.version, store_version)
         return _Closures(self._store, state.actions, state.compiled.index.followed,
-                         self._options.entity_depth, memo if generation else None, generation)
+                         self._options.entity_depth, memo if generation else None, generation,
+                         state.trusted)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:
@@ -362,8 +396,9 @@ class Engine:
             for p in group:
                 decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
             return
+        permits = state.permits if self._options.forbid_errors == "deny" else None
         for p, answer in zip(group, answers, strict=True):
-            decision = _decision(answer)
+            decision = _decision(answer, permits)
             decisions[p.index] = decision
             if decision.error is None:
                 evaluated.append(p.index)
@@ -385,11 +420,13 @@ class _Reach:
     """
 
     __slots__ = ("_store", "_provided", "_follow", "_limit", "_overlays", "_depth_of", "out",
-                 "_requested", "_referenced", "_to_fetch", "_to_expand")
+                 "_requested", "_referenced", "_to_fetch", "_to_expand", "_trusted")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int,
-                 overlays: dict[EntityUid, dict[str, Any]]) -> None:
+                 overlays: dict[EntityUid, dict[str, Any]],
+                 trusted: frozenset[str] = frozenset()) -> None:
+        self._trusted = trusted
         self._store = store
         self._provided = provided
         self._follow = follow
@@ -435,12 +472,7 @@ class _Reach:
                     ent = fetched.get(uid)
                     extra = overlays.pop(uid, None) if overlays else None
                     if extra is not None:  # request-carried properties of a root
-                        attrs = extra
-                        parents: tuple[EntityUid, ...] = ()
-                        if ent is not None:
-                            attrs.update(ent.attrs)  # stored attributes win
-                            parents = ent.parents
-                        ent = StoredEntity.build(uid[0], uid[1], attrs, parents)
+                        ent = self._overlaid(uid, ent, extra)
                     if ent is not None:
                         out[uid] = ent
                         for parent in ent.parents:  # ancestors: always complete
@@ -462,6 +494,20 @@ class _Reach:
                         self.add(ref, depth + 1)
                 else:
                     self._referenced.update(refs)
+
+    def _overlaid(self, uid: EntityUid, ent: StoredEntity | None,
+                  extra: dict[str, Any]) -> StoredEntity:
+        """A root with request properties. The store is authoritative: a stored entity
+        takes only the properties the PEP is trusted with (PDP_TRUSTED_PROPERTIES); an
+        entity the store does not hold is described by the request alone."""
+        if ent is None:
+            return StoredEntity.build(uid[0], uid[1], extra, ())
+        trusted = self._trusted
+        allowed = {k: v for k, v in extra.items()
+                   if k in trusted or f"{uid[0]}.{k}" in trusted} if trusted else {}
+        if not allowed:
+            return ent
+        return StoredEntity.build(uid[0], uid[1], {**ent.attrs, **allowed}, ent.parents)
 
     def cedar_entities(self) -> dict[EntityUid, StoredEntity]:
         """What Cedar needs: the values, and the ancestors that have ancestors themselves."""
@@ -562,11 +608,13 @@ class _Closures:
     """The closures one ``decide`` call needs: computed once per call, and shared across
     calls through the engine's memo when the store can say when it changes."""
 
-    __slots__ = ("_store", "_provided", "_follow", "_limit", "_memo", "_generation", "_local")
+    __slots__ = ("_store", "_provided", "_follow", "_limit", "_memo", "_generation", "_local",
+                 "_trusted")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int, memo: _Memo | None,
-                 generation: object) -> None:
+                 generation: object, trusted: frozenset[str] = frozenset()) -> None:
+        self._trusted = trusted
         self._store = store
         self._provided = provided
         self._follow = follow
@@ -600,7 +648,8 @@ class _Closures:
     def _compute(self, uid: EntityUid, depth: int,
                  overlays: dict[EntityUid, dict[str, Any]]) -> _Closure:
         overlaid = bool(overlays)  # (the search consumes ``overlays``)
-        reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays)
+        reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays,
+                       self._trusted)
         reach.add(uid, depth)
         reach.run()
         return reach.closure(uid, overlaid)
@@ -740,18 +789,32 @@ def _ancestors(uid: EntityUid, entities: Mapping[EntityUid, StoredEntity],
     return seen
 
 
-def _decision(answer: Mapping[str, Any]) -> Decision:
+def _decision(answer: Mapping[str, Any], permits: frozenset[str] | None = None) -> Decision:
+    """Cedar's answer as a decision. With ``permits`` (PDP_FORBID_ERRORS=deny), a permit
+    stands only if every error Cedar reports names a permit policy: an error in a forbid
+    policy (or one that names no policy) denies, where Cedar would skip the forbid."""
     diagnostics = answer.get("diagnostics") or {}
     reasons = tuple(sorted(diagnostics.get("reason") or ()))
     errors = tuple(sorted(diagnostics.get("errors") or ()))
     verdict = answer.get("decision")
     if verdict == "Allow":
+        if errors and permits is not None and not all(
+                _erring_policy(e) in permits for e in errors):
+            return Decision(False, "error", (), errors)
         return Decision(True, "permit", reasons, errors)
     if verdict == "Deny":
         outcome = "forbid" if reasons else ("error" if errors else "no_permit")
         return Decision(False, outcome, reasons, errors)
     log.error("cedar returned no decision: %s", "; ".join(errors) or verdict)
     return Decision(False, "error", (), errors or ("no decision",))
+
+
+def _erring_policy(error: str) -> str | None:
+    """The policy a Cedar evaluation error names (None: it names none)."""
+    if not error.startswith(_POLICY_ERROR):
+        return None
+    policy_id, sep, _ = error[len(_POLICY_ERROR):].partition("`: ")
+    return policy_id if sep else None
 
 
 def _groups(prepared: Sequence[_Prepared], index: SliceIndex,

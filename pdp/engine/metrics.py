@@ -11,7 +11,7 @@ worker's series from whichever worker a scrape reaches.
 
 | metric | type | meaning |
 |---|---|---|
-| ``pdp_decisions_total{outcome}`` | counter | decisions: permit, forbid, no_permit, error |
+| ``pdp_decisions_total{outcome}`` | counter | decisions: permit, forbid, no_permit, error, invalid|
 | ``pdp_decide_duration_seconds`` | histogram | engine time per evaluation or per batch |
 | ``pdp_decision_cache_hits_total`` | counter | decisions answered from the cache |
 | ``pdp_decision_cache_misses_total`` | counter | cacheable decisions not in the cache |

@@ -9,15 +9,30 @@
 | ``action.properties``        | ``context.action_properties`` (a record; key configurable)  |
 | ``context``                  | Cedar context                                               |
 
-JSON values become Cedar values: objects → records, arrays → sets, integers → ``Long``
-(64-bit, else an error), booleans, strings. With a schema, ``{"type","id"}`` becomes an entity
-reference and strings become ``ipaddr``/``decimal``/``datetime``/``duration`` where the schema
-declares them, and properties the schema does not declare are dropped. Fractional numbers
-become ``decimal`` where the schema says so, or, without a schema, when they fit decimal's
-four places. ``null`` values are dropped (Cedar has no null).
+JSON values become Cedar values: objects → records, arrays → sets, booleans, strings.
+JSON has one number type, however a client spells it: an *integral* number (``20000``,
+``20000.0``, ``2e4``) is a ``Long`` (64-bit; written with a fraction or an exponent, its
+magnitude must be below 2**53, where a double is still exact), any other number a
+``decimal`` (Cedar's four places and range); anything else is a :class:`TranslationError`
+naming the field. With a schema, ``{"type","id"}`` becomes an entity reference and strings
+become ``ipaddr``/``decimal``/``datetime``/``duration`` where the schema declares them, and
+properties the schema does not declare are dropped. ``null`` values are dropped (Cedar has
+no null).
 
-Stored entities win over request properties for the same attribute: the PIP is authoritative
-and a caller must not be able to claim, say, a role it does not have.
+Reserved names are refused wherever the client sends them: the context key that carries
+``action.properties`` (``action_properties`` unless configured), and ``__entity`` and
+``__extn`` as keys of any object (Cedar's JSON escapes for entity references and extension
+values).
+
+With a schema, requests are validated before anything is evaluated
+(:class:`~pdp.errors.SchemaViolation`, a deny): the action must be declared, the principal
+and resource types must be among those of its ``appliesTo``, and every context attribute the
+schema declares for the action must be present if required and of its declared type.
+Context attributes the schema does not declare are dropped: they can never change a
+decision.
+
+Stored entities are authoritative (see :mod:`pdp.engine.engine`): request properties only
+describe entities the store does not hold.
 """
 
 from __future__ import annotations
@@ -30,8 +45,8 @@ from typing import Any
 
 from pdp.authzen.model import EvaluationRequest
 from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
-from pdp.errors import TranslationError
-from pdp.policies.schema_types import AttrType, SchemaTypes
+from pdp.errors import SchemaViolation, TranslationError
+from pdp.policies.schema_types import Attribute, AttrType, SchemaTypes
 
 __all__ = ["Translator", "CedarRequest", "cedar_name_ok"]
 
@@ -43,6 +58,11 @@ _RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like"
                        "__cedar"})
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _DECIMAL_MAX = Decimal("922337203685477.5807")
+_EXACT_FLOAT = 2**53  # integral doubles below this are exact
+_ESCAPES = ("__entity", "__extn")
+_JSON_KIND = {"string": str, "bool": bool, "set": list, "record": dict, "entity": dict}
+_KIND_NAME = {"string": "String", "long": "Long", "bool": "Bool", "set": "Set",
+              "record": "Record", "entity": "entity"}
 _EXTENSION_FN = {"ipaddr": "ip", "decimal": "decimal", "datetime": "datetime",
                  "duration": "duration"}
 _DROP = object()
@@ -79,6 +99,14 @@ class Translator:
         self._action_type = f"{self._prefix}Action"
         self._key = action_properties_key
         self._types: dict[str, str] = {}  # valid type names seen (bounded: _KNOWN_TYPES)
+        # declared action → (appliesTo types or None, declared context attributes)
+        self._declared: dict[str, tuple[tuple[frozenset[str], frozenset[str]] | None,
+                                        Mapping[str, Attribute]]] = {}
+        if schema is not None:
+            for name in schema.action_names():
+                ctype = schema.context_type(name)
+                if ctype is not None:
+                    self._declared[name] = (schema.applies_to(name), ctype.attributes)
         if namespace and not cedar_name_ok(namespace):
             raise ValueError(f"namespace {namespace!r} is not a valid Cedar name")
 
@@ -100,14 +128,16 @@ class Translator:
         ptype = self.entity_type(req.subject.type, "subject")
         rtype = self.entity_type(req.resource.type, "resource")
         action = req.action.name
+        if self._schema is not None:
+            self._validate(ptype, action, rtype, req.context)
         context: dict[str, Any] = {}
         if req.context:
-            context = self._context(req.context, action)
-        if req.action.properties:
-            if self._key in context:
+            if self._key in req.context:
                 raise TranslationError(
                     f"context.{self._key} is reserved for action.properties",
                     field=f"context.{self._key}")
+            context = self._context(req.context, action)
+        if req.action.properties:
             props = self._context_attr(action, self._key, req.action.properties)
             if props is not _DROP:
                 context[self._key] = props
@@ -117,6 +147,28 @@ class Translator:
             self._properties(ptype, req.subject.properties, "subject.properties"),
             self._properties(rtype, req.resource.properties, "resource.properties"),
         )
+
+    # -- schema validation ----------------------------------------------------------------
+
+    def _validate(self, ptype: str, action: str, rtype: str,
+                  context: Mapping[str, Any] | None) -> None:
+        declared = self._declared.get(action)
+        if declared is None:
+            raise SchemaViolation(f"action {action!r} is not declared by the schema",
+                                  field="action.name")
+        applies, attributes = declared
+        if applies is not None:
+            principals, resources = applies
+            if ptype not in principals:
+                raise SchemaViolation(
+                    f"action {action!r} does not apply to principals of type {ptype!r}",
+                    field="subject.type")
+            if rtype not in resources:
+                raise SchemaViolation(
+                    f"action {action!r} does not apply to resources of type {rtype!r}",
+                    field="resource.type")
+        if attributes:
+            _check_record(context or {}, attributes, "context", skip=(self._key,))
 
     # -- values ---------------------------------------------------------------------------
 
@@ -152,14 +204,15 @@ class Translator:
                 keep: tuple[str, ...] = ()) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, raw in obj.items():
+            if key in _ESCAPES:
+                raise TranslationError(f"{field}.{key}: reserved key", field=f"{field}.{key}")
             if declared is not None:
                 attr = declared.get(key)
-                if attr is None:
+                if attr is None:  # dropped, but reserved names are refused wherever sent
+                    _refuse_escapes(raw, f"{field}.{key}")
                     continue
                 value = self._value(raw, attr.type, f"{field}.{key}")
             else:
-                if key in ("__entity", "__extn"):
-                    raise TranslationError(f"{field}.{key}: reserved key", field=f"{field}.{key}")
                 value = self._value(raw, None, f"{field}.{key}")
             if value is not _DROP:
                 out[key] = value
@@ -189,8 +242,12 @@ class Translator:
                                        field=field)
             return raw
         if isinstance(raw, float):
-            if kind == "long" and raw.is_integer():
-                return self._value(int(raw), typ, field)
+            if raw.is_integer():  # 20000.0, 2e4: JSON has one number type
+                if abs(raw) >= _EXACT_FLOAT:
+                    raise TranslationError(
+                        f"{field}: {raw!r} is too large to be an exact integer (write it "
+                        "without a fraction or exponent, within 64 bits)", field=field)
+                return int(raw)
             return {"__extn": {"fn": "decimal", "arg": self._decimal_text(raw, field)}}
         if isinstance(raw, str):
             return raw
@@ -218,3 +275,71 @@ class Translator:
         text = format(d.quantize(Decimal("0.0001")), "f")
         whole, _, frac = text.partition(".")
         return f"{whole}.{frac.rstrip('0') or '0'}"
+
+
+def _check_record(obj: Mapping[str, Any], declared: Mapping[str, Attribute], field: str,
+                  skip: tuple[str, ...] = ()) -> None:
+    """That ``obj`` carries every required attribute ``declared`` and each declared one with
+    its declared type (undeclared keys are dropped by the translation, not checked here)."""
+    for name, attr in declared.items():
+        if name in skip:
+            continue
+        raw = obj.get(name)
+        if raw is None:
+            if attr.required:
+                raise SchemaViolation(f"{field}.{name} is required by the schema",
+                                      field=f"{field}.{name}")
+            continue
+        _check_value(raw, attr.type, f"{field}.{name}")
+
+
+def _check_value(raw: Any, typ: AttrType, field: str) -> None:
+    kind = typ.kind
+    ok: bool
+    if kind == "long":
+        ok = (isinstance(raw, int) and not isinstance(raw, bool)) or (
+            isinstance(raw, float) and raw.is_integer())
+    elif kind == "extension":
+        ok = isinstance(raw, str) or (
+            typ.name == "decimal" and isinstance(raw, int | float) and not isinstance(raw, bool))
+    else:
+        ok = isinstance(raw, _JSON_KIND[kind])
+    if not ok:
+        expected = typ.name if kind == "extension" else _KIND_NAME[kind]
+        raise SchemaViolation(
+            f"{field} must be {expected} as the schema declares, not {_json_kind(raw)}",
+            field=field)
+    if kind == "record" and typ.attributes is not None:
+        _check_record(raw, typ.attributes, field)
+    elif kind == "set" and typ.element is not None:
+        for n, item in enumerate(raw):
+            if item is not None:
+                _check_value(item, typ.element, f"{field}[{n}]")
+
+
+def _json_kind(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "a boolean"
+    if isinstance(raw, int | float):
+        return "a number"
+    if isinstance(raw, str):
+        return "a string"
+    if isinstance(raw, list):
+        return "an array"
+    return "an object"
+
+
+def _refuse_escapes(raw: Any, field: str) -> None:
+    stack: list[tuple[Any, str]] = [(raw, field)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _ESCAPES:
+                    raise TranslationError(f"{where}.{key}: reserved key",
+                                           field=f"{where}.{key}")
+                if isinstance(value, dict | list):
+                    stack.append((value, f"{where}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{n}]") for n, v in enumerate(node)
+                         if isinstance(v, dict | list))

@@ -13,6 +13,9 @@ from typing import Any, Final
 
 import orjson
 
+from pdp.authzen.body import load_json
+from pdp.errors import RequestError
+
 __all__ = [
     "PARSE_ERROR",
     "INVALID_REQUEST",
@@ -66,9 +69,11 @@ def is_request(message: Mapping[str, Any]) -> bool:
 def parse_messages(raw: bytes, protocol_version: str | None) -> tuple[list[Any], bool]:
     """The messages of a POST body and whether it was a batch; raises :class:`BodyError`."""
     try:
-        body = orjson.loads(raw)
+        body = load_json(raw)
     except orjson.JSONDecodeError:
         raise BodyError(PARSE_ERROR, "Parse error: the body is not JSON") from None
+    except RequestError as exc:  # a duplicate key, or nesting past any sane depth
+        raise BodyError(INVALID_REQUEST, f"Invalid request: {exc.message}") from None
     if isinstance(body, dict):
         return [body], False
     if isinstance(body, list):

@@ -28,7 +28,8 @@ from pdp.http.deadlines import Deadlines
 from pdp.http.responses import error_response, json_response
 from pdp.service import PDPService
 
-__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "json_endpoint", "read_body",
+__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "NO_STORE", "access_routes", "json_endpoint",
+           "read_body",
            "request_id", "wants_explanation"]
 
 log = logging.getLogger("pdp.http")
@@ -36,6 +37,8 @@ log = logging.getLogger("pdp.http")
 EXPLAIN_HEADER = "x-pdp-explain"
 BENCH_NOOP_PATH = "/bench/noop"
 _TRUE = {"1", "true", "yes", "on"}
+#: Decisions are answers for one moment: no cache on the way may keep or replay them.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def read_body(request: Request, limit: int,
@@ -113,11 +116,14 @@ def json_endpoint(service: PDPService, handle: Handler, *,
         except PDPError as exc:
             if exc.status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            return error_response(exc)
+            response = error_response(exc)
+            response.headers["Cache-Control"] = "no-store"
+            return response
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
-            return json_response({"error": "internal_error", "message": failure}, 500)
-        return json_response(result)
+            return json_response({"error": "internal_error", "message": failure}, 500,
+                                 NO_STORE)
+        return json_response(result, headers=NO_STORE)
 
     return endpoint
 

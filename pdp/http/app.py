@@ -125,6 +125,15 @@ def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
     async def metadata() -> Response:
         return json_response(service.metadata())
 
+    @app.get(WELL_KNOWN_PATH + "/{tenant}", response_model=MetadataModel,
+             response_model_exclude_none=True, tags=["AuthZEN"],
+             summary="A tenant's PDP metadata (PDP_TENANTS; 404 for any other)")
+    async def tenant_metadata(tenant: str) -> Response:
+        try:
+            return json_response(service.metadata(tenant))
+        except PDPError as exc:
+            return error_response(exc)
+
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:
         return {"status": "ok"}

@@ -34,7 +34,8 @@ PEP_PREFIXES: tuple[str, ...] = ("/access/v1/", "/coaz/v1/", BENCH_NOOP_PATH)
 ADMIN_PREFIX = "/admin"
 #: Open to anyone (documented in docs/authentication.md).
 PUBLIC_PATHS: tuple[str, ...] = (
-    "/.well-known/authzen-configuration", "/health", "/ready", "/metrics", "/status", "/docs",
+    "/.well-known/authzen-configuration", "/.well-known/authzen-configuration/{tenant}",
+    "/health", "/ready", "/metrics", "/status", "/docs",
     "/docs-assets", "/redoc", "/openapi.json")
 
 _AUTHORIZATION = b"authorization"

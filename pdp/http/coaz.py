@@ -50,7 +50,7 @@ from pdp.errors import (
 from pdp.gateway.decide import EVALUATION_PATH, verdict
 from pdp.gateway.denial import client_decisions
 from pdp.gateway.runtime import mapping_options, method_table, token_settings
-from pdp.http.access import read_body, wants_explanation
+from pdp.http.access import NO_STORE, read_body, wants_explanation
 from pdp.http.openapi import DocumentedRoute
 from pdp.http.responses import error_response, json_response
 from pdp.http.schemas import DecisionModel
@@ -333,7 +333,7 @@ Handler = Callable[[Request], Awaitable[dict[str, Any]]]
 def _route(handle: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            return json_response(await handle(request))
+            return json_response(await handle(request), headers=NO_STORE)
         except MappingError as exc:  # the tools array itself is unusable
             return error_response(InvalidField(exc.message, field=exc.field or "tools"))
         except PDPError as exc:

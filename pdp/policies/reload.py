@@ -12,6 +12,17 @@ the old set or the new one, never a mix. If the store cannot take the new entiti
 fails as a whole and the old set keeps serving. A reload that finds the same content (same
 version) changes nothing.
 
+A change goes live only once it has settled: before compiling, every file of the set is
+read, and read again after ``settle`` seconds (``PDP_RELOAD_SETTLE``, 0.5 s by default) of
+quiet; the two reads must agree (size, modification time and content), and a third read after
+compiling must agree with them, else the reloader waits again. A file rewritten in place
+(truncated, then written, as editors, ``cp`` and configuration tools do) therefore never
+goes live half-written. And a ``.cedar`` file that held policies in the served set but holds
+none now (emptied, or cut to comments) is refused like an invalid set: the previous set keeps
+serving, with the error in the log, ``GET /status`` and ``/metrics``. To remove a file's
+policies on purpose, delete the file. Safe deploys write elsewhere, check (``pdp check``)
+and rename into place.
+
 Compiling happens on a background thread, never on the request path, and is kept from
 stalling the event loop that shares the GIL with it: cedarpy's parsers release the GIL; while
 a reload runs, the interpreter's thread switch interval is lowered (the loop waits at most
@@ -42,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import logging
 import os
 import signal
@@ -68,6 +80,10 @@ log = logging.getLogger("pdp.policies")
 GENERATION_FILE = "policy-generation"
 _SWITCH_INTERVAL = 0.0005  # seconds, while a reload compiles
 _DEBOUNCE_MS = 200
+_SETTLE_ROUNDS = 120  # a directory still changing after this many settle intervals: refused
+
+# name → (size, modification time, content digest) of every policy-set file
+_Snapshot = dict[str, tuple[int, int, bytes]]
 
 
 def policy_file(name: str) -> bool:
@@ -83,6 +99,8 @@ class ReloadStats:
     unchanged: int  # reloads that found the version already active
     last_reload_at: datetime | None
     last_trigger: str | None
+    snapshots: int = 0  # reads of the whole directory (two or more per reload)
+    unsettled: int = 0  # times the directory changed between two reads (the reload waited)
 
 
 class GenerationFile:
@@ -130,7 +148,10 @@ class Reloader:
                  generation: GenerationFile | None = None, poll_interval: float = 1.0,
                  watch: bool = True,
                  compile: Callable[[Path], CompiledPolicySet] = compile_directory,
-                 on_swap: Sequence[Callable[[], None]] = (), grace: float = 1.0) -> None:
+                 on_swap: Sequence[Callable[[], None]] = (), grace: float = 1.0,
+                 settle: float = 0.5,
+                 quiet: Callable[[float], object] | None = None) -> None:
+        self._settle = settle
         self._holder = holder
         self._store = store
         self._directory = Path(directory)
@@ -145,6 +166,8 @@ class Reloader:
         self._queued: str | None = None  # a requested reload the background runner will do
         self._runner: threading.Thread | None = None
         self._stop = threading.Event()
+        # waits out one settle interval (tests replace it to end the interval on an event)
+        self._quiet: Callable[[float], object] = quiet or self._stop.wait
         self._watcher: threading.Thread | None = None
         self._signals: list[int] = []
         self._reloads = 0
@@ -152,6 +175,8 @@ class Reloader:
         self._unchanged = 0
         self._last_at: datetime | None = None
         self._last_trigger: str | None = None
+        self._snapshots = 0
+        self._unsettled = 0
 
     @property
     def directory(self) -> Path:
@@ -159,7 +184,7 @@ class Reloader:
 
     def stats(self) -> ReloadStats:
         return ReloadStats(self._reloads, self._failures, self._unchanged, self._last_at,
-                           self._last_trigger)
+                           self._last_trigger, self._snapshots, self._unsettled)
 
     # -- reloading ------------------------------------------------------------------------
 
@@ -171,12 +196,13 @@ class Reloader:
             self._last_trigger = trigger
             holder = self._holder
             old = holder.current
+            try:
+                new = self._settled_compile()
+                self._refuse_emptied(old, new)
+            except PolicyLoadError as exc:
+                self._reject(old, exc, trigger)
+                return None
             with _fine_grained_switching(), _collector_paused():
-                try:
-                    new = self._compile(self._directory)
-                except PolicyLoadError as exc:
-                    self._reject(old, exc, trigger)
-                    return None
                 if new.version == old.version:
                     self._unchanged += 1
                     holder.last_failure = None
@@ -201,6 +227,64 @@ class Reloader:
                      self._directory, len(new.policies), old.version, trigger)
             _retire(old, self._grace)
             return new
+
+    def _settled_compile(self) -> CompiledPolicySet:
+        """Compile the directory once two reads ``settle`` seconds apart agree and a read
+        after compiling still agrees (so the compiler read the settled files)."""
+        previous = self._snapshot()
+        for _ in range(_SETTLE_ROUNDS):
+            self._quiet(self._settle)
+            current = self._snapshot()
+            if current == previous:
+                with _fine_grained_switching(), _collector_paused():
+                    new = self._compile(self._directory)
+                after = self._snapshot()
+                if after == current:
+                    return new
+                _retire(new, self._grace)
+                current = after
+            self._unsettled += 1
+            previous = current
+        raise PolicyLoadError([PolicyDiagnostic(
+            str(self._directory), f"the policy files kept changing for "
+            f"{_SETTLE_ROUNDS} settle intervals of {self._settle:g} s; not loaded")])
+
+    def _snapshot(self) -> _Snapshot:
+        self._snapshots += 1
+        found: _Snapshot = {}
+        try:
+            entries = sorted(os.scandir(self._directory), key=lambda e: e.name)
+        except OSError:
+            return found  # the compiler reports a missing directory
+        for entry in entries:
+            if not policy_file(entry.name):
+                continue
+            try:
+                stat = entry.stat()
+                with open(entry.path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).digest()
+            except OSError:
+                digest = b""
+                stat = None
+            found[entry.name] = (stat.st_size if stat else -1,
+                                 stat.st_mtime_ns if stat else -1, digest)
+        return found
+
+    @staticmethod
+    def _refuse_emptied(old: CompiledPolicySet, new: CompiledPolicySet) -> None:
+        """A file that held policies and still exists but holds none is a file being
+        rewritten (or a mistake), not a deliberate removal: that is deleting the file."""
+        held: dict[str, int] = {}
+        for p in old.policies:
+            held[p.file] = held.get(p.file, 0) + 1
+        kept = {p.file for p in new.policies}
+        emptied = [name for name in sorted(held) if name in new.files and name not in kept]
+        if emptied:
+            _retire(new, 0.0)
+            raise PolicyLoadError([PolicyDiagnostic(
+                name, f"holds no policy now but held {held[name]}: refused as an emptied or "
+                "half-written file (delete the file to remove its policies)")
+                for name in emptied])
 
     def request(self, trigger: str) -> None:
         """Reload on a background thread; requests made meanwhile coalesce into one more."""

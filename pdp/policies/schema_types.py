@@ -78,6 +78,7 @@ class SchemaTypes:
 
     _entities: Mapping[str, RecordType] = field(hash=False)
     _actions: Mapping[str | None, _Actions] = field(hash=False)  # None: of any namespace
+    _trusted: frozenset[str] = frozenset()  # "Type.attr" of attributes annotated @trusted
 
     @classmethod
     def from_text(cls, text: str, filename: str = "<schema>") -> SchemaTypes:
@@ -101,6 +102,12 @@ class SchemaTypes:
         action declared without a context has an empty one."""
         return self._actions.get(namespace, _NO_ACTIONS).contexts.get(action_name)
 
+    def applies_to(self, action_name: str, namespace: str | None = None,
+                   ) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The principal and resource types (fully qualified) action ``action_name`` applies
+        to; None if it is undeclared or declared without ``appliesTo``."""
+        return self._actions.get(namespace, _NO_ACTIONS).applies.get(action_name)
+
     def action_parents(self, namespace: str | None = None) -> Mapping[str, tuple[str, ...]]:
         """Each action's parent actions of the same action type (``NS::Action``), by id."""
         return self._actions.get(namespace, _NO_ACTIONS).parents
@@ -108,6 +115,11 @@ class SchemaTypes:
     def action_names(self, namespace: str | None = None) -> tuple[str, ...]:
         """The declared actions (of ``namespace`` if given), sorted."""
         return self._actions.get(namespace, _NO_ACTIONS).names
+
+    def trusted_attributes(self) -> frozenset[str]:
+        """``Type.attr`` (type fully qualified) of every entity attribute annotated
+        ``@trusted``: request properties may set it on a stored entity."""
+        return self._trusted
 
     def entity_type_names(self) -> tuple[str, ...]:
         """Every declared entity type, fully qualified, sorted."""
@@ -121,12 +133,20 @@ class _Actions:
     contexts: Mapping[str, RecordType] = field(hash=False)
     parents: Mapping[str, tuple[str, ...]] = field(hash=False)
     names: tuple[str, ...]
+    applies: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(hash=False)
 
     @classmethod
-    def of(cls, actions: Mapping[str, tuple[RecordType, tuple[str, ...]]]) -> _Actions:
+    def of(cls, actions: Mapping[str, _Action]) -> _Actions:
         return cls(MappingProxyType({name: a[0] for name, a in actions.items()}),
                    MappingProxyType({name: a[1] for name, a in actions.items()}),
-                   tuple(sorted(actions)))
+                   tuple(sorted(actions)),
+                   MappingProxyType({name: a[2] for name, a in actions.items()
+                                     if a[2] is not None}))
+
+
+# context, parents, (principal types, resource types) or None without appliesTo
+_Action: TypeAlias = tuple[RecordType, tuple[str, ...],
+                           tuple[frozenset[str], frozenset[str]] | None]
 
 
 _NO_ACTIONS = _Actions.of({})
@@ -163,24 +183,47 @@ class _Resolver:
 
     def build(self) -> SchemaTypes:
         entities: dict[str, RecordType] = {}
-        actions: dict[str, dict[str, tuple[RecordType, tuple[str, ...]]]] = {}
+        actions: dict[str, dict[str, _Action]] = {}
+        trusted: set[str] = set()
         for ns, body in self.namespaces.items():
             for name, entity in self._object(body.get("entityTypes", {}), "entityTypes").items():
                 shape = self._object(entity, f"entity type `{name}`").get("shape")
                 entities[_qualify(ns, name)] = self._record(shape, ns, f"shape of `{name}`")
+                attributes = shape.get("attributes") if isinstance(shape, Mapping) else None
+                if isinstance(attributes, Mapping):
+                    trusted.update(
+                        f"{_qualify(ns, name)}.{attr}" for attr, raw in attributes.items()
+                        if isinstance(raw, Mapping) and isinstance(raw.get("annotations"), Mapping)
+                        and "trusted" in raw["annotations"])
             declared = actions.setdefault(ns, {})
             for name, action in self._object(body.get("actions", {}), "actions").items():
                 action = self._object(action, f"action `{name}`")
                 applies = self._object(action.get("appliesTo") or {}, f"appliesTo of `{name}`")
                 context = self._record(applies.get("context"), ns, f"context of `{name}`")
-                declared[name] = (context, self._parents(action.get("memberOf"), ns))
-        merged: dict[str, tuple[RecordType, tuple[str, ...]]] = {}
+                types = None if action.get("appliesTo") is None else (
+                    self._entity_types(applies.get("principalTypes"), ns),
+                    self._entity_types(applies.get("resourceTypes"), ns))
+                declared[name] = (context, self._parents(action.get("memberOf"), ns), types)
+        merged: dict[str, _Action] = {}
         for ns in sorted(actions):
             for name, action in actions[ns].items():
                 merged.setdefault(name, action)
         views: dict[str | None, _Actions] = {ns: _Actions.of(a) for ns, a in actions.items()}
         views[None] = _Actions.of(merged)
-        return SchemaTypes(MappingProxyType(entities), MappingProxyType(views))
+        return SchemaTypes(MappingProxyType(entities), MappingProxyType(views), frozenset(trusted))
+
+    def _entity_types(self, names: Any, ns: str) -> frozenset[str]:
+        if names is None:
+            return frozenset()
+        if not isinstance(names, list):
+            self._fail("principalTypes and resourceTypes must be JSON arrays")
+        out: set[str] = set()
+        for name in names:
+            if not isinstance(name, str):
+                self._fail(f"invalid entity type name {name!r}")
+            qualified = _qualify(ns, name) if "::" not in name else name
+            out.add(qualified if qualified in self.entities else name)
+        return frozenset(out)
 
     def _parents(self, member_of: Any, ns: str) -> tuple[str, ...]:
         if member_of is None:

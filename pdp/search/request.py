@@ -92,9 +92,11 @@ def _parse_page(page: Any, max_limit: int) -> tuple[int | None, str | None, Any,
         raise InvalidField("'page' must be an object", field="page")
     limit = page.get("limit")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidField("'page.limit' must be a positive integer", field="page.limit")
-        limit = min(limit, max_limit)  # a PDP may return fewer results than asked for
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidField("'page.limit' must be a non-negative integer",
+                               field="page.limit")
+        # 0 means "the server's default"; a PDP may return fewer results than asked for
+        limit = min(limit, max_limit) if limit else None
     token = page.get("token")
     if token is not None and not isinstance(token, str):
         raise InvalidField("'page.token' must be a string", field="page.token")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
@@ -72,8 +72,12 @@ class Searcher:
 
     def search(self, request: SearchRequest) -> SearchResult:
         compiled = self._engine.current()
-        after = (self._tokens.open(request.token, request.fingerprint)
-                 if request.token else None)
+        after: str | None = None
+        if request.token:  # a follow-up: the pagination's own page.limit unless restated
+            after, bound = self._tokens.open_page(request.token, request.fingerprint,
+                                                  request.limit)
+            if request.limit is None and bound is not None:
+                request = replace(request, limit=bound)
         fetch = self._source(request, compiled.action_names())
         prefilter = self._prefilter(request, compiled) if fetch is not None else None
         limit = request.limit or self.options.default_limit
@@ -126,7 +130,7 @@ class Searcher:
                 break
             if prefilter is None:
                 size = min(batch, size * 2)
-        token = (self._tokens.issue(request.fingerprint, after)
+        token = (self._tokens.issue(request.fingerprint, after, request.limit)
                  if more and after is not None else None)
         return SearchResult(request, self._results(request, found), token, examined, errors,
                             compiled.version)

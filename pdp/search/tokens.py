@@ -27,7 +27,7 @@ from pdp.errors import InvalidPageToken
 
 __all__ = ["PageTokens"]
 
-_FORMAT = 1
+_FORMAT = 2  # [format, fingerprint, cursor, page.limit]
 _TAG_BYTES = 16
 
 
@@ -47,12 +47,21 @@ class PageTokens:
     def from_secret(cls, secret: str | None) -> PageTokens:
         return cls(hashlib.sha256(secret.encode()).digest() if secret else None)
 
-    def issue(self, fingerprint: bytes, cursor: str) -> str:
-        payload = orjson.dumps([_FORMAT, _b64(fingerprint), cursor])
+    def issue(self, fingerprint: bytes, cursor: str, limit: int | None = None) -> str:
+        """A token for the page after ``cursor``, bound to the request (its fingerprint) and
+        to the ``page.limit`` it was sent with (None: none)."""
+        payload = orjson.dumps([_FORMAT, _b64(fingerprint), cursor, limit])
         return _b64(payload) + "." + _b64(self._tag(payload))
 
-    def open(self, token: str, fingerprint: bytes) -> str:
+    def open(self, token: str, fingerprint: bytes, limit: int | None = None) -> str:
         """The cursor inside ``token``, if it is genuine and belongs to this request."""
+        return self.open_page(token, fingerprint, limit)[0]
+
+    def open_page(self, token: str, fingerprint: bytes, limit: int | None = None,
+                  ) -> tuple[str, int | None]:
+        """The cursor inside ``token`` and the ``page.limit`` the pagination was started with,
+        if the token is genuine and belongs to this request. ``limit``: the one this request
+        states (None: none, which continues with the bound one); another is a 400."""
         head, sep, tag = token.partition(".")
         try:
             payload, given = _unb64(head), _unb64(tag)
@@ -62,7 +71,7 @@ class PageTokens:
         if not sep or not canonical or not hmac.compare_digest(given, self._tag(payload)):
             raise InvalidPageToken("invalid page token", field="page.token")
         try:
-            version, bound, cursor = orjson.loads(payload)
+            version, bound, cursor, bound_limit = orjson.loads(payload)
         except (ValueError, TypeError):
             raise InvalidPageToken("invalid page token", field="page.token") from None
         if version != _FORMAT or not isinstance(cursor, str):
@@ -71,7 +80,12 @@ class PageTokens:
             raise InvalidPageToken(
                 "the page token belongs to a different request: a follow-up request must "
                 "repeat the first one, changing only page.token", field="page.token")
-        return cursor
+        if limit is not None and bound_limit != limit:
+            raise InvalidPageToken(
+                f"page.limit changed in the middle of a pagination (from {bound_limit} to "
+                f"{limit}): a follow-up request must repeat the first one, changing only "
+                "page.token", field="page.limit")
+        return cursor, bound_limit if isinstance(bound_limit, int) else None
 
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]

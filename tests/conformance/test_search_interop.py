@@ -238,7 +238,7 @@ async def test_an_unknown_type_or_id_finds_exactly_nothing(
     ("action", {"subject": {"type": "user", "id": "alice"}}, "resource"),
     ("action", {"subject": {"type": "user"}, "resource": {"type": "record", "id": "1"}},
      "subject.id"),
-    ("resource", {**RESOURCE_SEARCH, "page": {"limit": 0}}, "page.limit"),
+    ("resource", {**RESOURCE_SEARCH, "page": {"limit": -1}}, "page.limit"),
     ("resource", {**RESOURCE_SEARCH, "page": {"token": 5}}, "page.token"),
     ("resource", {**RESOURCE_SEARCH, "page": []}, "page"),
 ])

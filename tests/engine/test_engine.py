@@ -270,7 +270,8 @@ def test_decisions_are_counted_by_outcome_with_their_latency(tmp_path: Path) -> 
                    request(("User", "bob"), "read", ("Doc", "d")),
                    request(("bad type", "x"), "read", ("Doc", "d"))])
     stats = engine.stats
-    assert stats.outcomes == {"permit": 1, "forbid": 0, "no_permit": 1, "error": 1}
+    assert stats.outcomes == {"permit": 1, "forbid": 0, "no_permit": 1, "error": 1,
+                              "invalid": 0}
     assert stats.calls == 1 and sum(stats.latency_buckets) == 1 and stats.latency_sum_ns > 0
 
 
@@ -288,10 +289,12 @@ def test_request_properties_never_override_stored_attributes(tmp_path: Path,
 def test_request_properties_hold_even_when_another_root_reaches_the_same_entity(
         tmp_path: Path) -> None:
     # The resource's owner is the principal: the resource's closure holds the stored
-    # principal, the principal's own closure the stored one plus the request's properties.
+    # principal, the principal's own closure the stored one plus the request's properties
+    # (`level`, which the PEP is trusted to supply for a stored entity).
     entities = [ent("User", "p", {"dept": "x"}), ent("Doc", "d", {"owner": ref("User", "p")})]
     engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format(
-        'principal.level == 5 && resource.owner.dept == "x"'), entities)
+        'principal.level == 5 && resource.owner.dept == "x"'), entities,
+        trusted_properties=frozenset({"User.level"}))
     req = EvaluationRequest(Entity("User", "p", {"level": 5}), Action("read"),
                             Entity("Doc", "d"))
     for _ in range(3):  # cold, then from the memo of closures

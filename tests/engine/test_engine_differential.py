@@ -51,9 +51,9 @@ def authzen(req: tuple[Uid, Uid, Uid, bool], level: int | None = None) -> Evalua
 
 def with_properties(graph: Mapping[Uid, Mapping[str, Any]], uid: Uid,
                     level: int | None) -> list[Mapping[str, Any]]:
-    """The entities Cedar sees when the request gives the principal a ``level`` (stored
-    attributes win)."""
-    if level is None:
+    """The entities Cedar sees when the request gives the principal a ``level`` (a stored
+    entity is authoritative: the property describes only a principal the store lacks)."""
+    if level is None or uid in graph:
         return list(graph.values())
     stored = graph.get(uid, {"uid": {"type": uid[0], "id": uid[1]}, "attrs": {},
                              "parents": []})

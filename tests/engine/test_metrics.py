@@ -32,7 +32,8 @@ def test_the_collector_reports_outcomes_latency_and_the_cache(tmp_path: Path) ->
     registry.register(DecisionCollector(service.engine, service.policies))
     got = samples(generate_latest(registry).decode())
     assert got[("pdp_decisions_total", (("outcome", "permit"),))] == 2
-    assert got[("pdp_decisions_total", (("outcome", "no_permit"),))] == 1
+    # (an action the schema does not declare is denied as invalid, never evaluated)
+    assert got[("pdp_decisions_total", (("outcome", "invalid"),))] == 1
     assert got[("pdp_decide_duration_seconds_count", ())] == 2
     assert got[("pdp_decide_duration_seconds_bucket", (("le", "+Inf"),))] == 2
     assert got[("pdp_decision_cache_hits_total", ())] == 1

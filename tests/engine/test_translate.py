@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
-from pdp.engine import CedarRequest, Engine, Translator, cedar_name_ok
+from pdp.engine import CedarRequest, Engine, EngineOptions, Translator, cedar_name_ok
 from pdp.entities import InMemoryEntityStore, StoredEntity
-from pdp.errors import TranslationError
+from pdp.errors import SchemaViolation, TranslationError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.schema_types import SchemaTypes
 from tests.conftest import POLICIES, make_service
@@ -89,8 +89,8 @@ def test_the_namespace_setting_prefixes_types_and_the_action_type() -> None:
 
 
 def test_the_namespace_setting_also_prefixes_entity_references() -> None:
-    cr = typed(request({"manager": {"type": "User", "id": "bob"}}), namespace="Acme")
-    assert cr.principal_attrs == {}  # the schema declares User, not Acme::User
+    with pytest.raises(SchemaViolation):  # the schema declares User, not Acme::User
+        typed(request({"manager": {"type": "User", "id": "bob"}}), namespace="Acme")
     translator = Translator(SchemaTypes.from_text(
         "namespace Acme { entity User { manager?: User }; entity Doc; "
         "action read appliesTo { principal: User, resource: Doc }; }"), namespace="Acme")
@@ -148,8 +148,9 @@ def test_the_action_properties_key_is_configurable() -> None:
 def test_a_context_that_already_has_the_action_properties_key_is_refused() -> None:
     with pytest.raises(TranslationError, match="action_properties"):
         plain(request(action_properties={"soft": True}, context={"action_properties": 1}))
-    # without action.properties the context key is the caller's own
-    assert plain(request(context={"action_properties": 1})).context == {"action_properties": 1}
+    # and without action.properties: the key is reserved whatever else is sent
+    with pytest.raises(TranslationError, match="reserved"):
+        plain(request(context={"action_properties": 1}))
 
 
 def test_with_a_schema_action_properties_follow_the_declared_context() -> None:
@@ -175,7 +176,7 @@ def test_an_entity_shaped_object_stays_a_record_without_a_schema() -> None:
 
 
 @pytest.mark.parametrize(("number", "text"), [
-    (1.5, "1.5"), (2.25, "2.25"), (-0.0001, "-0.0001"), (100.0, "100.0"), (0.1234, "0.1234"),
+    (1.5, "1.5"), (2.25, "2.25"), (-0.0001, "-0.0001"), (100.5, "100.5"), (0.1234, "0.1234"),
     (922337203685477.5, "922337203685477.5")])
 def test_fractions_become_decimals_without_a_schema(number: float, text: str) -> None:
     cr = plain(request(context={"x": number}))
@@ -183,7 +184,7 @@ def test_fractions_become_decimals_without_a_schema(number: float, text: str) ->
 
 
 @pytest.mark.parametrize("number", [1.23456, 0.1 + 0.2, 1e-7, 1e20, -1e300,
-                                    922337203685478.0])
+                                    922337203685478.5, 2.0**53])
 def test_fractions_decimal_cannot_hold_are_translation_errors(number: float) -> None:
     with pytest.raises(TranslationError) as caught:
         plain(request(context={"nested": {"x": number}}))
@@ -227,14 +228,13 @@ def test_cedar_escape_keys_are_refused_without_a_schema(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["__entity", "__extn"])
-def test_cedar_escape_keys_are_dropped_with_a_schema_that_does_not_declare_them(
+def test_cedar_escape_keys_are_refused_even_where_a_schema_would_drop_them(
         key: str) -> None:
     smuggled = {key: {"type": "User", "id": "admin"}}
-    cr = typed(request({**smuggled, "name": "a"}, resource={"level": 1, **smuggled},
-                       context=smuggled))
-    assert cr.principal_attrs == {"name": "a"}
-    assert cr.resource_attrs == {"level": 1}
-    assert cr.context == {}
+    for req in (request({**smuggled, "name": "a"}), request(resource={"level": 1, **smuggled}),
+                request(context=smuggled), request(context={"note": [smuggled]})):
+        with pytest.raises(TranslationError, match="reserved"):
+            typed(req)
 
 
 # -- values with a schema ----------------------------------------------------------------------
@@ -249,15 +249,28 @@ def test_undeclared_properties_are_dropped_with_a_schema() -> None:
     assert cr.context == {"ip": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}}
 
 
-def test_an_entity_type_the_schema_does_not_declare_gets_no_attributes() -> None:
-    cr = typed(request({"name": "x"}, subject_type="Robot"))
-    assert cr.principal == ("Robot", "alice")
-    assert cr.principal_attrs == {}
+def test_an_entity_type_the_action_does_not_apply_to_is_a_schema_violation() -> None:
+    with pytest.raises(SchemaViolation, match="Robot") as caught:
+        typed(request({"name": "x"}, subject_type="Robot"))
+    assert caught.value.field == "subject.type"
+    with pytest.raises(SchemaViolation, match="Group"):
+        typed(request(resource_type="Group"))
 
 
-def test_an_action_the_schema_does_not_declare_keeps_its_whole_context() -> None:
-    cr = typed(request(action="archive", context={"anything": [1, "a"]}))
-    assert cr.context == {"anything": [1, "a"]}
+def test_an_action_the_schema_does_not_declare_is_a_schema_violation() -> None:
+    with pytest.raises(SchemaViolation, match="archive") as caught:
+        typed(request(action="archive", context={"anything": [1, "a"]}))
+    assert caught.value.field == "action.name"
+
+
+@pytest.mark.parametrize(("context", "field"), [
+    ({"ip": 7}, "context.ip"), ({"when": ["x"]}, "context.when"),
+    ({"amount": True}, "context.amount")])
+def test_a_declared_context_attribute_of_another_type_is_a_schema_violation(
+        context: dict[str, Any], field: str) -> None:
+    with pytest.raises(SchemaViolation) as caught:
+        typed(request(context=context))
+    assert caught.value.field == field
 
 
 def test_entity_references_where_the_schema_declares_an_entity() -> None:
@@ -409,15 +422,25 @@ def test_a_stored_attribute_wins_over_the_same_request_property(store_engine: En
     assert _decide(store_engine, "viewer", "manage", {"role": "admin"}) is False
 
 
-def test_a_request_property_the_store_lacks_is_used(store_engine: Engine) -> None:
-    assert _decide(store_engine, "plain", "manage", {"role": "admin"}) is True
+def test_request_properties_describe_only_an_entity_the_store_lacks(
+        store_engine: Engine) -> None:
     assert _decide(store_engine, "stranger", "manage", {"role": "admin"}) is True
+    # a stored entity is authoritative: it gains no attribute it lacks
+    assert _decide(store_engine, "plain", "manage", {"role": "admin"}) is False
     assert _decide(store_engine, "plain", "manage", None) is False
 
 
-def test_request_properties_keep_the_stored_parents(store_engine: Engine) -> None:
-    assert _decide(store_engine, "staffer", "enter", {"badge": "ok"}) is True
-    assert _decide(store_engine, "stranger", "enter", {"badge": "ok"}) is False
+def test_a_trusted_property_joins_the_stored_entity_with_its_parents(tmp_path: Path) -> None:
+    (tmp_path / "p.cedar").write_text(STORE_POLICIES)
+    compiled = compile_directory(tmp_path)
+    store = InMemoryEntityStore([
+        StoredEntity.build("User", "staffer", {}, (("Group", "staff"),)),
+        StoredEntity.build("Group", "staff", {})])
+    engine = Engine(lambda: compiled, store,
+                    EngineOptions(trusted_properties=frozenset({"User.badge"})))
+    assert _decide(engine, "staffer", "enter", {"badge": "ok"}) is True
+    assert _decide(engine, "stranger", "enter", {"badge": "ok"}) is False
+    assert _decide(engine, "staffer", "manage", {"role": "admin"}) is False
 
 
 # -- the engine against plain cedarpy ----------------------------------------------------------
@@ -457,16 +480,26 @@ def todo_requests(draw: st.DrawFn) -> EvaluationRequest:
 
 
 def _hand_built_entity(entity: Entity) -> dict[str, Any] | None:
-    """The Cedar entity for a request's subject or resource, written out independently:
-    declared request properties, overridden by stored attributes, stored parents kept."""
+    """The Cedar entity for a request's subject or resource, written out independently: the
+    stored entity if there is one (it is authoritative), else the declared properties."""
     stored = next((e for e in TODO_ENTITIES if e["uid"] == {"type": entity.type,
                                                            "id": entity.id}), None)
+    if stored is not None:
+        return stored
     props = {k: v for k, v in (entity.properties or {}).items() if k in DECLARED[entity.type]}
-    if stored is None and not props:
+    if not props:
         return None
-    attrs = {**props, **(stored["attrs"] if stored else {})}
-    return {"uid": {"type": entity.type, "id": entity.id}, "attrs": attrs,
-            "parents": stored["parents"] if stored else []}
+    return {"uid": {"type": entity.type, "id": entity.id}, "attrs": props, "parents": []}
+
+
+def _declared(req: EvaluationRequest) -> bool:
+    types = TODO.policies.current.schema_types
+    assert types is not None
+    if types.context_type(req.action.name) is None:
+        return False
+    applies = types.applies_to(req.action.name)
+    return applies is None or (req.subject.type in applies[0]
+                               and req.resource.type in applies[1])
 
 
 @settings(max_examples=150, deadline=None)
@@ -475,6 +508,9 @@ def test_the_engine_decides_as_plain_cedarpy_does_on_the_todo_policies(
         reqs: list[EvaluationRequest]) -> None:
     decisions = TODO.engine.decide(reqs)
     for req, decision in zip(reqs, decisions, strict=True):
+        if not _declared(req):
+            assert not decision.allowed and decision.outcome == "invalid", (req, decision)
+            continue
         entities = [e for e in TODO_ENTITIES
                     if e["uid"] not in ({"type": req.subject.type, "id": req.subject.id},
                                         {"type": req.resource.type, "id": req.resource.id})]
@@ -487,3 +523,10 @@ def test_the_engine_decides_as_plain_cedarpy_does_on_the_todo_policies(
         }, TODO_POLICIES, entities)
         assert decision.error is None
         assert decision.allowed is expected.allowed, (req, decision)
+
+
+@pytest.mark.parametrize(("number", "long"), [(20000.0, 20000), (2e4, 20000), (-0.0, 0),
+                                              (1e15, 10**15), (-(2.0**53 - 1), -(2**53 - 1))])
+def test_integral_numbers_are_longs_however_they_are_written(number: float, long: int) -> None:
+    cr = plain(request(context={"x": number}))
+    assert cr.context == {"x": long} and type(cr.context["x"]) is int

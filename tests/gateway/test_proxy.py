@@ -437,12 +437,12 @@ async def test_upstream_refusing_the_gateway_credentials_is_a_bad_gateway(
 
 
 @pytest.mark.asyncio
-async def test_the_upstream_gets_what_was_authorized_not_the_raw_bytes(
+async def test_a_body_with_a_duplicate_key_never_reaches_the_upstream(
         keys: Keys, upstream: FakeUpstream, client: httpx.AsyncClient) -> None:
-    # duplicate keys: this parser keeps the last "name"; another might keep the first
+    # duplicate keys: one parser keeps the last "name", another the first: refused outright
     raw = (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
            b'{"name":"delete_customer","name":"echo","arguments":{"text":"hi"}}}')
     answer = await client.post("/mcp", content=raw, headers=headers(keys.token()))
-    assert "result" in messages_of(answer)[0]
-    assert upstream.calls() == ["echo"]
-    assert b"delete_customer" not in upstream.requests[-1]["raw"]
+    error = messages_of(answer)[0]["error"]
+    assert "duplicate key 'name'" in error["message"]
+    assert upstream.calls() == []

@@ -53,6 +53,7 @@ def setup(directory: Path, text: str, *, store: Any = None, cache: int = 0,
     holder = PolicyHolder(compile_directory(directory))
     store = store if store is not None else InMemoryEntityStore()
     engine = Engine(holder, store, EngineOptions(decision_cache_size=cache))
+    options.setdefault("settle", 0.0)
     return holder, engine, Reloader(holder, store, directory, **options)
 
 
