@@ -1,0 +1,146 @@
+"""A compiled policy set: Cedar checks the text, this package compiles its JSON form."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cedarpy
+import orjson
+
+from pdp.cedar import decode
+from pdp.cedar.compiler import Compiler
+from pdp.cedar.runtime import EMPTY, Store
+from pdp.cedar.values import UID, EvalError
+from pdp.errors import CedarInputError
+
+__all__ = ["PolicySet", "Answer"]
+
+PolicyFn = Callable[..., bool]
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Cedar's answer: the decision, the determining policies and the erroring ones."""
+
+    allow: bool
+    reasons: tuple[str, ...]
+    errors: tuple[tuple[str, str], ...]
+
+
+def _order(pid: str) -> tuple[str, int, str]:
+    m = _NUMBERED.fullmatch(pid)
+    return (m.group(1), int(m.group(2)), "") if m else (pid, -1, pid)
+
+
+class PolicySet:
+    """Cedar policy text, parsed by Cedar and compiled to Python once.
+
+    Raises :class:`~pdp.errors.CedarInputError` with Cedar's message when Cedar rejects the
+    text. ``native_reason`` is ``None`` when every policy compiled, else the construct that did
+    not (the set is then evaluated by cedarpy as a whole).
+    """
+
+    __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est")
+
+    def __init__(self, text: str, *, _cedar: Any = None, _est: Mapping[str, Any] | None = None
+                 ) -> None:
+        self.text = text
+        try:
+            self.cedar = _cedar if _cedar is not None else cedarpy.PolicySet.from_str(text)
+            est = _est if _est is not None else orjson.loads(cedarpy.policies_to_json_str(text))
+        except ValueError as e:
+            raise CedarInputError(f"invalid policies: {e}") from None
+        self._est = est
+        static: dict[str, Any] = dict(est.get("staticPolicies") or {})
+        templates: dict[str, Any] = est.get("templates") or {}
+        linked: list[tuple[str, Any, dict[str, UID]]] = []
+        for link in est.get("templateLinks") or []:
+            tpl = templates.get(link.get("templateId"))
+            if tpl is None:
+                linked = []
+                break
+            linked.append((link["newId"], tpl, {
+                k: decode.uid(v) for k, v in (link.get("values") or {}).items()}))
+        self.ids: tuple[str, ...] = tuple(sorted([*static, *(n for n, _, _ in linked)],
+                                                  key=_order))
+        self.native_reason: str | None = None
+        self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()
+        try:
+            self._compile(static, linked)
+        except (decode.Unsupported, KeyError, TypeError, ValueError, AttributeError) as e:
+            self.native_reason = f"{type(e).__name__}: {e}" if not isinstance(
+                e, decode.Unsupported) else str(e)
+        except (RecursionError, MemoryError, SyntaxError) as e:
+            self.native_reason = f"policy too complex to compile: {type(e).__name__}"
+
+    def _compile(self, static: Mapping[str, Any],
+                 linked: Sequence[tuple[str, Any, dict[str, UID]]]) -> None:
+        comp = Compiler()
+        entries: list[tuple[str, Any, Mapping[str, UID] | None]] = [
+            (pid, est, None) for pid, est in static.items()]
+        entries += [(pid, est, slots) for pid, est, slots in linked]
+        entries.sort(key=lambda e: _order(e[0]))
+        names = []
+        for i, (pid, est, slots) in enumerate(entries):
+            comp.policy(f"_p{i}", est, slots)
+            names.append((pid, f"_p{i}", est.get("effect")))
+        ns = comp.namespace()
+        exec(compile("\n".join(comp.lines), "<cedar policies>", "exec"), ns)  # noqa: S102
+        policies = []
+        for pid, fname, effect in names:
+            if effect not in ("permit", "forbid"):
+                raise decode.Unsupported(f"effect {effect!r:.40}")
+            policies.append((pid, effect == "forbid", ns[fname]))
+        self._policies = tuple(policies)
+
+    def link(self, template_id: str, new_id: str, values: Mapping[str, Any]) -> PolicySet:
+        """A new set with the template ``template_id`` linked as policy ``new_id`` (slot
+        values are entity uids ``{"type", "id"}``); Cedar checks the link."""
+        try:
+            cedar = self.cedar.with_linked(template_id, new_id, dict(values))
+        except (ValueError, KeyError) as e:
+            raise CedarInputError(f"invalid template link: {e}") from None
+        est = dict(self._est)
+        tpl_id = next((t["id"] for t in cedar.templates()
+                       if new_id in (link["id"] for link in t["links"])), template_id)
+        est["templateLinks"] = [*(est.get("templateLinks") or []), {
+            "templateId": tpl_id, "newId": new_id,
+            "values": {k: _uid_json(v) for k, v in values.items()}}]
+        return PolicySet(self.text, _cedar=cedar, _est=est)
+
+    @property
+    def native(self) -> bool:
+        return self.native_reason is None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def evaluate(self, principal: UID, action: UID, resource: UID, context: dict[str, Any],
+                 store: Store) -> Answer:
+        """Cedar's authorization over this set (only when :attr:`native`)."""
+        anc = store.ancestors
+        pa, aa, ra = anc.get(principal, EMPTY), anc.get(action, EMPTY), anc.get(resource, EMPTY)
+        errors: list[tuple[str, str]] = []
+        permits: list[str] = []
+        forbids: list[str] = []
+        for pid, forbid, fn in self._policies:
+            try:
+                if fn(principal, action, resource, context, store, pa, aa, ra):
+                    (forbids if forbid else permits).append(pid)
+            except EvalError as e:
+                errors.append((pid, str(e)))
+            except RecursionError:
+                errors.append((pid, "value nested too deeply"))
+        if forbids:
+            return Answer(False, tuple(forbids), tuple(errors))
+        return Answer(bool(permits), tuple(permits), tuple(errors))
+
+
+def _uid_json(v: Any) -> dict[str, str]:
+    if isinstance(v, Mapping):
+        return {"type": str(v["type"]), "id": str(v["id"])}
+    raise CedarInputError(f"a slot value must be an entity uid {{type, id}}, not {v!r:.100}")
