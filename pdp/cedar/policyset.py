@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,94 @@ __all__ = ["PolicySet", "Answer"]
 
 PolicyFn = Callable[..., bool]
 _NUMBERED = re.compile(r"(.*?)(\d+)")
+_INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
+
+
+_PRODUCT_LIMIT = 512  # lookups per table per request before the single-scope fallback
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """The policies whose constrained scopes are exactly ``dims`` (0 principal, 1 action,
+    2 resource), by the tuple of entities those scopes name; and, for requests whose entities
+    have very many ancestors, by each scope's entities alone."""
+
+    dims: tuple[int, ...]
+    by_keys: Mapping[tuple[UID, ...], tuple[int, ...]]
+    by_dim: Mapping[int, Mapping[UID, tuple[int, ...]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Which policies can apply, by the entities their scopes name. A policy whose principal,
+    action or resource scope is ``==`` or ``in`` entities is a candidate only when, for each
+    such scope, the request's entity is one of them or descends from one; the others fail
+    their scope, which never errs, so leaving them out changes nothing."""
+
+    always: tuple[int, ...]
+    tables: tuple[_Table, ...]
+
+    @staticmethod
+    def build(scopes: Sequence[Mapping[str, Any]], slots: Sequence[Mapping[str, UID] | None]
+              ) -> _Index:
+        always: list[int] = []
+        grouped: dict[tuple[int, ...], list[tuple[int, list[list[UID]]]]] = {}
+        for i, (est, env) in enumerate(zip(scopes, slots, strict=True)):
+            keys = [_scope_keys(est.get(v), env or {}) for v in ("principal", "action",
+                                                                  "resource")]
+            dims = tuple(d for d in range(3) if keys[d])
+            if not dims:
+                always.append(i)
+            else:
+                grouped.setdefault(dims, []).append((i, [keys[d] for d in dims]))
+        tables = []
+        for dims, members in grouped.items():
+            by_keys: dict[tuple[UID, ...], list[int]] = {}
+            by_dim: dict[int, dict[UID, list[int]]] = {d: {} for d in dims}
+            for i, keys in members:
+                for combo in itertools.product(*keys):
+                    by_keys.setdefault(combo, []).append(i)
+                for d, ks in zip(dims, keys, strict=True):
+                    for k in ks:
+                        by_dim[d].setdefault(k, []).append(i)
+            tables.append(_Table(dims, {k: tuple(v) for k, v in by_keys.items()},
+                                 {d: {k: tuple(v) for k, v in m.items()}
+                                  for d, m in by_dim.items()}))
+        return _Index(tuple(always), tuple(tables))
+
+    def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
+                   aa: frozenset[UID], ra: frozenset[UID]) -> list[int]:
+        found = set(self.always)
+        sides = ((principal, *pa), (action, *aa), (resource, *ra))
+        for table in self.tables:
+            options = [sides[d] for d in table.dims]
+            size = 1
+            for o in options:
+                size *= len(o)
+            if size <= _PRODUCT_LIMIT:
+                get = table.by_keys.get
+                for combo in itertools.product(*options):
+                    hit = get(combo)
+                    if hit:
+                        found.update(hit)
+            else:  # the narrowest scope alone; the policies check the rest themselves
+                d = min(table.dims, key=lambda d: len(sides[d]))
+                single = table.by_dim[d]
+                for k in sides[d]:
+                    hit = single.get(k)
+                    if hit:
+                        found.update(hit)
+        return sorted(found)
+
+
+def _scope_keys(c: Any, slots: Mapping[str, UID]) -> list[UID]:
+    if not isinstance(c, Mapping) or c.get("op") not in ("==", "in"):
+        return []
+    if "entities" in c:
+        return [decode.uid(e) for e in c["entities"]]
+    if "slot" in c:
+        return [slots[c["slot"]]]
+    return [decode.uid(c["entity"])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +133,7 @@ class PolicySet:
     not (the set is then evaluated by cedarpy as a whole).
     """
 
-    __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est")
+    __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est", "_index")
 
     def __init__(self, text: str, *, _cedar: Any = None, _est: Mapping[str, Any] | None = None
                  ) -> None:
@@ -69,6 +158,7 @@ class PolicySet:
                                                   key=_order))
         self.native_reason: str | None = None
         self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()
+        self._index: _Index | None = None
         try:
             self._compile(static, linked)
         except (decode.Unsupported, KeyError, TypeError, ValueError, AttributeError) as e:
@@ -96,6 +186,8 @@ class PolicySet:
                 raise decode.Unsupported(f"effect {effect!r:.40}")
             policies.append((pid, effect == "forbid", ns[fname]))
         self._policies = tuple(policies)
+        if len(policies) >= _INDEX_FROM:
+            self._index = _Index.build([e for _, e, _ in entries], [s for _, _, s in entries])
 
     def link(self, template_id: str, new_id: str, values: Mapping[str, Any]) -> PolicySet:
         """A new set with the template ``template_id`` linked as policy ``new_id`` (slot
@@ -127,7 +219,11 @@ class PolicySet:
         errors: list[tuple[str, str]] = []
         permits: list[str] = []
         forbids: list[str] = []
-        for pid, forbid, fn in self._policies:
+        policies = self._policies
+        if self._index is not None:
+            policies = tuple(policies[i] for i in self._index.candidates(
+                principal, action, resource, pa, aa, ra))
+        for pid, forbid, fn in policies:
             try:
                 if fn(principal, action, resource, context, store, pa, aa, ra):
                     (forbids if forbid else permits).append(pid)
