@@ -142,8 +142,15 @@ class Compiler:
             return (f"_neg({code})" if op == "neg" else f"_isEmpty({code})"), \
                 "bool" if op == "isEmpty" else "any"
         if op in ("&&", "||"):
-            left, right = self._bool(arg["left"], slots, d), self._bool(arg["right"], slots, d)
-            return f"({left} {'and' if op == '&&' else 'or'} {right})", "bool"
+            # a chain `a && b && c` (nested to the left) becomes one flat Python `and`
+            operands = [arg["right"]]
+            left = arg["left"]
+            while isinstance(left, Mapping) and len(left) == 1 and op in left:
+                operands.append(left[op]["right"])
+                left = left[op]["left"]
+            operands.append(left)
+            codes = [self._bool(x, slots, d) for x in reversed(operands)]
+            return "(" + (" and " if op == "&&" else " or ").join(codes) + ")", "bool"
         if op in ("==", "!="):
             code = self._eq(arg["left"], arg["right"], slots, d)
             return (code if op == "==" else f"(not {code})"), "bool"
