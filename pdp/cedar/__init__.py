@@ -33,8 +33,8 @@ def is_authorized(request: Mapping[str, Any], policies: str | PolicySet,
     "message"}], "evaluator": "native"|"cedarpy"}``. Raises :class:`CedarInputError` with
     Cedar's message when Cedar rejects the policies, the entities or the request.
     """
-    ps = policies if isinstance(policies, PolicySet) else PolicySet(policies)
-    es = entities if isinstance(entities, EntitySet) else EntitySet(entities)
+    ps = policies if type(policies) is PolicySet else _policy_set(policies)
+    es = entities if type(entities) is EntitySet else _entity_set(entities)
     if ps.native_reason is None and es.native_reason is None:
         try:
             parts = native_request(request)
@@ -49,12 +49,21 @@ def is_authorized(request: Mapping[str, Any], policies: str | PolicySet,
     return cedarpy_authorized(request, ps, es)
 
 
+def _policy_set(policies: str | PolicySet) -> PolicySet:
+    return policies if isinstance(policies, PolicySet) else PolicySet(policies)
+
+
+def _entity_set(entities: str | bytes | list[Any] | EntitySet) -> EntitySet:
+    return entities if isinstance(entities, EntitySet) else EntitySet(entities)
+
+
 def native_request(request: Mapping[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
     """The request as native values; :class:`decode.Unsupported` for anything unusual (cedarpy
     then decides, and reports what Cedar thinks of it)."""
-    if not isinstance(request, Mapping):
+    if type(request) is not dict and not isinstance(request, Mapping):
         raise decode.Unsupported("the request is not an object")
-    context = decode.value(request.get("context", {}))
+    raw = request.get("context")
+    context = decode.value(raw) if raw else {}
     if type(context) is not dict:
         raise decode.Unsupported("the context is not a record")
     return (decode.uid(request.get("principal")), decode.uid(request.get("action")),

@@ -16,14 +16,21 @@ class Unsupported(Exception):
     """Input the native evaluator does not take: the caller hands it to cedarpy instead."""
 
 
+_new_tuple = tuple.__new__
+
+
 def uid(v: Any) -> UID:
     """``{"type": …, "id": …}`` or ``{"__entity": {…}}``."""
-    if type(v) is dict and len(v) == 1 and "__entity" in v:
-        v = v["__entity"]
-    if (type(v) is not dict or len(v) != 2 or type(v.get("type")) is not str
-            or type(v.get("id")) is not str):
-        raise Unsupported(f"not an entity reference: {v!r:.200}")
-    return UID(v["type"], v["id"])
+    if type(v) is dict:
+        if len(v) == 1 and "__entity" in v:
+            v = v["__entity"]
+            if type(v) is not dict:
+                raise Unsupported(f"not an entity reference: {v!r:.200}")
+        if len(v) == 2:
+            t, i = v.get("type"), v.get("id")
+            if type(t) is str and type(i) is str:
+                return _new_tuple(UID, (t, i))
+    raise Unsupported(f"not an entity reference: {v!r:.200}")
 
 
 def value(v: Any, depth: int = 0) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cedarpy
 import orjson
@@ -24,18 +24,7 @@ _NUMBERED = re.compile(r"(.*?)(\d+)")
 _INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
 
 
-_PRODUCT_LIMIT = 512  # lookups per table per request before the single-scope fallback
-
-
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """The policies whose constrained scopes are exactly ``dims`` (0 principal, 1 action,
-    2 resource), by the tuple of entities those scopes name; and, for requests whose entities
-    have very many ancestors, by each scope's entities alone."""
-
-    dims: tuple[int, ...]
-    by_keys: Mapping[tuple[UID, ...], tuple[int, ...]]
-    by_dim: Mapping[int, Mapping[UID, tuple[int, ...]]]
+_ORDER = (0, 2, 1)  # principal, resource, action: the last is the one with fewest entities
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,61 +32,65 @@ class _Index:
     """Which policies can apply, by the entities their scopes name. A policy whose principal,
     action or resource scope is ``==`` or ``in`` entities is a candidate only when, for each
     such scope, the request's entity is one of them or descends from one; the others fail
-    their scope, which never errs, so leaving them out changes nothing."""
+    their scope, which never errs, so leaving them out changes nothing.
+
+    Policies are grouped by which scopes they constrain; each group is a tree of dicts, one
+    level per constrained scope, so a lookup only descends where some policy is listed.
+    """
 
     always: tuple[int, ...]
-    tables: tuple[_Table, ...]
+    tables: tuple[tuple[tuple[int, ...], dict[UID, Any]], ...]
 
     @staticmethod
     def build(scopes: Sequence[Mapping[str, Any]], slots: Sequence[Mapping[str, UID] | None]
               ) -> _Index:
         always: list[int] = []
-        grouped: dict[tuple[int, ...], list[tuple[int, list[list[UID]]]]] = {}
+        trees: dict[tuple[int, ...], dict[UID, Any]] = {}
         for i, (est, env) in enumerate(zip(scopes, slots, strict=True)):
             keys = [_scope_keys(est.get(v), env or {}) for v in ("principal", "action",
                                                                   "resource")]
-            dims = tuple(d for d in range(3) if keys[d])
+            dims = tuple(d for d in _ORDER if keys[d])
             if not dims:
                 always.append(i)
-            else:
-                grouped.setdefault(dims, []).append((i, [keys[d] for d in dims]))
-        tables = []
-        for dims, members in grouped.items():
-            by_keys: dict[tuple[UID, ...], list[int]] = {}
-            by_dim: dict[int, dict[UID, list[int]]] = {d: {} for d in dims}
-            for i, keys in members:
-                for combo in itertools.product(*keys):
-                    by_keys.setdefault(combo, []).append(i)
-                for d, ks in zip(dims, keys, strict=True):
-                    for k in ks:
-                        by_dim[d].setdefault(k, []).append(i)
-            tables.append(_Table(dims, {k: tuple(v) for k, v in by_keys.items()},
-                                 {d: {k: tuple(v) for k, v in m.items()}
-                                  for d, m in by_dim.items()}))
-        return _Index(tuple(always), tuple(tables))
+                continue
+            tree = trees.setdefault(dims, {})
+            for combo in itertools.product(*(keys[d] for d in dims)):
+                node = tree
+                for k in combo[:-1]:
+                    node = node.setdefault(k, {})
+                node.setdefault(combo[-1], []).append(i)
+        return _Index(tuple(always), tuple((dims, tree) for dims, tree in trees.items()))
 
     def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
                    aa: frozenset[UID], ra: frozenset[UID]) -> list[int]:
         found = set(self.always)
-        sides = ((principal, *pa), (action, *aa), (resource, *ra))
-        for table in self.tables:
-            options = [sides[d] for d in table.dims]
-            size = 1
-            for o in options:
-                size *= len(o)
-            if size <= _PRODUCT_LIMIT:
-                get = table.by_keys.get
-                for combo in itertools.product(*options):
-                    hit = get(combo)
+        sides = ((principal, *pa) if pa else (principal,), (action, *aa) if aa else (action,),
+                 (resource, *ra) if ra else (resource,))
+        for dims, tree in self.tables:  # one to three levels, written out: this is hot
+            first = sides[dims[0]]
+            if len(dims) == 1:
+                for k in first:
+                    hit = tree.get(k)
                     if hit:
                         found.update(hit)
-            else:  # the narrowest scope alone; the policies check the rest themselves
-                d = min(table.dims, key=lambda d: len(sides[d]))
-                single = table.by_dim[d]
-                for k in sides[d]:
-                    hit = single.get(k)
-                    if hit:
+                continue
+            second = sides[dims[1]]
+            third = sides[dims[2]] if len(dims) == 3 else ()
+            for k in first:
+                sub = tree.get(k)
+                if not sub:
+                    continue
+                for k2 in second:
+                    hit = sub.get(k2)
+                    if not hit:
+                        continue
+                    if not third:
                         found.update(hit)
+                        continue
+                    for k3 in third:
+                        leaf = hit.get(k3)
+                        if leaf:
+                            found.update(leaf)
         return sorted(found)
 
 
@@ -111,8 +104,7 @@ def _scope_keys(c: Any, slots: Mapping[str, UID]) -> list[UID]:
     return [decode.uid(c["entity"])]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """Cedar's answer: the decision, the determining policies and the erroring ones."""
 
     allow: bool
@@ -219,9 +211,9 @@ class PolicySet:
         errors: list[tuple[str, str]] = []
         permits: list[str] = []
         forbids: list[str] = []
-        policies = self._policies
+        policies: Iterable[tuple[str, bool, PolicyFn]] = self._policies
         if self._index is not None:
-            policies = tuple(policies[i] for i in self._index.candidates(
+            policies = map(self._policies.__getitem__, self._index.candidates(
                 principal, action, resource, pa, aa, ra))
         for pid, forbid, fn in policies:
             try:

@@ -46,7 +46,8 @@ def _leaf(kind: str) -> st.SearchStrategy[str]:
     attr_of = lambda name: st.one_of(  # noqa: E731
         var.map(lambda v: f"{v}.{name}"), st.just(f"context.{name}"))
     return {
-        "long": st.one_of(LONGS.map(str), attr_of("n"), st.just("resource.rec.x")),
+        "long": st.one_of(LONGS.map(lambda n: f"({n})" if n < 0 else str(n)), attr_of("n"),
+                          st.just("resource.rec.x")),
         "str": st.one_of(STRINGS.map(_q), attr_of("s"), st.just("principal.rec.y")),
         "bool": st.one_of(st.sampled_from(["true", "false"]), attr_of("flag")),
         "entity": st.one_of(st.sampled_from(["principal", "resource", "action"]),
