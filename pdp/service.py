@@ -65,6 +65,7 @@ class PDPService:
             namespace=settings.namespace,
             action_properties_key=settings.action_properties_key,
             entity_depth=settings.entity_depth,
+            evaluator=settings.evaluator,
             decision_cache_size=(settings.decision_cache_size
                                  if settings.decision_cache == "on" else 0)))
         searcher = Searcher(engine, PageTokens.from_secret(

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     decision_cache_size: int = Field(default=65_536, ge=0)
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
+    evaluator: Literal["native", "cedarpy"] = Field(
+        default="native", description="Who evaluates the policies: `native` (pdp.cedar, "
+        "Cedar's semantics compiled to Python; a policy set it does not compile is left to "
+        "cedarpy) or `cedarpy` (Cedar itself, for every decision).")
     bench_noop: Literal["on", "off"] = Field(
         default="off", description="Serve POST /bench/noop (reads the body, answers a fixed "
         "decision): the baseline the HTTP benchmark compares the AuthZEN endpoints with.")

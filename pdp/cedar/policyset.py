@@ -196,6 +196,16 @@ class PolicySet:
             "values": {k: _uid_json(v) for k, v in values.items()}}]
         return PolicySet(self.text, _cedar=cedar, _est=est)
 
+    @classmethod
+    def from_json(cls, text: str, cedar: Any) -> PolicySet:
+        """A set from Cedar's JSON policy form, with the cedarpy ``PolicySet`` of the same
+        policies (for the fallback); ``text`` is then the JSON."""
+        try:
+            est = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            raise CedarInputError(f"invalid policies: {e}") from None
+        return cls(text, _cedar=cedar, _est=est)
+
     @property
     def native(self) -> bool:
         return self.native_reason is None

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdp.engine.native import native_reason
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.lint import lint
@@ -78,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
                 print(format_diagnostic(directory, d), file=sys.stderr)
         return 1
     warnings = lint(compiled.policies, directory)
+    not_native = native_reason(compiled)
     summary = {"version": compiled.version, "policies": len(compiled.policies),
                "entities": len(compiled.entities), "schema": compiled.schema is not None,
-               "warnings": len(warnings)}
+               "warnings": len(warnings), "native": not_native is None,
+               "native_reason": not_native}
     failed = bool(warnings) and args.strict
     if as_json:
         print(json.dumps({"valid": not failed, "errors": [],
@@ -95,5 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"ok: {summary['policies']} policies, {summary['entities']} entities, "
           f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
-          + (f", {len(warnings)} warning(s)" if warnings else ""))
+          + (f", {len(warnings)} warning(s)" if warnings else "")
+          + ("" if not_native is None else
+             f"; evaluated by cedarpy, not natively: {not_native}"))
     return 0

@@ -50,6 +50,7 @@ import orjson
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.engine._cedar import authorize_batch
 from pdp.engine.cache import DecisionCache
+from pdp.engine.native import NativeEvaluator
 from pdp.engine.translate import Translator
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
 from pdp.entities.store import EntityStore
@@ -78,6 +79,7 @@ class EngineOptions:
     entity_depth: int = 3
     decision_cache_size: int = 0  # 0: no decision cache
     closure_cache_size: int = 16_384  # entity closures kept across calls (0: none)
+    evaluator: str = "native"  # "native" (pdp.cedar, cedarpy where it cannot) or "cedarpy"
 
 
 class EngineStats:
@@ -154,10 +156,16 @@ class Engine:
         # the union of (see _cedar_entities); only used with the closure memo.
         self._group_memo: _GroupMemo | None = _GroupMemo(64) if closure_size > 0 else None
         self.stats = EngineStats()
+        self._native = NativeEvaluator() if self._options.evaluator == "native" else None
 
     @property
     def store(self) -> EntityStore:
         return self._store
+
+    @property
+    def native(self) -> NativeEvaluator | None:
+        """The native evaluator (``None`` when every decision goes to cedarpy)."""
+        return self._native
 
     @property
     def cache(self) -> DecisionCache | None:
@@ -352,8 +360,14 @@ class Engine:
                   state: _VersionState, decisions: list[Decision | None],
                   evaluated: list[int], group_memo: _GroupMemo | None = None) -> None:
         try:
-            answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
-                                      _cedar_entities(group, state.actions_json, group_memo))
+            answers = None
+            if self._native is not None:
+                answers = self._native.authorize(policy_slice, [p.cedar for p in group],
+                                                 _merged(group), state.actions_json)
+            if answers is None:
+                answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
+                                          _cedar_entities(group, state.actions_json,
+                                                          group_memo))
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             for p in group:
