@@ -12,18 +12,24 @@ that they share the machine's weather:
 * ``native-eval``: ``PolicySet.evaluate`` on an already decoded request (what a caller holding
   native values, such as the engine, pays).
 
+Part 3 (run last), the engine: ``Engine.decide`` on the Todo scenario's AuthZEN requests
+(the todo's owner as a request property), decision cache off, with ``evaluator="native"``
+and with ``evaluator="cedarpy"``.
+
 Part 2, scale: the generated document-sharing workload (``benchmarks.workload``) with 10 and
 with 10,000 policies over 1,000 entities, ``native-eval`` p50 at each and their ratio.
 
     python -m benchmarks.bench_cedar [--budget SECONDS] [--json OUT]
 
-Targets: native ÷ cedarpy-raw ≤ 0.25 at p50; 10,000 policies ÷ 10 policies ≤ 1.5.
+Targets: native ÷ cedarpy-raw ≤ 0.25 at p50; 10,000 policies ÷ 10 policies ≤ 1.5; the
+engine on the Todo set ≤ 10 µs a decision.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +39,12 @@ import orjson
 import pdp.cedar
 from benchmarks.engine_latency import Cell, cycle, interleaved
 from benchmarks.workload import Population, entities, policies, requests
+from pdp.authzen.model import Action, Entity, EvaluationRequest
 from pdp.cedar import native_request
+from pdp.engine import Engine, EngineOptions
+from pdp.entities import InMemoryEntityStore, StoredEntity
+from pdp.policies.compiled import compile_directory
+from pdp.policies.holder import PolicyHolder
 
 ROOT = Path(__file__).resolve().parent.parent
 TODO = ROOT / "policies" / "todo"
@@ -92,6 +103,25 @@ def methods(ps: pdp.cedar.PolicySet, es: pdp.cedar.EntitySet, reqs: list[dict[st
     return calls
 
 
+def _decider(engine: Engine, nxt: Callable[[], EvaluationRequest]) -> Callable[[], object]:
+    return lambda: engine.decide([nxt()])
+
+
+def engine_methods() -> list[tuple[str, Any, str]]:
+    compiled = compile_directory(TODO)
+    users = json.loads((TODO / "entities.json").read_text())
+    emails = [u["attrs"]["email"] for u in users]
+    asked = [EvaluationRequest(Entity("user", u["uid"]["id"]), Action(a),
+                               Entity("todo", "1", {"ownerID": owner}))
+             for u in users for a in ACTIONS for owner in (emails[0], emails[1])]
+    calls: list[tuple[str, Any, str]] = []
+    for evaluator in ("native", "cedarpy"):
+        store = InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in users)
+        engine = Engine(PolicyHolder(compiled), store, EngineOptions(evaluator=evaluator))
+        calls.append((f"engine-{evaluator}", _decider(engine, cycle(asked)), "cache off"))
+    return calls
+
+
 def run(budget: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ps, es, reqs = todo_workload()
@@ -120,6 +150,11 @@ def run(budget: float) -> dict[str, Any]:
         scale += interleaved(methods(ps2, es2, wire, ("native-eval", "cedarpy-raw")),
                              count, len(es2), budget, 200_000)
     out["scale"] = [c.__dict__ for c in scale]
+    engine_cells = interleaved(engine_methods(), len(ps), len(es), budget, 200_000)
+    out["engine"] = [c.__dict__ for c in engine_cells]
+    by_engine = {c.method: c.p50_us for c in engine_cells}
+    out["ratios"]["engine native / engine cedarpy"] = round(
+        by_engine["engine-native"] / by_engine["engine-cedarpy"], 3)
     by = {(c.method, c.policies): c.p50_us for c in scale}
     out["ratios"]["native-eval 10000 / 10 policies"] = round(
         by[("native-eval", 10_000)] / by[("native-eval", 10)], 3)
@@ -135,7 +170,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     out = run(args.budget)
-    for section in ("todo", "scale"):
+    for section in ("todo", "scale", "engine"):
         for c in out[section]:
             print(f"{section:5} {c['method']:12} policies={c['policies']:>6} "
                   f"p50={c['p50_us']:8.2f} µs p99={c['p99_us']:8.2f} µs n={c['samples']}")

@@ -39,7 +39,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from pdp.engine.engine import LATENCY_BOUNDS, Engine
-from pdp.engine.native import native_reason
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.reload import ReloadStats
 
@@ -100,7 +99,7 @@ class DecisionCollector(Collector):
             evaluations.add_metric(["native"], native.decided)
             evaluations.add_metric(["cedarpy"], native.fallbacks)
         yield evaluations
-        reason = (native_reason(self._policies()) if native is not None
+        reason = (native.reason(self._policies()) if native is not None
                   else "PDP_EVALUATOR=cedarpy")
         is_native = GaugeMetricFamily(
             "pdp_policy_set_native", "1 when the active policy set is evaluated natively; "

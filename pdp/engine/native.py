@@ -9,8 +9,6 @@ memoised: both are immutable for a given policy version and store state.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,28 +28,26 @@ _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
 
 
 class _Lru:
-    """A small thread-safe LRU keyed by the identity of an object it keeps alive."""
+    """A bounded memo keyed by the identity of an object it keeps alive (so the identity
+    cannot be reused while the entry lives). Emptied when full: its entries are cheap to
+    rebuild, and a read takes no lock (a dict read is atomic)."""
 
-    __slots__ = ("_max", "_items", "_lock")
+    __slots__ = ("_max", "_items")
 
     def __init__(self, max_size: int) -> None:
         self._max = max_size
-        self._items: OrderedDict[int, tuple[object, Any]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: dict[int, tuple[object, Any]] = {}
 
     def get(self, obj: object) -> Any | None:
-        with self._lock:
-            found = self._items.get(id(obj))
-            if found is None or found[0] is not obj:
-                return None
-            self._items.move_to_end(id(obj))
-            return found[1]
+        found = self._items.get(id(obj))
+        if found is None or found[0] is not obj:
+            return None
+        return found[1]
 
     def put(self, obj: object, value: Any) -> None:
-        with self._lock:
-            self._items[id(obj)] = (obj, value)
-            if len(self._items) > self._max:
-                self._items.popitem(last=False)
+        if len(self._items) >= self._max:
+            self._items = {}
+        self._items[id(obj)] = (obj, value)
 
 
 class NativeEvaluator:
@@ -63,6 +59,15 @@ class NativeEvaluator:
         self._slices = _Lru(slices)
         self._entities = _Lru(entities)
         self._actions = _Lru(16)
+        self._reasons = _Lru(4)
+
+    def reason(self, compiled: CompiledPolicySet) -> str | None:
+        """:func:`native_reason`, remembered per policy version."""
+        found = self._reasons.get(compiled)
+        if found is None:
+            found = (native_reason(compiled),)
+            self._reasons.put(compiled, found)
+        return found[0]
 
     def compiled(self, policy_slice: PolicySlice) -> PolicySet | None:
         found = self._slices.get(policy_slice)
@@ -131,15 +136,7 @@ class NativeEvaluator:
 
 def native_reason(compiled: CompiledPolicySet) -> str | None:
     """Why ``compiled`` is not evaluated natively as a whole (``None``: it is)."""
-    found = _checked.get(compiled)
-    if found is None:
-        full = PolicySet.from_json(compiled.index.full_json(), compiled.policy_set)
-        found = (full.native_reason or "",)
-        _checked.put(compiled, found)
-    return found[0] or None
-
-
-_checked = _Lru(4)
+    return PolicySet.from_json(compiled.index.full_json(), compiled.policy_set).native_reason
 
 
 def _decode(doc: Mapping[str, Any]) -> _Decoded:
