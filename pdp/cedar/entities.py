@@ -17,7 +17,8 @@ __all__ = ["EntitySet", "closure"]
 
 
 def closure(parents: Mapping[UID, Iterable[UID]]) -> dict[UID, frozenset[UID]]:
-    """Each uid's transitive ancestors (cycles allowed, as Cedar allows them)."""
+    """Each uid's transitive ancestors (a parent need not be present; a cycle, which Cedar
+    rejects before this runs, would not loop)."""
     done: dict[UID, frozenset[UID]] = {}
     for start in parents:
         if start in done:

@@ -20,7 +20,6 @@ from pdp.cedar.values import (
     EvalError,
     Ext,
     IPAddr,
-    show,
     type_name,
 )
 
@@ -246,5 +245,3 @@ FUNCTIONS: dict[str, tuple[int | None, Callable[..., Any]]] = {
     "toHours": (1, lambda a: _trunc_div(_as(a, Duration, "toHours"), 3_600_000)),
     "toDays": (1, lambda a: _trunc_div(_as(a, Duration, "toDays"), _DAY)),
 }
-
-__all__ += ["show"]
