@@ -206,6 +206,18 @@ class PolicySet:
             raise CedarInputError(f"invalid policies: {e}") from None
         return cls(text, _cedar=cedar, _est=est)
 
+    def subset(self, ids: Iterable[str], cedar: Any) -> PolicySet:
+        """The policies ``ids`` of this set, sharing its compiled code (``cedar``: a cedarpy
+        ``PolicySet`` of the same policies, for the fallback). Unknown ids are ignored."""
+        wanted = set(ids)
+        part = object.__new__(PolicySet)
+        part.text, part.cedar, part._est = self.text, cedar, self._est
+        part.ids = tuple(i for i in self.ids if i in wanted)
+        part.native_reason = self.native_reason
+        part._policies = tuple(p for p in self._policies if p[0] in wanted)
+        part._index = None
+        return part
+
     @property
     def native(self) -> bool:
         return self.native_reason is None

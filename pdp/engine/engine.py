@@ -182,7 +182,9 @@ class Engine:
         """Derive what the engine needs from the current policy set now. The reloader calls
         this right after a swap, on its own thread, so that no request pays for building
         the new state or for freeing the old one."""
-        self._version_state(self._policies())
+        state = self._version_state(self._policies())
+        if self._native is not None:
+            self._native.prepare(state.compiled)
 
     def cedar_input(self, request: EvaluationRequest) -> CedarInput:
         """What Cedar is given for ``request``: the Cedar request, the entities (Cedar JSON)
@@ -362,8 +364,9 @@ class Engine:
         try:
             answers = None
             if self._native is not None:
-                answers = self._native.authorize(policy_slice, [p.cedar for p in group],
-                                                 _merged(group), state.actions_json)
+                answers = self._native.authorize(state.compiled, policy_slice,
+                                                 [p.cedar for p in group], _merged(group),
+                                                 state.actions_json)
             if answers is None:
                 answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
                                           _cedar_entities(group, state.actions_json,

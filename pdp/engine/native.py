@@ -59,30 +59,38 @@ class NativeEvaluator:
         self._slices = _Lru(slices)
         self._entities = _Lru(entities)
         self._actions = _Lru(16)
-        self._reasons = _Lru(4)
+        self._full = _Lru(2)
+
+    def prepare(self, compiled: CompiledPolicySet) -> PolicySet:
+        """The whole policy set, compiled once per version (the reloader calls this after a
+        swap, so that no request waits for it)."""
+        found: PolicySet | None = self._full.get(compiled)
+        if found is None:
+            found = PolicySet.from_json(compiled.index.full_json(), compiled.policy_set)
+            self._full.put(compiled, found)
+        return found
 
     def reason(self, compiled: CompiledPolicySet) -> str | None:
-        """:func:`native_reason`, remembered per policy version."""
-        found = self._reasons.get(compiled)
-        if found is None:
-            found = (native_reason(compiled),)
-            self._reasons.put(compiled, found)
-        return found[0]
+        """Why ``compiled`` is not evaluated natively (``None``: it is)."""
+        return self.prepare(compiled).native_reason
 
-    def compiled(self, policy_slice: PolicySlice) -> PolicySet | None:
-        found = self._slices.get(policy_slice)
+    def compiled(self, policy_slice: PolicySlice, compiled: CompiledPolicySet
+                 ) -> PolicySet | None:
+        """A slice's policies, from the whole set's compiled code; ``None`` if not native."""
+        found: PolicySet | None = self._slices.get(policy_slice)
         if found is None:
-            found = PolicySet.from_json(policy_slice.json, policy_slice.policy_set) \
-                if policy_slice.json else "no JSON form"
+            found = self.prepare(compiled).subset(policy_slice.policy_ids,
+                                                  policy_slice.policy_set)
             self._slices.put(policy_slice, found)
-        return found if isinstance(found, PolicySet) and found.native_reason is None else None
+        return found if found.native_reason is None else None
 
-    def authorize(self, policy_slice: PolicySlice, requests: Sequence[Mapping[str, Any]],
+    def authorize(self, compiled: CompiledPolicySet, policy_slice: PolicySlice,
+                  requests: Sequence[Mapping[str, Any]],
                   entities: Mapping[EntityUid, StoredEntity],
                   actions_json: tuple[bytes, ...]) -> list[dict[str, Any]] | None:
         """Cedar-shaped answers (``decision``, ``diagnostics``) for ``requests`` (the engine's
         Cedar requests, context as JSON text), or ``None`` if any part is not native."""
-        policies = self.compiled(policy_slice)
+        policies = self.compiled(policy_slice, compiled)
         if policies is None:
             self.fallbacks += len(requests)
             return None

@@ -104,7 +104,6 @@ class PolicySlice:
     policy_set: Any  # cedarpy.PolicySet
     policy_ids: tuple[str, ...]
     literals: tuple[EntityUid, ...]  # entities these policies' conditions name
-    json: str = ""  # the same policies in Cedar's JSON form (what pdp.cedar compiles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +262,7 @@ class SliceIndex:
             members.update(self._buckets[bucket])
         text, ids, literals = self._json(members)
         return PolicySlice(key, cedarpy.PolicySet.from_json_str(text), tuple(ids),
-                           tuple(literals), text)
+                           tuple(literals))
 
     def _json(self, members: set[int]) -> tuple[str, list[str], dict[EntityUid, None]]:
         static: dict[str, Mapping[str, Any]] = {}
