@@ -40,6 +40,7 @@ __all__ = [
     "PolicyLoadError",
     "PolicyDiagnostic",
     "EntityError",
+    "CedarInputError",
     "StoreUnavailable",
     "MappingError",
     "TokenError",
@@ -283,6 +284,14 @@ class EntityError(PDPError):
     """An entity is malformed or does not conform to the schema."""
 
     code = "invalid_entity"
+    status = 400
+
+
+class CedarInputError(PDPError):
+    """Cedar rejects the policies, entities or request given to ``pdp.cedar``; the message
+    is Cedar's."""
+
+    code = "invalid_cedar_input"
     status = 400
 
 

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Entity attributes request properties may set on "
         "an entity the store holds (comma-separated `attr` or `type.attr`); every other "
         "property of a stored entity is ignored (the store is authoritative).")
+    evaluator: Literal["native", "cedarpy"] = Field(
+        default="native", description="Who evaluates the policies: `native` (pdp.cedar, "
+        "Cedar's semantics compiled to Python; a policy set it does not compile is left to "
+        "cedarpy) or `cedarpy` (Cedar itself, for every decision).")
     bench_noop: Literal["on", "off"] = Field(
         default="off", description="Serve POST /bench/noop (reads the body, answers a fixed "
         "decision): the baseline the HTTP benchmark compares the AuthZEN endpoints with.")

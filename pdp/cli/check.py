@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cli.text import plain
+from pdp.engine.native import native_reason
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.lint import lint
@@ -101,9 +102,11 @@ def _check(directory: Path, as_json: bool, strict: bool, multiple: bool = False,
                            for d in exc.diagnostics],
                 "warnings": [], "summary": None}, 1
     warnings = lint(compiled.policies, directory)
+    not_native = native_reason(compiled)
     summary = {"version": compiled.version, "policies": len(compiled.policies),
                "entities": len(compiled.entities), "schema": compiled.schema is not None,
-               "warnings": len(warnings)}
+               "warnings": len(warnings), "native": not_native is None,
+               "native_reason": not_native}
     failed = bool(warnings) and strict
     document = {"valid": not failed, "errors": [],
                 "warnings": [w.to_dict() for w in warnings], "summary": summary}
@@ -118,5 +121,7 @@ def _check(directory: Path, as_json: bool, strict: bool, multiple: bool = False,
     prefix = f"{directory}: " if multiple else ""
     print(f"{prefix}ok: {summary['policies']} policies, {summary['entities']} entities, "
           f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
-          + (f", {len(warnings)} warning(s)" if warnings else ""))
+          + (f", {len(warnings)} warning(s)" if warnings else "")
+          + ("" if not_native is None else
+             f"; evaluated by cedarpy, not natively: {not_native}"))
     return document, 0

@@ -50,6 +50,7 @@ import orjson
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.engine._cedar import authorize_batch
 from pdp.engine.cache import DecisionCache
+from pdp.engine.native import NativeEvaluator
 from pdp.engine.translate import Translator
 from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
@@ -87,6 +88,7 @@ class EngineOptions:
     # Attributes request properties may set on a stored entity: "attr" (any type) or
     # "type.attr" (AuthZEN type). Any other property of a stored entity is ignored.
     trusted_properties: frozenset[str] = frozenset()
+    evaluator: str = "native"  # "native" (pdp.cedar, cedarpy where it cannot) or "cedarpy"
 
     @classmethod
     def from_settings(cls, settings: Settings, *, decision_cache: bool = True,
@@ -101,7 +103,8 @@ class EngineOptions:
                                  if decision_cache and settings.decision_cache == "on" else 0),
             forbid_errors=settings.forbid_errors,
             trusted_properties=frozenset(settings.trusted_properties),
-            type_names=TypeNames(settings.type_names))
+            type_names=TypeNames(settings.type_names),
+            evaluator=settings.evaluator)
 
 
 class EngineStats:
@@ -184,10 +187,16 @@ class Engine:
             prefix + entry if "." in entry else entry
             for entry in self._options.trusted_properties)
         self.stats = EngineStats()
+        self._native = NativeEvaluator() if self._options.evaluator == "native" else None
 
     @property
     def store(self) -> EntityStore:
         return self._store
+
+    @property
+    def native(self) -> NativeEvaluator | None:
+        """The native evaluator (``None`` when every decision goes to cedarpy)."""
+        return self._native
 
     @property
     def cache(self) -> DecisionCache | None:
@@ -204,7 +213,9 @@ class Engine:
         """Derive what the engine needs from the current policy set now. The reloader calls
         this right after a swap, on its own thread, so that no request pays for building
         the new state or for freeing the old one."""
-        self._version_state(self._policies())
+        state = self._version_state(self._policies())
+        if self._native is not None:
+            self._native.prepare(state.compiled)
 
     def cedar_input(self, request: EvaluationRequest) -> CedarInput:
         """What Cedar is given for ``request``: the Cedar request, the entities (Cedar JSON)
@@ -389,8 +400,15 @@ class Engine:
                   state: _VersionState, decisions: list[Decision | None],
                   evaluated: list[int], group_memo: _GroupMemo | None = None) -> None:
         try:
-            answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
-                                      _cedar_entities(group, state.actions_json, group_memo))
+            answers = None
+            if self._native is not None:
+                answers = self._native.authorize(state.compiled, policy_slice,
+                                                 [p.cedar for p in group], _merged(group),
+                                                 state.actions_json)
+            if answers is None:
+                answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
+                                          _cedar_entities(group, state.actions_json,
+                                                          group_memo))
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             for p in group:

@@ -22,6 +22,8 @@ worker's series from whichever worker a scrape reaches.
 | ``pdp_policy_reload_failures_total`` | counter | reloads rejected (the last good set served) |
 | ``pdp_policy_set_info{version}`` | gauge (1) | the active policy set |
 | ``pdp_policy_set_loaded_timestamp_seconds`` | gauge | when it was loaded |
+| ``pdp_evaluations_total{evaluator}`` | counter | requests evaluated natively or by cedarpy |
+| ``pdp_policy_set_native{reason}`` | gauge | 1 if the set compiles natively, else 0 and why |
 """
 
 from __future__ import annotations
@@ -87,6 +89,23 @@ class DecisionCollector(Collector):
         yield GaugeMetricFamily("pdp_decision_cache_hit_ratio",
                                 "Decision cache hits / (hits + misses) since start.",
                                 value=hits / lookups if lookups else float("nan"))
+
+        native = self._engine.native
+        evaluations = CounterMetricFamily(
+            "pdp_evaluations", "Requests evaluated, by evaluator (native: pdp.cedar; cedarpy: "
+            "the fallback, for a policy set or value the native evaluator does not take).",
+            labels=["evaluator"])
+        if native is not None:
+            evaluations.add_metric(["native"], native.decided)
+            evaluations.add_metric(["cedarpy"], native.fallbacks)
+        yield evaluations
+        reason = (native.reason(self._policies()) if native is not None
+                  else "PDP_EVALUATOR=cedarpy")
+        is_native = GaugeMetricFamily(
+            "pdp_policy_set_native", "1 when the active policy set is evaluated natively; "
+            "else 0, labelled with the reason.", labels=["reason"])
+        is_native.add_metric([reason or ""], 0 if reason else 1)
+        yield is_native
 
         reloads = failures = 0
         if self._reloads is not None:

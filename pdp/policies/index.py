@@ -252,10 +252,19 @@ class SliceIndex:
                     memo.popitem(last=False)
         return built
 
+    def full_json(self) -> str:
+        """Every policy of the set in Cedar's JSON form (with its id, links resolved)."""
+        return self._json(set(range(len(self._entries))))[0]
+
     def _build(self, key: tuple[int, ...]) -> PolicySlice:
         members: set[int] = set()
         for bucket in key:
             members.update(self._buckets[bucket])
+        text, ids, literals = self._json(members)
+        return PolicySlice(key, cedarpy.PolicySet.from_json_str(text), tuple(ids),
+                           tuple(literals))
+
+    def _json(self, members: set[int]) -> tuple[str, list[str], dict[EntityUid, None]]:
         static: dict[str, Mapping[str, Any]] = {}
         templates: dict[str, Mapping[str, Any]] = {}
         links: list[dict[str, Any]] = []
@@ -274,9 +283,7 @@ class SliceIndex:
                 "values": {slot: {"type": t, "id": i}
                            for slot, (t, i) in entry.link.values.items()}})
         doc = {"staticPolicies": static, "templates": templates, "templateLinks": links}
-        text = orjson.dumps(doc, default=_plain).decode()
-        return PolicySlice(key, cedarpy.PolicySet.from_json_str(text), tuple(ids),
-                           tuple(literals))
+        return orjson.dumps(doc, default=_plain).decode(), ids, literals
 
 
 class _DataFlow:

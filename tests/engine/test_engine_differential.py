@@ -11,6 +11,7 @@ from typing import Any
 
 import cedarpy
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +29,11 @@ from tests.policies.test_index_differential import (
     requests,
 )
 
+EVALUATORS = ["native", "cedarpy"]
+
 
 def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, Any]],
-               directory: Path, cache: int) -> Engine:
+               directory: Path, cache: int, evaluator: str = "native") -> Engine:
     doc = {"staticPolicies": {f"p{i}": {**est, "annotations": {"id": f"p{i}"}}
                               for i, est in enumerate(policies)},
            "templates": {}, "templateLinks": []}
@@ -39,7 +42,8 @@ def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, 
         '@id("never")\nforbid (principal, action in [], resource);\n')
     holder = PolicyHolder(compile_directory(directory))
     store = InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in graph.values())
-    return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_size=cache))
+    return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_size=cache,
+                                               evaluator=evaluator))
 
 
 def authzen(req: tuple[Uid, Uid, Uid, bool], level: int | None = None) -> EvaluationRequest:
@@ -61,37 +65,39 @@ def with_properties(graph: Mapping[Uid, Mapping[str, Any]], uid: Uid,
     return [*(e for u, e in graph.items() if u != uid), merged]
 
 
+@pytest.mark.parametrize("evaluator", EVALUATORS)
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
        st.lists(requests, min_size=1, max_size=5), st.sampled_from([0, 16]),
        st.lists(st.none() | st.integers(0, 3), min_size=5, max_size=5))
 def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
-        policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+        evaluator: str, policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
         reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int, levels: list[int | None]) -> None:
-    check(policies, graph, reqs, cache, levels)
+    check(policies, graph, reqs, cache, levels, evaluator)
 
 
+@pytest.mark.parametrize("evaluator", EVALUATORS)
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
        st.lists(requests, min_size=2, max_size=24), st.sampled_from([0, 16]))
 def test_larger_batches_decide_every_item_as_alone_and_as_cedar_does(
-        policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+        evaluator: str, policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
         reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int) -> None:
     """Batches of stored entities only: their groups' parsed entity sets are reused when the
     same batch comes again (twice here), and every item still decides as alone."""
-    check(policies, graph, reqs, cache)
+    check(policies, graph, reqs, cache, evaluator=evaluator)
 
 
 def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
           reqs: list[tuple[Uid, Uid, Uid, bool]], cache: int,
-          levels: list[int | None] | None = None) -> None:
+          levels: list[int | None] | None = None, evaluator: str = "native") -> None:
     """Decide ``reqs`` (the principal of request i carrying ``{"level": levels[i]}`` unless
     None) in a batch, again, and one by one, against cedarpy on every entity."""
     levels = levels or [None] * len(reqs)
     with tempfile.TemporaryDirectory() as tmp:
-        engine = engine_for(policies, graph, Path(tmp), cache)
+        engine = engine_for(policies, graph, Path(tmp), cache, evaluator)
     full = engine.current().policy_set
     pairs = list(zip(reqs, levels, strict=False))
     expected = [answer(cedarpy.is_authorized(cedar_request(*r), full, orjson.dumps(
@@ -105,6 +111,8 @@ def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
         for got in got_all:
             assert ("Allow" if got.allowed else "Deny", list(got.reasons),
                     list(got.errors)) == want
+    assert (engine.native is not None) is (evaluator == "native")
+    assert engine.native is None or engine.native.fallbacks == 0
 
 
 def _when(text: str, pid: str) -> dict[str, Any]:
@@ -129,12 +137,13 @@ DATA_PATHS = [
 ]
 
 
+@pytest.mark.parametrize("evaluator", EVALUATORS)
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.sampled_from(DATA_PATHS), entity_graphs(dense=True),
        st.lists(requests, min_size=1, max_size=5),
        st.lists(st.integers(0, 3) | st.none(), min_size=5, max_size=5))
 def test_what_the_policies_read_through_references_and_ancestors_reaches_cedar(
-        policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
+        evaluator: str, policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
         reqs: list[tuple[Uid, Uid, Uid, bool]], levels: list[int | None]) -> None:
-    check(policies, graph, reqs, 0, levels)
+    check(policies, graph, reqs, 0, levels, evaluator)

@@ -1,0 +1,256 @@
+"""A compiled policy set: Cedar checks the text, this package compiles its JSON form."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import cedarpy
+import orjson
+
+from pdp.cedar import decode
+from pdp.cedar.compiler import Compiler
+from pdp.cedar.runtime import EMPTY, Store
+from pdp.cedar.values import UID, EvalError
+from pdp.errors import CedarInputError
+
+__all__ = ["PolicySet", "Answer"]
+
+PolicyFn = Callable[..., bool]
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+_INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
+
+
+_ORDER = (0, 2, 1)  # principal, resource, action: the last is the one with fewest entities
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Which policies can apply, by the entities their scopes name. A policy whose principal,
+    action or resource scope is ``==`` or ``in`` entities is a candidate only when, for each
+    such scope, the request's entity is one of them or descends from one; the others fail
+    their scope, which never errs, so leaving them out changes nothing.
+
+    Policies are grouped by which scopes they constrain; each group is a tree of dicts, one
+    level per constrained scope, so a lookup only descends where some policy is listed.
+    """
+
+    always: tuple[int, ...]
+    tables: tuple[tuple[tuple[int, ...], dict[UID, Any]], ...]
+
+    @staticmethod
+    def build(scopes: Sequence[Mapping[str, Any]], slots: Sequence[Mapping[str, UID] | None]
+              ) -> _Index:
+        always: list[int] = []
+        trees: dict[tuple[int, ...], dict[UID, Any]] = {}
+        for i, (est, env) in enumerate(zip(scopes, slots, strict=True)):
+            keys = [_scope_keys(est.get(v), env or {}) for v in ("principal", "action",
+                                                                  "resource")]
+            dims = tuple(d for d in _ORDER if keys[d])
+            if not dims:
+                always.append(i)
+                continue
+            tree = trees.setdefault(dims, {})
+            for combo in itertools.product(*(keys[d] for d in dims)):
+                node = tree
+                for k in combo[:-1]:
+                    node = node.setdefault(k, {})
+                node.setdefault(combo[-1], []).append(i)
+        return _Index(tuple(always), tuple((dims, tree) for dims, tree in trees.items()))
+
+    def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
+                   aa: frozenset[UID], ra: frozenset[UID]) -> list[int]:
+        found = set(self.always)
+        sides = ((principal, *pa) if pa else (principal,), (action, *aa) if aa else (action,),
+                 (resource, *ra) if ra else (resource,))
+        for dims, tree in self.tables:  # one to three levels, written out: this is hot
+            first = sides[dims[0]]
+            if len(dims) == 1:
+                for k in first:
+                    hit = tree.get(k)
+                    if hit:
+                        found.update(hit)
+                continue
+            second = sides[dims[1]]
+            third = sides[dims[2]] if len(dims) == 3 else ()
+            for k in first:
+                sub = tree.get(k)
+                if not sub:
+                    continue
+                for k2 in second:
+                    hit = sub.get(k2)
+                    if not hit:
+                        continue
+                    if not third:
+                        found.update(hit)
+                        continue
+                    for k3 in third:
+                        leaf = hit.get(k3)
+                        if leaf:
+                            found.update(leaf)
+        return sorted(found)
+
+
+def _scope_keys(c: Any, slots: Mapping[str, UID]) -> list[UID]:
+    if not isinstance(c, Mapping) or c.get("op") not in ("==", "in"):
+        return []
+    if "entities" in c:
+        return [decode.uid(e) for e in c["entities"]]
+    if "slot" in c:
+        return [slots[c["slot"]]]
+    return [decode.uid(c["entity"])]
+
+
+class Answer(NamedTuple):
+    """Cedar's answer: the decision, the determining policies and the erroring ones."""
+
+    allow: bool
+    reasons: tuple[str, ...]
+    errors: tuple[tuple[str, str], ...]
+
+
+def _order(pid: str) -> tuple[str, int, str]:
+    m = _NUMBERED.fullmatch(pid)
+    return (m.group(1), int(m.group(2)), "") if m else (pid, -1, pid)
+
+
+class PolicySet:
+    """Cedar policy text, parsed by Cedar and compiled to Python once.
+
+    Raises :class:`~pdp.errors.CedarInputError` with Cedar's message when Cedar rejects the
+    text. ``native_reason`` is ``None`` when every policy compiled, else the construct that did
+    not (the set is then evaluated by cedarpy as a whole).
+    """
+
+    __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est", "_index")
+
+    def __init__(self, text: str, *, _cedar: Any = None, _est: Mapping[str, Any] | None = None
+                 ) -> None:
+        self.text = text
+        try:
+            self.cedar = _cedar if _cedar is not None else cedarpy.PolicySet.from_str(text)
+            est = _est if _est is not None else orjson.loads(cedarpy.policies_to_json_str(text))
+        except ValueError as e:
+            raise CedarInputError(f"invalid policies: {e}") from None
+        self._est = est
+        static: dict[str, Any] = dict(est.get("staticPolicies") or {})
+        templates: dict[str, Any] = est.get("templates") or {}
+        linked: list[tuple[str, Any, dict[str, UID]]] = []
+        for link in est.get("templateLinks") or []:
+            tpl = templates.get(link.get("templateId"))
+            if tpl is None:
+                linked = []
+                break
+            linked.append((link["newId"], tpl, {
+                k: decode.uid(v) for k, v in (link.get("values") or {}).items()}))
+        self.ids: tuple[str, ...] = tuple(sorted([*static, *(n for n, _, _ in linked)],
+                                                  key=_order))
+        self.native_reason: str | None = None
+        self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()
+        self._index: _Index | None = None
+        try:
+            self._compile(static, linked)
+        except (decode.Unsupported, KeyError, TypeError, ValueError, AttributeError) as e:
+            self.native_reason = f"{type(e).__name__}: {e}" if not isinstance(
+                e, decode.Unsupported) else str(e)
+        except (RecursionError, MemoryError, SyntaxError) as e:
+            self.native_reason = f"policy too complex to compile: {type(e).__name__}"
+
+    def _compile(self, static: Mapping[str, Any],
+                 linked: Sequence[tuple[str, Any, dict[str, UID]]]) -> None:
+        comp = Compiler()
+        entries: list[tuple[str, Any, Mapping[str, UID] | None]] = [
+            (pid, est, None) for pid, est in static.items()]
+        entries += [(pid, est, slots) for pid, est, slots in linked]
+        entries.sort(key=lambda e: _order(e[0]))
+        names = []
+        for i, (pid, est, slots) in enumerate(entries):
+            comp.policy(f"_p{i}", est, slots)
+            names.append((pid, f"_p{i}", est.get("effect")))
+        ns = comp.namespace()
+        exec(compile("\n".join(comp.lines), "<cedar policies>", "exec"), ns)  # noqa: S102
+        policies = []
+        for pid, fname, effect in names:
+            if effect not in ("permit", "forbid"):
+                raise decode.Unsupported(f"effect {effect!r:.40}")
+            policies.append((pid, effect == "forbid", ns[fname]))
+        self._policies = tuple(policies)
+        if len(policies) >= _INDEX_FROM:
+            self._index = _Index.build([e for _, e, _ in entries], [s for _, _, s in entries])
+
+    def link(self, template_id: str, new_id: str, values: Mapping[str, Any]) -> PolicySet:
+        """A new set with the template ``template_id`` linked as policy ``new_id`` (slot
+        values are entity uids ``{"type", "id"}``); Cedar checks the link."""
+        try:
+            cedar = self.cedar.with_linked(template_id, new_id, dict(values))
+        except (ValueError, KeyError) as e:
+            raise CedarInputError(f"invalid template link: {e}") from None
+        est = dict(self._est)
+        tpl_id = next((t["id"] for t in cedar.templates()
+                       if new_id in (link["id"] for link in t["links"])), template_id)
+        est["templateLinks"] = [*(est.get("templateLinks") or []), {
+            "templateId": tpl_id, "newId": new_id,
+            "values": {k: _uid_json(v) for k, v in values.items()}}]
+        return PolicySet(self.text, _cedar=cedar, _est=est)
+
+    @classmethod
+    def from_json(cls, text: str, cedar: Any) -> PolicySet:
+        """A set from Cedar's JSON policy form, with the cedarpy ``PolicySet`` of the same
+        policies (for the fallback); ``text`` is then the JSON."""
+        try:
+            est = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            raise CedarInputError(f"invalid policies: {e}") from None
+        return cls(text, _cedar=cedar, _est=est)
+
+    def subset(self, ids: Iterable[str], cedar: Any) -> PolicySet:
+        """The policies ``ids`` of this set, sharing its compiled code (``cedar``: a cedarpy
+        ``PolicySet`` of the same policies, for the fallback). Unknown ids are ignored."""
+        wanted = set(ids)
+        part = object.__new__(PolicySet)
+        part.text, part.cedar, part._est = self.text, cedar, self._est
+        part.ids = tuple(i for i in self.ids if i in wanted)
+        part.native_reason = self.native_reason
+        part._policies = tuple(p for p in self._policies if p[0] in wanted)
+        part._index = None
+        return part
+
+    @property
+    def native(self) -> bool:
+        return self.native_reason is None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def evaluate(self, principal: UID, action: UID, resource: UID, context: dict[str, Any],
+                 store: Store) -> Answer:
+        """Cedar's authorization over this set (only when :attr:`native`)."""
+        anc = store.ancestors
+        pa, aa, ra = anc.get(principal, EMPTY), anc.get(action, EMPTY), anc.get(resource, EMPTY)
+        errors: list[tuple[str, str]] = []
+        permits: list[str] = []
+        forbids: list[str] = []
+        policies: Iterable[tuple[str, bool, PolicyFn]] = self._policies
+        if self._index is not None:
+            policies = map(self._policies.__getitem__, self._index.candidates(
+                principal, action, resource, pa, aa, ra))
+        for pid, forbid, fn in policies:
+            try:
+                if fn(principal, action, resource, context, store, pa, aa, ra):
+                    (forbids if forbid else permits).append(pid)
+            except EvalError as e:
+                errors.append((pid, str(e)))
+            except RecursionError:
+                errors.append((pid, "value nested too deeply"))
+        if forbids:
+            return Answer(False, tuple(forbids), tuple(errors))
+        return Answer(bool(permits), tuple(permits), tuple(errors))
+
+
+def _uid_json(v: Any) -> dict[str, str]:
+    if isinstance(v, Mapping):
+        return {"type": str(v["type"]), "id": str(v["id"])}
+    raise CedarInputError(f"a slot value must be an entity uid {{type, id}}, not {v!r:.100}")

@@ -1,0 +1,77 @@
+"""Native evaluation against cedarpy on random policies (every construct), random entity
+graphs and random requests: the same decision, the same determining policies and the same
+erroring policies."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import cedarpy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pdp.cedar
+from tests.cedar import strategies as cs
+
+# CI runs a modest derandomized sample; CEDAR_DIFFERENTIAL_EXAMPLES=5000 searches deeper.
+EXAMPLES = int(os.environ.get("CEDAR_DIFFERENTIAL_EXAMPLES", "150"))
+
+
+def _cedarpy(request: dict[str, Any], text: str, entities: str) -> tuple[str, set[str],
+                                                                          set[str]]:
+    resp = cedarpy.is_authorized(request, text, entities)._authz_resp
+    diag = resp["diagnostics"]
+    erring = {e.split("`")[1] for e in diag["errors"]}
+    return resp["decision"].lower(), set(diag["reason"]), erring
+
+
+def _native(request: dict[str, Any], policies: pdp.cedar.PolicySet,
+            entities: pdp.cedar.EntitySet) -> tuple[str, set[str], set[str]]:
+    answer = pdp.cedar.is_authorized(request, policies, entities)
+    assert answer["evaluator"] == "native", (policies.native_reason, entities.native_reason)
+    return (answer["decision"], set(answer["reasons"]),
+            {e["policy"] for e in answer["errors"]})
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=cs.policy_set(), entities=cs.entities(),
+       requests=st.lists(cs.request(), min_size=1, max_size=4))
+def test_native_and_cedarpy_agree_on_random_policies_entities_and_requests(
+        text: str, entities: list[dict[str, Any]], requests: list[dict[str, Any]]) -> None:
+    policies = pdp.cedar.PolicySet(text)
+    entities_json = json.dumps(entities)
+    built = pdp.cedar.EntitySet(entities_json)
+    for request in requests:
+        assert _native(request, policies, built) == _cedarpy(request, text, entities_json), (
+            text, request)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(condition=cs.expr("bool", 3), entities=cs.entities(), request=cs.request())
+def test_deep_conditions_agree_with_cedarpy(condition: str, entities: list[dict[str, Any]],
+                                            request: dict[str, Any]) -> None:
+    text = f"permit(principal, action, resource) when {{ {condition} }};\n" \
+           f"forbid(principal, action, resource) unless {{ {condition} }};"
+    entities_json = json.dumps(entities)
+    got = _native(request, pdp.cedar.PolicySet(text), pdp.cedar.EntitySet(entities_json))
+    assert got == _cedarpy(request, text, entities_json), condition
+
+
+@settings(max_examples=max(10, EXAMPLES // 5), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policies=st.lists(cs.policy(depth=1), min_size=16, max_size=30), entities=cs.entities(),
+       requests=st.lists(cs.request(), min_size=1, max_size=6))
+def test_large_sets_evaluated_through_the_scope_index_agree_with_cedarpy(
+        policies: list[str], entities: list[dict[str, Any]],
+        requests: list[dict[str, Any]]) -> None:
+    text = "\n".join(policies)
+    compiled = pdp.cedar.PolicySet(text)
+    entities_json = json.dumps(entities)
+    built = pdp.cedar.EntitySet(entities_json)
+    for request in requests:
+        assert _native(request, compiled, built) == _cedarpy(request, text, entities_json), (
+            text, request)
