@@ -23,8 +23,10 @@ TODO_ACTIONS = ("can_read_user", "can_read_todos", "can_create_todo", "can_updat
 def todo_requests() -> list[EvaluationRequest]:
     users = json.loads((POLICIES / "todo" / "entities.json").read_text())
     emails = [u["attrs"]["email"] for u in users]
+    # can_read_user applies to users (named by email), every other action to todos.
     return [EvaluationRequest(Entity("user", u["uid"]["id"]), Action(a),
-                              Entity("todo", "1", {"ownerID": owner}))
+                              Entity("user", owner) if a == "can_read_user"
+                              else Entity("todo", "1", {"ownerID": owner}))
             for u in users for a in TODO_ACTIONS for owner in (emails[0], emails[1])]
 
 
