@@ -189,6 +189,9 @@ class Settings(BaseSettings):
         default=None, description="tools/list result pinning the mappings (instead of "
         "learning them from the upstream's tools/list responses).")
     gateway_max_body_bytes: int = Field(default=4_194_304, ge=1)
+    gateway_max_batch: int = Field(
+        default=100, ge=1, description="Most messages in one JSON-RPC batch (protocol versions "
+        "that allow batches); a larger batch is refused whole with -32600.")
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", mode="before")
