@@ -30,6 +30,8 @@ __all__ = [
     "AuthenticationFailed",
     "InsufficientScope",
     "ConfigurationError",
+    "HostNotAllowed",
+    "NotExposed",
     "AdminDisabled",
     "NotFound",
     "TranslationError",
@@ -179,6 +181,20 @@ class ConfigurationError(PDPError):
 
     code = "configuration_error"
     status = 500
+
+
+class HostNotAllowed(PDPError):
+    """The ``Host`` header names none of ``PDP_ALLOWED_HOSTS`` (DNS rebinding)."""
+
+    code = "host_not_allowed"
+    status = 400
+
+
+class NotExposed(PDPError):
+    """A request reached an unauthenticated PDP through a non-loopback address."""
+
+    code = "not_exposed"
+    status = 403
 
 
 class AdminDisabled(PDPError):

@@ -12,7 +12,33 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "shipped_policies_dir"]
+__all__ = ["Settings", "check_public_url", "shipped_policies_dir"]
+
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def check_public_url(value: str) -> str:
+    """``value`` if it is an absolute ``https`` URL (``http`` only for a loopback host) with
+    no query, fragment or user info; ValueError otherwise."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError as exc:
+        raise ValueError(f"public URL {value!r}: {exc}") from None
+    host = (parts.hostname or "").lower()
+    loopback = host in _LOOPBACK_NAMES or host.startswith("127.")
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"public URL {value!r}: must be an absolute https:// URL")
+    if parts.scheme == "http" and not loopback:
+        raise ValueError(f"public URL {value!r}: http is allowed only for a loopback host; "
+                         "use https")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"public URL {value!r}: must have no query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"public URL {value!r}: must have no user info")
+    return value
 
 
 def shipped_policies_dir() -> Path:
@@ -52,6 +78,18 @@ class Settings(BaseSettings):
     tls_client_ca: Path | None = Field(
         default=None, description="PEM CA bundle: require client certificates it signed "
         "(mutual TLS).")
+    require_tls: bool = Field(
+        default=False, description="Refuse to start with PEP credentials on a non-loopback "
+        "address without TLS (otherwise a warning: credentials would cross the network in "
+        "clear).")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Addresses of reverse proxies whose X-Forwarded-For "
+        "/ X-Forwarded-Proto are believed (comma-separated; '*' for any). Empty: the headers "
+        "are ignored and the client address is the socket's peer.")
+    allowed_hosts: Annotated[list[str], NoDecode] | None = Field(
+        default=None, description="Host header values answered (comma-separated; 'name', "
+        "'*.domain' or '*'); others get 400. Unset: any host with PEP credentials; without "
+        "them the loopback names plus PUBLIC_URL's host (against DNS rebinding).")
 
     # -- translation --------------------------------------------------------------------
     namespace: str = Field(
@@ -194,12 +232,20 @@ class Settings(BaseSettings):
         "that allow batches); a larger batch is refused whole with -32600.")
 
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
-                     "admin_api_keys", "pep_jwt_issuers", mode="before")
+                     "admin_api_keys", "pep_jwt_issuers", "trusted_proxies", "allowed_hosts",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("public_url", "gateway_public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_public_url(value)
 
     def policies_dir(self) -> Path:
         return self.policies if self.policies is not None else shipped_policies_dir() / "default"

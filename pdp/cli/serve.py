@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         factory=True, host=settings.host, port=settings.port, workers=settings.workers,
         loop="uvloop", http="httptools", log_level=settings.log_level, access_log=False,
         server_header=False, log_config=None,  # pdp.logs configures logging
+        # X-Forwarded-For / -Proto only from the proxies listed (the client address is
+        # otherwise the socket's peer: rate limits and logs are not the client's to choose)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=settings.shutdown_timeout, **_tls_options(settings))
     configure_logging(settings)
     if settings.workers > 1:

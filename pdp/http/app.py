@@ -24,6 +24,7 @@ from pdp.http.access import access_routes
 from pdp.http.admin import admin_router
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
+from pdp.http.exposure import ExposureMiddleware
 from pdp.http.metrics import HttpCollector, new_stats
 from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
@@ -199,6 +200,7 @@ def app_from_environment() -> FastAPI:
     settings = Settings()
     configure_logging(settings)
     check_exposure(settings)  # however the worker was started (pdp serve checks it too)
+    pep, _ = authenticators(settings)
     service = PDPService.from_settings(settings)
 
     @asynccontextmanager
@@ -211,6 +213,10 @@ def app_from_environment() -> FastAPI:
         finally:
             service.close()
 
-    return create_app(service, lifespan=lifespan)
+    app = create_app(service, lifespan=lifespan)
+    # Outermost: the Host allow-list and the address each request actually arrived on.
+    app.add_middleware(ExposureMiddleware, settings=settings,
+                       authenticated=pep.enabled or settings.tls_client_ca is not None)
+    return app
 
 
