@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     max_search_page: int = Field(
         default=1000, ge=1, description="Most results per search page (a larger page.limit "
         "is lowered to it, as AuthZEN allows).")
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's head "
+        "(request line and headers) from the connection or its first byte (pdp serve).")
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, description="Largest request head (request line and "
+        "headers) `pdp serve` reads; a longer one is answered 431.")
+    max_search_scan: int = Field(
+        default=10_000, ge=1, description="Most candidate entities one search request examines; "
+        "past it the page ends early (fewer results, a next_token to continue).")
     request_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to receive a request body (408 past it) "
         "and to answer requests that await work (503 `timeout`).")
