@@ -65,7 +65,7 @@ class PDPService:
             namespace=settings.namespace,
             action_properties_key=settings.action_properties_key,
             entity_depth=settings.entity_depth,
-            decision_cache_size=(settings.decision_cache_size
+            decision_cache_bytes=(settings.decision_cache_bytes
                                  if settings.decision_cache == "on" else 0)))
         searcher = Searcher(engine, PageTokens.from_secret(
             settings.page_token_key.get_secret_value() if settings.page_token_key else None),

@@ -126,7 +126,10 @@ class Settings(BaseSettings):
     # -- decisions ----------------------------------------------------------------------
     explain: bool = Field(default=False, description="Always put reasons in decision context.")
     decision_cache: Literal["on", "off"] = "on"
-    decision_cache_size: int = Field(default=65_536, ge=0)
+    decision_cache_bytes: int = Field(
+        default=67_108_864, ge=0, description="Memory budget of the decision cache in bytes "
+        "(each entry is charged its key, its decision and the LRU's bookkeeping; the least "
+        "recently used go first); 0 turns the cache off.")
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
     bench_noop: Literal["on", "off"] = Field(

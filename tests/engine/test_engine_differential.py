@@ -39,7 +39,8 @@ def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, 
         '@id("never")\nforbid (principal, action in [], resource);\n')
     holder = PolicyHolder(compile_directory(directory))
     store = InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in graph.values())
-    return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_size=cache))
+    options = EngineOptions(entity_depth=4, decision_cache_bytes=cache * 600)
+    return Engine(holder, store, options)
 
 
 def authzen(req: tuple[Uid, Uid, Uid, bool], level: int | None = None) -> EvaluationRequest:

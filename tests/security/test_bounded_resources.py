@@ -14,12 +14,15 @@ import signal
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from pdp.authzen.model import Action, Decision, Entity, EvaluationRequest
+from pdp.engine.cache import DecisionCache
 from pdp.entities import InMemoryEntityStore, StoredEntity
 from pdp.http import create_app
 from pdp.service import PDPService
@@ -206,3 +209,32 @@ async def test_search_runs_off_the_event_loop(search_service: PDPService) -> Non
         answer = await client.post("/access/v1/search/resource", json=SEARCH)
     assert answer.status_code == 200
     assert threads and threading.get_ident() not in threads
+
+
+# -- the decision cache's memory budget -------------------------------------------------------
+
+
+def test_the_decision_cache_stays_within_its_memory_budget() -> None:
+    budget = 4 * 1024 * 1024
+    cache = DecisionCache(budget)
+    generation = ("v1", 1)
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(40_000):  # varied requests: about four times what the budget holds
+            key = cache.key(EvaluationRequest(
+                Entity("user", f"user-{i}", {"department": "Sales", "level": i % 9}),
+                Action("read"), Entity("document", f"doc-{i * 7}"),
+                {"ip": f"10.{i % 250}.{i % 200}.7", "time": f"2026-01-01T{i % 24:02d}:00:00Z",
+                 "note": "x" * (i % 400)}))
+            assert key is not None
+            cache.put(generation, key, Decision(i % 3 != 0, "permit" if i % 3 else "forbid",
+                                                (f"policy-{i % 11}",)))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    allocated = held - before
+    assert cache.used_bytes <= budget
+    assert 2_000 < len(cache) < 40_000  # full, and evicting
+    # what the cache accounts is what the process holds for it (within 15 %)
+    assert 0.85 * cache.used_bytes <= allocated <= 1.15 * budget, (allocated, cache.used_bytes)
