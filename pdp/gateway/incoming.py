@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from pdp.gateway.upstream import forwardable
+from pdp.gateway.upstream import REQUEST_HEADERS, forwardable
 
 __all__ = ["DuplicateHeader", "Incoming"]
 
@@ -58,10 +58,9 @@ class Incoming:
         values: dict[str, str] = {}
         for name_bytes, value_bytes in raw:
             name = name_bytes.decode("latin-1").lower()
-            value = value_bytes.decode("latin-1")
-            relevant = name in _READ or forwardable([(name, value)])
-            if not relevant:
+            if not (name in _READ or name in REQUEST_HEADERS or name.startswith("mcp-param-")):
                 continue
+            value = value_bytes.decode("latin-1")
             if name in values:
                 if name not in _LISTS:
                     raise DuplicateHeader(name)

@@ -288,3 +288,31 @@ async def test_a_batch_is_decided_off_the_event_loop(keys: Keys) -> None:
     assert sorted(m["id"] for m in messages_of(batch) if "result" in m) == [0, 1, 2]
     assert len(threads) > inline
     assert threading.get_ident() not in threads[inline:]
+
+
+def test_the_gateway_honours_the_json_log_format(keys: Keys, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    env = {**os.environ, "PDP_DECISION_LOG": "off", "PDP_WATCH": "false",
+           "PDP_DATA_DIR": str(tmp_path / "data"), "PDP_LOG_FORMAT": "json"}
+    with log.open("wb") as stderr:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "pdp", "gateway", "--upstream", "http://127.0.0.1:9/mcp",
+             "--port", str(port), "--policies", str(POLICIES / "mcp"),
+             "--jwks-file", str(keys.jwks_file), "--authorization-server", ISSUER,
+             "--log-level", "info"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            stderr=stderr)
+    try:
+        _wait(gateway, f"http://127.0.0.1:{port}/health", "pdp gateway")
+        token = keys.token(f"http://127.0.0.1:{port}/mcp")
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "no/such\nmethod"}).encode()
+        raw_request(port, "POST", _mcp(token, ("MCP-Protocol-Version", "2025-06-18")), body)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "no/such" not in log.read_text():
+            time.sleep(0.05)
+    finally:
+        stop_server(gateway)
+    lines = log.read_text().splitlines()
+    assert any("MCP gateway for" in line for line in lines)
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert any("no/such\nmethod" in r["message"] for r in records)
