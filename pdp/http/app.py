@@ -2,7 +2,8 @@
 
 ``create_app(service)`` builds an app around an already-wired :class:`PDPService`;
 ``app_from_environment()`` is the uvicorn factory used by ``pdp serve`` (settings from
-``PDP_*`` variables, which the CLI sets from its flags).
+``PDP_*`` variables, which the CLI sets from its flags; ``create_app()`` without a service is
+the same), with the exposure checks of :mod:`pdp.http.exposure` outermost.
 """
 
 from __future__ import annotations
@@ -62,8 +63,12 @@ def require_admin(request: Request) -> None:
                                    challenge=f'Bearer realm="{ADMIN_REALM}"')
 
 
-def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
+def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None = None,
                extra_docs: Sequence[DocumentedRoute] = ()) -> FastAPI:
+    """The application around ``service``; without one (``uvicorn pdp.http.app:create_app
+    --factory``), the served application of :func:`app_from_environment`."""
+    if service is None:
+        return app_from_environment()
     pep_auth, admin_auth = authenticators(service.settings)  # ConfigurationError if malformed
     coaz = CoazEndpoints(service, pep_authentication=pep_auth.enabled)
     otel = service.settings.opentelemetry

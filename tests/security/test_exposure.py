@@ -114,7 +114,9 @@ def test_allowed_hosts_and_credentials_widen_the_host_list() -> None:
         anyhost.stop()
 
 
-def test_plain_uvicorn_on_all_addresses_without_credentials_answers_loopback_only() -> None:
+@pytest.mark.parametrize("factory", ["app_from_environment", "create_app"])
+def test_plain_uvicorn_on_all_addresses_without_credentials_answers_loopback_only(
+        factory: str) -> None:
     address = _non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
@@ -127,7 +129,7 @@ def test_plain_uvicorn_on_all_addresses_without_credentials_answers_loopback_onl
     log = data_dir / "stderr.log"
     with log.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "pdp.http.app:app_from_environment", "--factory",
+            [sys.executable, "-m", "uvicorn", f"pdp.http.app:{factory}", "--factory",
              "--host", "0.0.0.0", "--port", str(port)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
