@@ -2,11 +2,11 @@
 
 Shown: ``X-Forwarded-For`` is ignored unless ``PDP_TRUSTED_PROXIES`` lists the peer (so the
 per-client rate limit cannot be dodged); an unauthenticated PDP answers only loopback host
-names (DNS rebinding) and ``PDP_ALLOWED_HOSTS`` widens that; a server started by plain
-``uvicorn --factory --host 0.0.0.0`` without credentials answers nothing that arrives on a
-non-loopback address; credentials without TLS on a non-loopback address warn loudly or, with
-``PDP_REQUIRE_TLS``, refuse to start; ``PDP_PUBLIC_URL`` must be an absolute https (or loopback
-http) URL without query or fragment.
+names (DNS rebinding) and ``PDP_ALLOWED_HOSTS`` widens that; a server started on
+``0.0.0.0`` by plain ``uvicorn --factory`` or by gunicorn without credentials answers nothing
+that arrives on a non-loopback address; credentials without TLS on a non-loopback address warn
+loudly or, with ``PDP_REQUIRE_TLS``, refuse to start; ``PDP_PUBLIC_URL`` must be an absolute
+https (or loopback http) URL without query or fragment.
 """
 
 from __future__ import annotations
@@ -114,9 +114,22 @@ def test_allowed_hosts_and_credentials_widen_the_host_list() -> None:
         anyhost.stop()
 
 
-@pytest.mark.parametrize("factory", ["app_from_environment", "create_app"])
-def test_plain_uvicorn_on_all_addresses_without_credentials_answers_loopback_only(
-        factory: str) -> None:
+SERVERS = {
+    "uvicorn --factory app_from_environment": [
+        "-m", "uvicorn", "pdp.http.app:app_from_environment", "--factory", "--host", "0.0.0.0",
+        "--port", "{port}"],
+    "uvicorn --factory create_app": [
+        "-m", "uvicorn", "pdp.http.app:create_app", "--factory", "--host", "0.0.0.0",
+        "--port", "{port}"],
+    "gunicorn with uvicorn workers": [
+        "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", "1",
+        "-b", "0.0.0.0:{port}", "pdp.http.app:create_app()"],
+}
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_a_server_on_all_addresses_without_credentials_answers_loopback_only(
+        server: str) -> None:
     address = _non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
@@ -129,8 +142,7 @@ def test_plain_uvicorn_on_all_addresses_without_credentials_answers_loopback_onl
     log = data_dir / "stderr.log"
     with log.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"pdp.http.app:{factory}", "--factory",
-             "--host", "0.0.0.0", "--port", str(port)],
+            [sys.executable, *(a.replace("{port}", str(port)) for a in SERVERS[server])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 30
