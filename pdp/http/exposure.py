@@ -36,7 +36,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 def allowed_hosts(settings: Settings, authenticated: bool) -> tuple[str, ...]:
     """The ``Host`` names answered (lowercase; ``*`` and ``*.domain`` patterns)."""
-    if settings.allowed_hosts is not None:
+    if settings.allowed_hosts:  # unset or empty: the defaults below
         return tuple(h.strip().lower().strip("[]") for h in settings.allowed_hosts)
     if authenticated:
         return ("*",)
