@@ -28,6 +28,7 @@ The schema comes from the MCP server, so it is untrusted input:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -146,23 +147,30 @@ class FlatSchema:
         return True
 
 
-def _compile_pattern(pattern: str, where: str) -> Any:
+def _compile_pattern(pattern: str, where: str) -> None:
+    """Refuse a pattern RE2 cannot run (a malformed tool)."""
     try:
-        return re2.compile(pattern)
+        _re2(pattern)
     except re2.error as exc:
         raise MappingError(f"{where}: the pattern {pattern!r} is not supported (patterns run on "
                            f"a linear-time engine, RE2: no backreferences or lookaround): "
                            f"{exc}", field=where) from None
 
 
-def _screen(node: Any, where: str, depth: int, patterns: dict[str, Any]) -> None:
-    """Refuse non-local references and patterns RE2 cannot run; compile the patterns."""
+@functools.lru_cache(maxsize=4096)
+def _re2(pattern: str) -> Any:
+    """A compiled RE2 pattern (memoised: compiling costs more than matching)."""
+    return re2.compile(pattern)
+
+
+def _screen(node: Any, where: str, depth: int) -> None:
+    """Refuse non-local references and patterns RE2 cannot run, and excessive depth."""
     if depth > MAX_SCHEMA_DEPTH:
         raise MappingError(f"{where}: the schema is nested deeper than {MAX_SCHEMA_DEPTH} "
                            "levels", field=where)
     if isinstance(node, list):
         for i, item in enumerate(node):
-            _screen(item, f"{where}[{i}]", depth + 1, patterns)
+            _screen(item, f"{where}[{i}]", depth + 1)
         return
     if not isinstance(node, dict):
         return
@@ -174,45 +182,40 @@ def _screen(node: Any, where: str, depth: int, patterns: dict[str, Any]) -> None
                                "inside the schema (#/..., #/$defs/...) are resolved, nothing "
                                "is retrieved", field=spot)
     pattern = node.get("pattern")
-    if isinstance(pattern, str) and pattern not in patterns:
-        patterns[pattern] = _compile_pattern(pattern, f"{where}.pattern")
+    if isinstance(pattern, str):
+        _compile_pattern(pattern, f"{where}.pattern")
     by_pattern = node.get("patternProperties")
     if isinstance(by_pattern, dict):
         for key in by_pattern:
-            if key not in patterns:
-                patterns[key] = _compile_pattern(key, f"{where}.patternProperties")
+            _compile_pattern(key, f"{where}.patternProperties")
     for key, value in node.items():
         if key in _DATA_KEYWORDS or key.startswith("x-"):
             continue
-        _screen(value, f"{where}.{key}", depth + 1, patterns)
+        _screen(value, f"{where}.{key}", depth + 1)
 
 
-def _linear_class(base: Any, patterns: Mapping[str, Any]) -> Any:
-    """``base`` with ``pattern`` and ``patternProperties`` on the precompiled RE2 patterns."""
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and _re2(pattern).search(instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
-    def search(pattern: str, text: str) -> bool:
-        compiled = patterns.get(pattern)
-        if compiled is None:  # not seen by the screen: never run a pattern unchecked
-            raise MappingError(f"the pattern {pattern!r} was not checked")
-        return compiled.search(text) is not None
 
-    def pattern_keyword(validator: Any, pattern: str, instance: Any,
+def _pattern_properties(validator: Any, by_pattern: Mapping[str, Any], instance: Any,
                         schema: Any) -> Iterator[Any]:
-        if validator.is_type(instance, "string") and not search(pattern, instance):
-            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in by_pattern.items():
+        compiled = _re2(pattern)
+        for key, value in instance.items():
+            if compiled.search(key) is not None:
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
-    def pattern_properties(validator: Any, by_pattern: Mapping[str, Any], instance: Any,
-                           schema: Any) -> Iterator[Any]:
-        if not validator.is_type(instance, "object"):
-            return
-        for pattern, subschema in by_pattern.items():
-            for key, value in instance.items():
-                if search(pattern, key):
-                    yield from validator.descend(value, subschema, path=key,
-                                                 schema_path=pattern)
 
+@functools.cache
+def _linear_class(base: Any) -> Any:
+    """``base`` (a draft's validator class) with ``pattern`` and ``patternProperties`` on RE2;
+    one per draft."""
     keywords: dict[str, Callable[..., Iterator[Any]]] = {
-        "pattern": pattern_keyword, "patternProperties": pattern_properties}
+        "pattern": _pattern, "patternProperties": _pattern_properties}
     return extend(base, keywords)
 
 
@@ -229,8 +232,7 @@ class ArgumentValidator:
     def compile(cls, schema: Mapping[str, Any], location: str) -> ArgumentValidator:
         """Raises :class:`MappingError` (located in the schema) if ``schema`` is invalid,
         too large or too deep, refers outside itself or has a pattern RE2 cannot run."""
-        patterns: dict[str, Any] = {}
-        _screen(schema, location, 0, patterns)  # first: it bounds the depth
+        _screen(schema, location, 0)  # first: it bounds the depth
         try:
             size = len(orjson.dumps(schema))
         except TypeError:  # an integer beyond 64 bits
@@ -245,7 +247,7 @@ class ArgumentValidator:
             where = location + error.json_path[1:]
             raise MappingError(f"{where}: invalid JSON Schema: {error.message}",
                                field=where) from None
-        linear = _linear_class(validator_class, patterns)
+        linear = _linear_class(validator_class)
         return cls(linear(schema, registry=Registry()), location, FlatSchema.of(schema))
 
     def check(self, arguments: Any) -> None:
