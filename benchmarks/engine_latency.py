@@ -88,7 +88,7 @@ def build(policy_count: int, entity_count: int, pool: int, workdir: Path,
     store_s = time.perf_counter() - started
     holder = PolicyHolder(compiled)
     engine = Engine(holder, store, EngineOptions())
-    cached = Engine(holder, store, EngineOptions(decision_cache_size=65_536))
+    cached = Engine(holder, store, EngineOptions(decision_cache_bytes=64 * 1024 * 1024))
     return Setup(policy_count, entity_count, compile_s, store_s, engine, cached,
                  (directory / "policies.cedar").read_text(),
                  requests(population, pool, seed=3), requests(population, 20_000, seed=4))

@@ -31,6 +31,8 @@ __all__ = [
     "AuthenticationFailed",
     "InsufficientScope",
     "ConfigurationError",
+    "HostNotAllowed",
+    "NotExposed",
     "AdminDisabled",
     "NotFound",
     "MethodNotAllowed",
@@ -190,6 +192,20 @@ class ConfigurationError(PDPError):
 
     code = "configuration_error"
     status = 500
+
+
+class HostNotAllowed(PDPError):
+    """The ``Host`` header names none of ``PDP_ALLOWED_HOSTS`` (DNS rebinding)."""
+
+    code = "host_not_allowed"
+    status = 400
+
+
+class NotExposed(PDPError):
+    """A request reached an unauthenticated PDP through a non-loopback address."""
+
+    code = "not_exposed"
+    status = 403
 
 
 class AdminDisabled(PDPError):

@@ -14,6 +14,7 @@ decision log records what was decided).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from typing import TextIO
@@ -22,7 +23,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from pdp.settings import Settings
 
-__all__ = ["REQUEST_ID", "RequestIdFilter", "configure_logging", "make_handler"]
+__all__ = ["REQUEST_ID", "RequestIdFilter", "SafeTextFormatter", "configure_logging",
+           "escape_text", "make_handler"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("pdp_request_id", default=None)
 
@@ -30,6 +32,33 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 _ACCESS = "uvicorn.access"
+
+
+# C0 controls and DEL, C1 controls, the line and paragraph separators and the bidirectional
+# formatting characters (Unicode TR9: embeddings, overrides, isolates, marks).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                     "\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_text(text: str) -> str:
+    """``text`` with control, C1, line-separator and bidi characters written as ``\\xNN`` /
+    ``\\uNNNN``: one log record stays one line and reads as it is."""
+    return _UNSAFE.sub(_escape, text)
+
+
+class SafeTextFormatter(logging.Formatter):
+    """The text format, with the message escaped (:func:`escape_text`): a value from a
+    request (a percent-decoded path, a JSON-RPC method, a context value) cannot start a line
+    of its own or hide itself with terminal or bidi controls. Tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_text(record.message)
+        return super().formatMessage(record)
 
 
 class RequestIdFilter(logging.Filter):
@@ -51,7 +80,7 @@ def make_handler(log_format: str, stream: TextIO | None = None) -> logging.Handl
         handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level",
                                                                         "name": "logger"}))
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(SafeTextFormatter(TEXT_FORMAT))
     handler.addFilter(RequestIdFilter())
     return handler
 

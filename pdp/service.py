@@ -67,7 +67,8 @@ class PDPService:
             SearchOptions(namespace=settings.namespace,
                           action_properties_key=settings.action_properties_key,
                           default_limit=settings.max_search_page,
-                          max_limit=settings.max_search_page))
+                          max_limit=settings.max_search_page,
+                          max_scan=settings.max_search_scan))
         reloader = Reloader(holder, store, settings.policies_dir(),
                             generation=GenerationFile(settings.data_dir / GENERATION_FILE),
                             poll_interval=settings.poll_interval, watch=settings.watch,
@@ -132,7 +133,8 @@ class PDPService:
             searcher = self.searcher = Searcher(
                 self.engine, PageTokens(), SearchOptions(
                     namespace=self.settings.namespace,
-                    action_properties_key=self.settings.action_properties_key))
+                    action_properties_key=self.settings.action_properties_key,
+                    max_scan=self.settings.max_search_scan))
         request = parse_search(SearchKind(kind), body, max_limit=searcher.options.max_limit)
         result = searcher.search(request)
         if self.decision_log is not None:

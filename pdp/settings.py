@@ -12,8 +12,33 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "TokenIssuer", "shipped_policies_dir"]
+__all__ = ["Settings", "TokenIssuer", "check_public_url", "shipped_policies_dir"]
 
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def check_public_url(value: str) -> str:
+    """``value`` if it is an absolute ``https`` URL (``http`` only for a loopback host) with
+    no query, fragment or user info; ValueError otherwise."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError as exc:
+        raise ValueError(f"public URL {value!r}: {exc}") from None
+    host = (parts.hostname or "").lower()
+    loopback = host in _LOOPBACK_NAMES or host.startswith("127.")
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"public URL {value!r}: must be an absolute https:// URL")
+    if parts.scheme == "http" and not loopback:
+        raise ValueError(f"public URL {value!r}: http is allowed only for a loopback host; "
+                         "use https")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"public URL {value!r}: must have no query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"public URL {value!r}: must have no user info")
+    return value
 
 class TokenIssuer(BaseModel):
     """One more authorization server whose access tokens are accepted (an entry of
@@ -79,6 +104,18 @@ class Settings(BaseSettings):
     tls_client_ca: Path | None = Field(
         default=None, description="PEM CA bundle: require client certificates it signed "
         "(mutual TLS).")
+    require_tls: bool = Field(
+        default=False, description="Refuse to start with PEP credentials on a non-loopback "
+        "address without TLS (otherwise a warning: credentials would cross the network in "
+        "clear).")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Addresses of reverse proxies whose X-Forwarded-For "
+        "/ X-Forwarded-Proto are believed (comma-separated; '*' for any). Empty: the headers "
+        "are ignored and the client address is the socket's peer.")
+    allowed_hosts: Annotated[list[str], NoDecode] | None = Field(
+        default=None, description="Host header values answered (comma-separated; 'name', "
+        "'*.domain' or '*'); others get 400. Unset: any host with PEP credentials; without "
+        "them the loopback names plus PUBLIC_URL's host (against DNS rebinding).")
 
     # -- translation --------------------------------------------------------------------
     namespace: str = Field(
@@ -101,6 +138,15 @@ class Settings(BaseSettings):
     max_search_page: int = Field(
         default=1000, ge=1, description="Most results per search page (a larger page.limit "
         "is lowered to it, as AuthZEN allows).")
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's head "
+        "(request line and headers) from the connection or its first byte (pdp serve).")
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, description="Largest request head (request line and "
+        "headers) `pdp serve` reads; a longer one is answered 431.")
+    max_search_scan: int = Field(
+        default=10_000, ge=1, description="Most candidate entities one search request examines; "
+        "past it the page ends early (fewer results, a next_token to continue).")
     request_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to receive a request body (408 past it) "
         "and to answer requests that await work (503 `timeout`).")
@@ -116,9 +162,13 @@ class Settings(BaseSettings):
     decision_cache: Literal["on", "off"] = Field(
         default="on", description="Cache decisions, keyed by the request, the policy-set "
         "version and the entity-store version.")
-    decision_cache_size: int = Field(
-        default=65_536, ge=0, description="Decisions kept in the cache (least recently used "
-        "go first).")
+    decision_cache_bytes: int = Field(
+        default=67_108_864, ge=0, description="Memory budget of the decision cache in bytes "
+        "(each entry is charged its key, its decision and the LRU's bookkeeping; the least "
+        "recently used go first); 0 turns the cache off.")
+    decision_cache_size: int | None = Field(
+        default=None, description="Replaced by PDP_DECISION_CACHE_BYTES (a memory budget, "
+        "not a count of entries): setting it stops the PDP at start with a message saying so.")
     entity_depth: int = Field(
         default=3, ge=0, description="Attribute-reference depth of the per-request entity slice.")
     forbid_errors: Literal["deny", "skip"] = Field(
@@ -324,6 +374,9 @@ class Settings(BaseSettings):
         "learning them from the upstream's tools/list responses).")
     gateway_max_body_bytes: int = Field(
         default=4_194_304, ge=1, description="Largest MCP message body the gateway accepts.")
+    gateway_max_batch: int = Field(
+        default=100, ge=1, description="Most messages in one JSON-RPC batch (protocol versions "
+        "that allow batches); a larger batch is refused whole with -32600.")
     gateway_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins browsers may call the MCP endpoint from "
         "(comma-separated, e.g. https://app.example.com); a request with another Origin gets "
@@ -348,7 +401,7 @@ class Settings(BaseSettings):
     @field_validator("authorization_servers", "token_issuers", "token_algorithms", "api_keys",
                      "admin_api_keys", "pep_jwt_issuers", "token_types", "coaz_client_claims",
                      "gateway_allowed_origins", "scopes_supported", "trusted_properties",
-                     "tenants",
+                     "tenants", "trusted_proxies", "allowed_hosts",
                      mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -377,6 +430,21 @@ class Settings(BaseSettings):
         from pdp.engine.type_names import TypeNames
 
         TypeNames(value)  # ValueError: not a reversible table of Cedar names
+        return value
+
+    @field_validator("public_url", "gateway_public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_public_url(value)
+
+    @field_validator("decision_cache_size")
+    @classmethod
+    def _replaced_by_bytes(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("PDP_DECISION_CACHE_SIZE is replaced by PDP_DECISION_CACHE_BYTES, "
+                             "the cache's memory budget in bytes (default 67108864); unset it")
         return value
 
     def policies_dir(self) -> Path:

@@ -44,7 +44,7 @@ from pdp.errors import (
     TokenError,
     UpstreamError,
 )
-from pdp.settings import Settings
+from pdp.settings import Settings, check_public_url
 from pdp.tokens import TokenSettings
 
 __all__ = ["ADMIN_REALM", "PEP_REALM", "Authenticator", "Credentials", "Principal",
@@ -246,7 +246,27 @@ def check_exposure(settings: Settings) -> None:
     only PEPs holding a certificate it signed can connect) counts as PEP authentication. Also
     checks that the credentials configured are well-formed."""
     pep, _ = authenticators(settings)
-    if pep.enabled or settings.tls_client_ca is not None or is_loopback(settings.host):
+    if settings.public_url is not None:
+        try:
+            check_public_url(settings.public_url)
+        except ValueError as exc:
+            raise ConfigurationError(f"PDP_PUBLIC_URL: {exc}") from None
+    loopback = is_loopback(settings.host)
+    if not loopback and settings.public_url is None:
+        log.warning("serving on %s without PDP_PUBLIC_URL: the metadata advertises %s, which "
+                    "clients elsewhere cannot use; set PDP_PUBLIC_URL", settings.host,
+                    settings.base_url())
+    if pep.enabled and not loopback and settings.tls_certfile is None:
+        if settings.require_tls:
+            raise ConfigurationError(
+                f"PEP credentials on {settings.host!r} without TLS (PDP_REQUIRE_TLS=true): set "
+                "PDP_TLS_CERTFILE / PDP_TLS_KEYFILE, or terminate TLS in front and bind "
+                "loopback")
+        log.warning("!!! PEP credentials will cross the network IN CLEAR: %s is not a loopback "
+                    "address and no TLS is configured (PDP_TLS_CERTFILE). Terminate TLS in "
+                    "front of the PDP, or set PDP_REQUIRE_TLS=true to refuse this !!!",
+                    settings.host)
+    if pep.enabled or settings.tls_client_ca is not None or loopback:
         return
     if settings.allow_unauthenticated:
         log.warning("serving WITHOUT PEP authentication on %s (PDP_ALLOW_UNAUTHENTICATED): "

@@ -17,6 +17,7 @@ from pdp.cli.check import refuse_to_start
 from pdp.cli.text import plain
 from pdp.cli.token_flags import add_token_flags, token_overrides
 from pdp.errors import PDPError, PolicyLoadError
+from pdp.logs import configure_logging
 from pdp.settings import Settings
 
 __all__ = ["register", "settings_from_args"]
@@ -79,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # PDP_LOG_FORMAT; request data escaped in text lines
     for noisy in ("httpx", "httpcore"):  # one line per proxied request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -93,5 +93,5 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run(create_gateway_app(gateway), host=settings.gateway_host,
                 port=settings.gateway_port, loop="uvloop", http="httptools",
                 log_level=settings.log_level, access_log=False, server_header=False,
-                proxy_headers=False, lifespan="on")
+                proxy_headers=False, lifespan="on", log_config=None)
     return 0

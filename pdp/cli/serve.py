@@ -67,6 +67,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from pdp.http.protocol import GuardedConfig
+
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
@@ -95,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
     os.environ["PDP_POLICIES"] = str(settings.policies_dir().resolve())
     options: dict[str, Any] = dict(
         factory=True, host=settings.host, port=settings.port, workers=settings.workers,
-        loop="uvloop", http="httptools", log_level=settings.log_level, access_log=False,
+        loop="uvloop", log_level=settings.log_level, access_log=False,
         server_header=False, log_config=None,  # pdp.logs configures logging
-        timeout_graceful_shutdown=settings.shutdown_timeout, **_tls_options(settings))
+        # X-Forwarded-For / -Proto only from the proxies listed (the client address is
+        # otherwise the socket's peer: rate limits and logs are not the client's to choose)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+        # the head deadline and size uvicorn lacks (pdp.http.protocol)
+        header_timeout=settings.header_timeout, max_header_bytes=settings.max_header_bytes,
+        **_tls_options(settings))
     configure_logging(settings)
     if settings.workers > 1:
         return _supervise(settings, options)
@@ -105,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
     # PDP_SHUTDOWN_TIMEOUT, then the lifespan drains the decision log) and then re-raises the
     # signal; this handler turns that into exit status 0 rather than death by SIGTERM.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run("pdp.http.app:app_from_environment", **options)
-    return 0
+    server = uvicorn.Server(GuardedConfig("pdp.http.app:app_from_environment", **options))
+    server.run()
+    return 0 if server.started else 3
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:
@@ -134,8 +144,9 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> int:
     The supervisor owns SIGHUP (it replaces the workers one by one) and queues the other
     signals it receives for a ``handle_<name>`` method; SIGUSR1 bumps the generation file
     every worker polls (see :mod:`pdp.policies.reload`)."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
+
+    from pdp.http.protocol import GuardedConfig
 
     generation = GenerationFile(settings.data_dir / GENERATION_FILE)
 
@@ -144,7 +155,7 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> int:
             logging.getLogger("uvicorn.error").info("Received SIGUSR1, every worker reloads.")
             generation.bump()
 
-    config = uvicorn.Config("pdp.http.app:app_from_environment", **options)
+    config = GuardedConfig("pdp.http.app:app_from_environment", **options)
     try:
         Supervisor(config, sockets=[config.bind_socket()]).run()
     except KeyboardInterrupt:

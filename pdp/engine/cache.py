@@ -1,5 +1,12 @@
-"""Decision cache: a bounded LRU of decisions, keyed by the canonical request and the state
-it was decided in.
+"""Decision cache: an LRU of decisions bounded by a memory budget in bytes, keyed by the
+canonical request and the state it was decided in.
+
+Budget. Each entry is charged what it holds: its key (the canonical request, up to
+``max_key_bytes``), its decision (the object, its reasons and errors) and
+:data:`ENTRY_OVERHEAD` for the LRU's bookkeeping (the dictionary slot with its resize slack,
+the order link, the key tuple); measured with ``tracemalloc`` by the tests, which check that
+what the cache accounts is what the process allocates for it. The least recently used entries
+are evicted until the total is within ``max_bytes`` (``PDP_DECISION_CACHE_BYTES``).
 
 Key. An entry's key is the *generation* it was decided in, the active policy-set version and
 the entity store's ``version``, together with the request itself, canonically encoded
@@ -19,7 +26,8 @@ of the key, so time-dependent policies stay correct: a different time is a diffe
 
 When the cache is bypassed (the request is decided normally and nothing is stored):
 
-* it is off (``PDP_DECISION_CACHE=off``, ``pdp serve --decision-cache off``) or its size is 0;
+* it is off (``PDP_DECISION_CACHE=off``, ``pdp serve --decision-cache off``) or its budget
+  is 0;
 * the entity store cannot say when its data changes: its ``version`` is ``None`` (a store
   shared with writers it cannot observe must report that, and then nothing is cached);
 * the request's canonical form is larger than ``max_key_bytes`` (4 KiB by default) or cannot
@@ -36,6 +44,7 @@ is visible.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
@@ -45,9 +54,11 @@ import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
 
-__all__ = ["DecisionCache", "DEFAULT_MAX_KEY_BYTES"]
+__all__ = ["DecisionCache", "DEFAULT_MAX_KEY_BYTES", "ENTRY_OVERHEAD", "entry_cost"]
 
 DEFAULT_MAX_KEY_BYTES = 4096
+#: Bytes charged per entry for the LRU itself (see the module docstring).
+ENTRY_OVERHEAD = 250
 _OPTIONS = orjson.OPT_SORT_KEYS
 
 
@@ -57,26 +68,43 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def entry_cost(key: bytes, decision: Decision) -> int:
+    """The bytes one entry is charged: its key, its decision, the LRU's bookkeeping."""
+    size = sys.getsizeof(key) + sys.getsizeof(decision) + ENTRY_OVERHEAD
+    for part in (decision.reasons, decision.errors):
+        if part:
+            size += sys.getsizeof(part) + sum(sys.getsizeof(text) for text in part)
+    if decision.error is not None:  # a small mapping of strings, as JSON about a third
+        size += 240 + 3 * len(orjson.dumps(decision.error, default=str))
+    return size
+
+
 class DecisionCache:
     """Thread-safe; every operation is a few dictionary operations under one lock."""
 
-    __slots__ = ("_max_size", "_max_key_bytes", "_entries", "_lock", "hits", "misses",
-                 "bypasses")
+    __slots__ = ("_max_bytes", "_max_key_bytes", "_entries", "_lock", "_bytes", "hits",
+                 "misses", "bypasses")
 
-    def __init__(self, max_size: int, *, max_key_bytes: int = DEFAULT_MAX_KEY_BYTES) -> None:
-        if max_size < 1:
-            raise ValueError("a decision cache holds at least one decision")
-        self._max_size = max_size
+    def __init__(self, max_bytes: int, *, max_key_bytes: int = DEFAULT_MAX_KEY_BYTES) -> None:
+        if max_bytes < 1:
+            raise ValueError("a decision cache needs a budget of at least one byte")
+        self._max_bytes = max_bytes
         self._max_key_bytes = max_key_bytes
         self._entries: OrderedDict[tuple[Hashable, bytes], Decision] = OrderedDict()
         self._lock = threading.Lock()
+        self._bytes = 0
         self.hits = 0
         self.misses = 0
         self.bypasses = 0
 
     @property
-    def max_size(self) -> int:
-        return self._max_size
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @property
+    def used_bytes(self) -> int:
+        """The bytes the entries held are charged (at most ``max_bytes``)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -109,16 +137,30 @@ class DecisionCache:
             return decision
 
     def put(self, generation: Hashable, key: bytes, decision: Decision) -> None:
+        # orjson's output keeps its growth buffer (4 KiB for a 300-byte key): store an
+        # exact-size copy, or the entry would hold ten times what it is charged.
+        key = bytes(memoryview(key))
+        cost = entry_cost(key, decision)
+        if cost > self._max_bytes:
+            return
         with self._lock:
             entries = self._entries
-            entries[(generation, key)] = decision
-            if len(entries) > self._max_size:
-                entries.popitem(last=False)
+            entry = (generation, key)
+            old = entries.pop(entry, None)
+            if old is not None:
+                self._bytes -= entry_cost(key, old)
+            entries[entry] = decision
+            self._bytes += cost
+            while self._bytes > self._max_bytes:
+                (_, old_key), old = entries.popitem(last=False)
+                self._bytes -= entry_cost(old_key, old)
 
     def clear(self) -> None:
         with self._lock:
             self._entries = OrderedDict()
+            self._bytes = 0
 
     def stats(self) -> dict[str, int]:
-        return {"size": len(self._entries), "max_size": self._max_size, "hits": self.hits,
-                "misses": self.misses, "bypasses": self.bypasses}
+        return {"size": len(self._entries), "bytes": self._bytes,
+                "max_bytes": self._max_bytes, "hits": self.hits, "misses": self.misses,
+                "bypasses": self.bypasses}

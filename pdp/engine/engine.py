@@ -80,7 +80,7 @@ class EngineOptions:
     namespace: str = ""
     action_properties_key: str = "action_properties"
     entity_depth: int = 3
-    decision_cache_size: int = 0  # 0: no decision cache
+    decision_cache_bytes: int = 0  # memory budget of the decision cache; 0: no cache
     closure_cache_size: int = 16_384  # entity closures kept across calls (0: none)
     type_names: TypeNames = NO_TYPE_NAMES  # AuthZEN types that are not Cedar names
     # "deny": a forbid policy that errors denies; "skip": Cedar's semantics (it is skipped)
@@ -99,8 +99,8 @@ class EngineOptions:
             namespace=settings.namespace,
             action_properties_key=settings.action_properties_key,
             entity_depth=settings.entity_depth,
-            decision_cache_size=(settings.decision_cache_size
-                                 if decision_cache and settings.decision_cache == "on" else 0),
+            decision_cache_bytes=(settings.decision_cache_bytes
+                                  if decision_cache and settings.decision_cache == "on" else 0),
             forbid_errors=settings.forbid_errors,
             trusted_properties=frozenset(settings.trusted_properties),
             type_names=TypeNames(settings.type_names),
@@ -175,8 +175,8 @@ class Engine:
         self._store = store
         self._options = options or EngineOptions()
         self._state: _VersionState | None = None
-        size = self._options.decision_cache_size
-        self._cache = DecisionCache(size) if size > 0 else None
+        budget = self._options.decision_cache_bytes
+        self._cache = DecisionCache(budget) if budget > 0 else None
         closure_size = self._options.closure_cache_size
         self._closure_memo = _Memo(closure_size) if closure_size > 0 else None
         # Parsed entity sets of whole batch groups, keyed by the memoised closures they are

@@ -12,6 +12,10 @@ One MCP endpoint (``PDP_GATEWAY_PATH``, ``/mcp``) in front of one upstream MCP s
 * ``GET``: the server-to-client SSE stream, passed through (watched for
   ``notifications/tools/list_changed``).
 * ``DELETE``: ends the session upstream.
+* any other method (``HEAD`` included) is answered here with 405, never forwarded.
+
+The request's headers are read once (:class:`~pdp.gateway.incoming.Incoming`): a header the
+gateway decides on sent twice is a 400, and the session id checked is the one forwarded.
 
 ``Mcp-Session-Id`` and ``MCP-Protocol-Version`` travel both ways; the client's
 ``Authorization`` never goes upstream. ``/.well-known/oauth-protected-resource`` (and the same
@@ -34,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pdp.errors import BodyTooLarge, UpstreamError
 from pdp.gateway.auth import AuthUnavailable, Unauthenticated
+from pdp.gateway.incoming import DuplicateHeader, Incoming
 from pdp.gateway.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -150,12 +155,13 @@ async def _stream(response: UpstreamResponse, watcher: _Watcher,
 
 def create_gateway_app(gateway: Gateway) -> ASGIApp:
     config = gateway.config
+    methods = {"POST", "GET", "DELETE"}
 
-    async def authenticate(request: Request) -> Mapping[str, Any]:
-        return await gateway.authenticator.authenticate(request.headers.get("authorization"))
+    async def authenticate(incoming: Incoming) -> Mapping[str, Any]:
+        return await gateway.authenticator.authenticate(incoming.authorization)
 
-    def session_allowed(request: Request, claims: Mapping[str, Any]) -> bool:
-        session_id = request.headers.get("mcp-session-id")
+    def session_allowed(incoming: Incoming, claims: Mapping[str, Any]) -> bool:
+        session_id = incoming.session_id
         return session_id is None or gateway.sessions.allows(
             session_id, gateway.principal(claims))
 
@@ -198,23 +204,23 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             return _json([*answered, *errors], 200)
         return Response(body, status_code=status, headers=headers)
 
-    async def post(request: Request) -> Response:
+    async def post(request: Request, incoming: Incoming) -> Response:
         try:
-            claims = await authenticate(request)
+            claims = await authenticate(incoming)
         except (Unauthenticated, AuthUnavailable) as exc:
             return _unauthorized(exc)
         try:
-            raw = await gateway.read_body(request)
+            raw = await gateway.read_body(request, incoming.content_length)
         except BodyTooLarge as exc:
             return _json(error_message(None, INVALID_REQUEST, exc.message), 413)
-        version = request.headers.get("mcp-protocol-version")
+        version = incoming.protocol_version
         try:
-            messages, batch = parse_messages(raw, version)
+            messages, batch = parse_messages(raw, version, max_batch=config.max_batch)
         except BodyError as exc:
             return _json(error_message(None, exc.code, exc.message), 400)
-        if not session_allowed(request, claims):
+        if not session_allowed(incoming, claims):
             return _session_not_found()
-        session_id = request.headers.get("mcp-session-id")
+        session_id = incoming.session_id
 
         async def fetch_tools() -> list[dict[str, Any]]:
             return await gateway.upstream.list_tools(session_id=session_id,
@@ -223,8 +229,9 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         forward: list[Any] = []
         errors: list[Mapping[str, Any]] = []
         rejected = None
-        for message in messages:
-            rejection = await gateway.authorizer.check(message, claims, fetch_tools)
+        for message in messages:  # a batch is mapped and decided off the event loop
+            rejection = await gateway.authorizer.check(message, claims, fetch_tools,
+                                                       off_loop=batch)
             if rejection is None:
                 forward.append(message)
             else:
@@ -249,7 +256,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             binds = gateway.principal(claims)
         try:
             response = await gateway.upstream.open(
-                "POST", gateway.upstream.headers(request.headers.items()), content)
+                "POST", gateway.upstream.headers(incoming.forward.items()), content)
         except UpstreamError as exc:
             failed = [error_message(m["id"], INTERNAL_ERROR, exc.message)
                       for m in forward if is_request(m)]
@@ -263,30 +270,36 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         return await relay(response, watcher=_Watcher(gateway, list_ids), errors=errors,
                            binds=binds, tool_filter=tool_filter)
 
-    async def passthrough(request: Request) -> Response:
+    async def passthrough(request: Request, incoming: Incoming) -> Response:
         """GET (the server's SSE stream) and DELETE (end the session): authenticated and
         bound to the session's owner, then relayed as they are."""
         try:
-            claims = await authenticate(request)
+            claims = await authenticate(incoming)
         except (Unauthenticated, AuthUnavailable) as exc:
             return _unauthorized(exc)
-        if not session_allowed(request, claims):
+        if not session_allowed(incoming, claims):
             return _session_not_found()
         try:
             response = await gateway.upstream.open(
-                request.method, gateway.upstream.headers(request.headers.items()))
+                request.method, gateway.upstream.headers(incoming.forward.items()))
         except UpstreamError as exc:
             return _json({"error": "upstream_unavailable", "message": exc.message}, 502)
         result = await relay(response, watcher=_Watcher(gateway, []), errors=[], binds=None)
-        session_id = request.headers.get("mcp-session-id")
+        session_id = incoming.session_id
         if request.method == "DELETE" and session_id and 200 <= result.status_code < 300:
             gateway.sessions.forget(session_id)
         return result
 
     async def endpoint(request: Request) -> Response:
+        if request.method not in methods:  # HEAD, OPTIONS, ...: answered here
+            return Response(status_code=405, headers={"Allow": "GET, POST, DELETE"})
+        try:
+            incoming = Incoming.parse(request.scope["headers"])
+        except DuplicateHeader as exc:
+            return _json(error_message(None, INVALID_REQUEST, exc.message), 400)
         if request.method == "POST":
-            return await post(request)
-        return await passthrough(request)
+            return await post(request, incoming)
+        return await passthrough(request, incoming)
 
     async def metadata(_: Request) -> Response:
         return _json(gateway.resource_metadata, headers={"Cache-Control": "max-age=3600"})
@@ -300,17 +313,15 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         urlsplit(config.resource_metadata_url).path, WELL_KNOWN_PATH + config.path,
         WELL_KNOWN_PATH])
     routes = [
-        Route(config.path, endpoint, methods=["POST", "GET", "DELETE"]),
         *(Route(path, metadata, methods=["GET"]) for path in metadata_paths),
         Route("/health", health, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=gateway.lifespan)
     mcp_path = config.path
-    methods = {"POST", "GET", "DELETE"}
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         """The MCP endpoint directly (it is on every message's path); the rest via routing."""
-        if scope["type"] == "http" and scope["path"] == mcp_path and scope["method"] in methods:
+        if scope["type"] == "http" and scope["path"] == mcp_path:
             try:
                 response = await endpoint(Request(scope, receive))
             except Exception:

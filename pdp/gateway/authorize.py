@@ -11,6 +11,7 @@ A ``tools/call`` of a tool the catalogue does not know first refreshes the catal
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -68,7 +69,10 @@ class Authorizer:
         self.style = style
 
     async def check(self, message: Any, claims: Mapping[str, Any],
-                    fetch_tools: ToolsFetcher | None = None) -> Rejection | None:
+                    fetch_tools: ToolsFetcher | None = None, *,
+                    off_loop: bool = False) -> Rejection | None:
+        """``off_loop``: map (and, with the in-process engine, decide) in a worker thread, so
+        that a batch does not hold the event loop for its whole length."""
         if not isinstance(message, dict):
             return Rejection(INVALID_REQUEST, "not a JSON-RPC message",
                              error_message(None, INVALID_REQUEST, "not a JSON-RPC message"))
@@ -82,7 +86,12 @@ class Authorizer:
                     log.warning("tools/call %r not decided: %s", name, exc.message)
                     return _reject(message, INTERNAL_ERROR,
                                    "the tool list needed to authorize this call is unavailable")
-        outcome = map_message(message, claims, self.tools.catalog(), self.options)
+        catalog = self.tools.catalog()
+        if off_loop:
+            outcome = await asyncio.to_thread(map_message, message, claims, catalog,
+                                              self.options)
+        else:
+            outcome = map_message(message, claims, catalog, self.options)
         if isinstance(outcome, Pass):
             return None
         if isinstance(outcome, Deny):
@@ -90,7 +99,11 @@ class Authorizer:
             return _reject(message, outcome.code, outcome.message)
         assert isinstance(outcome, Evaluate)
         try:
-            verdict = await self.decider.decide(outcome.endpoint, outcome.body)
+            decide_now = getattr(self.decider, "decide_now", None)
+            if off_loop and decide_now is not None:
+                verdict = await asyncio.to_thread(decide_now, outcome.endpoint, outcome.body)
+            else:
+                verdict = await self.decider.decide(outcome.endpoint, outcome.body)
         except UpstreamError as exc:
             log.warning("%s not decided: %s", _what(message), exc.message)
             return _reject(message, INTERNAL_ERROR, "the authorization decision is unavailable")

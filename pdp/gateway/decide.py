@@ -40,7 +40,10 @@ log = logging.getLogger("pdp.gateway")
 
 EVALUATION_PATH = "/access/v1/evaluation"
 EVALUATIONS_PATH = "/access/v1/evaluations"
-_REASON_KEYS = ("reason", "reason_user", "message", "reason_admin")
+#: Where a reason for the client is looked for. ``reason_admin`` is for the PDP's operators
+#: (AuthZEN 1.0 section 5.5.1): it is never shown to an MCP client.
+_REASON_KEYS = ("reason", "reason_user", "message")
+_ADMIN_ONLY = "reason_admin"
 _MAX_REASON = 200
 
 
@@ -66,15 +69,15 @@ def _text(value: Any) -> str | None:
         for key in ("en", *_REASON_KEYS):
             if key in value and (text := _text(value[key])) is not None:
                 return text
-        for item in value.values():
-            if (text := _text(item)) is not None:
+        for key, item in value.items():
+            if key != _ADMIN_ONLY and (text := _text(item)) is not None:
                 return text
     return None
 
 
 def decision_reason(decision: Mapping[str, Any]) -> str | None:
     """A human-readable reason from a decision's ``context`` (``reason``, ``reason_user``,
-    ``message``, ``reason_admin``; a string or a per-language object), if it has one.
+    ``message``; a string or a per-language object), if it has one; never ``reason_admin``.
     Policy ids (the ``reasons`` list of this PDP's explanations) are not a reason to show."""
     context = decision.get("context")
     if not isinstance(context, Mapping):

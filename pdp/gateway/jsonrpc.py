@@ -66,8 +66,10 @@ def is_request(message: Mapping[str, Any]) -> bool:
     return "method" in message and "id" in message
 
 
-def parse_messages(raw: bytes, protocol_version: str | None) -> tuple[list[Any], bool]:
-    """The messages of a POST body and whether it was a batch; raises :class:`BodyError`."""
+def parse_messages(raw: bytes, protocol_version: str | None, *,
+                   max_batch: int = 100) -> tuple[list[Any], bool]:
+    """The messages of a POST body and whether it was a batch (of at most ``max_batch``
+    messages); raises :class:`BodyError`."""
     try:
         body = load_json(raw)
     except orjson.JSONDecodeError:
@@ -83,6 +85,9 @@ def parse_messages(raw: bytes, protocol_version: str | None) -> tuple[list[Any],
                             f"JSON-RPC batches are not allowed in protocol version {version}")
         if not body:
             raise BodyError(INVALID_REQUEST, "an empty batch is not a JSON-RPC request")
+        if len(body) > max_batch:
+            raise BodyError(INVALID_REQUEST, f"a JSON-RPC batch may hold at most {max_batch} "
+                            f"messages (PDP_GATEWAY_MAX_BATCH); this one has {len(body)}")
         return body, True
     raise BodyError(INVALID_REQUEST, "the body must be a JSON-RPC message")
 

@@ -111,6 +111,7 @@ class GatewayConfig:
     resource: str
     authorization_servers: tuple[str, ...]
     max_body_bytes: int
+    max_batch: int
     upstream_timeout: float
     tools_file: Path | None
     tools_ttl: float = 300.0
@@ -136,6 +137,7 @@ class GatewayConfig:
                    resource=resource,
                    authorization_servers=tuple(settings.authorization_servers),
                    max_body_bytes=settings.gateway_max_body_bytes,
+                   max_batch=settings.gateway_max_batch,
                    upstream_timeout=settings.gateway_upstream_timeout,
                    tools_file=settings.gateway_tools_file,
                    tools_ttl=settings.gateway_tools_ttl,
@@ -236,9 +238,9 @@ class Gateway:
     def principal(self, claims: Mapping[str, Any]) -> str:
         return principal_of(claims, self.options.identity_claim)
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request, declared: str | None) -> bytes:
+        """The body, at most ``max_body_bytes`` (``declared``: its Content-Length)."""
         limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(f"the body is larger than {limit} bytes")
         chunks: list[bytes] = []

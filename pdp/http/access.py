@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -98,11 +99,12 @@ def request_id(request: Request) -> str | None:
 Handler = Callable[[Any, Request], dict[str, Any]]
 
 
-def json_endpoint(service: PDPService, handle: Handler, *,
-                  failure: str) -> Callable[[Request], Awaitable[Response]]:
+def json_endpoint(service: PDPService, handle: Handler, *, failure: str,
+                  off_loop: bool = False) -> Callable[[Request], Awaitable[Response]]:
     """A POST endpoint of the AuthZEN API: the body is read and parsed (content type, size,
     JSON, nesting), ``handle`` answers, and errors become their status and JSON body; an
-    unexpected failure is a 500 saying ``failure`` (the PEP denies), and is logged."""
+    unexpected failure is a 500 saying ``failure`` (the PEP denies), and is logged.
+    ``off_loop``: ``handle`` runs in a worker thread (work too long for the event loop)."""
     settings = service.settings
     deadlines = Deadlines(settings.request_timeout)
 
@@ -112,7 +114,8 @@ def json_endpoint(service: PDPService, handle: Handler, *,
             body = parse_json_body(request.headers.get("content-type"), raw,
                                    max_bytes=settings.max_body_bytes,
                                    max_depth=settings.max_depth)
-            result = handle(body, request)
+            result = (await run_in_threadpool(handle, body, request) if off_loop
+                      else handle(body, request))
         except PDPError as exc:
             if exc.status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc.message)

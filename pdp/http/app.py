@@ -2,7 +2,8 @@
 
 ``create_app(service)`` builds an app around an already-wired :class:`PDPService`;
 ``app_from_environment()`` is the uvicorn factory used by ``pdp serve`` (settings from
-``PDP_*`` variables, which the CLI sets from its flags).
+``PDP_*`` variables, which the CLI sets from its flags; ``create_app()`` without a service is
+the same), with the exposure checks of :mod:`pdp.http.exposure` outermost.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pdp.http.admin import admin_router
 from pdp.http.apidocs import install_api_docs
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
+from pdp.http.exposure import ExposureMiddleware
 from pdp.http.metrics import HttpCollector, new_stats
 from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
@@ -71,8 +73,12 @@ def require_admin(request: Request) -> None:
                                    challenge=f'Bearer realm="{ADMIN_REALM}"')
 
 
-def create_app(service: PDPService, *, lifespan: Lifespan | None = None,
+def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None = None,
                extra_docs: Sequence[DocumentedRoute] = ()) -> FastAPI:
+    """The application around ``service``; without one (``uvicorn pdp.http.app:create_app
+    --factory``), the served application of :func:`app_from_environment`."""
+    if service is None:
+        return app_from_environment()
     pep_auth, admin_auth = authenticators(service.settings)  # ConfigurationError if malformed
     coaz = CoazEndpoints(service, pep_authentication=pep_auth.enabled)
     otel = service.settings.opentelemetry
@@ -240,6 +246,7 @@ def app_from_environment() -> FastAPI:
     settings = Settings()
     configure_logging(settings)
     check_exposure(settings)  # however the worker was started (pdp serve checks it too)
+    pep, _ = authenticators(settings)
     service = PDPService.from_settings(settings)
 
     @asynccontextmanager
@@ -252,6 +259,10 @@ def app_from_environment() -> FastAPI:
         finally:
             service.close()
 
-    return create_app(service, lifespan=lifespan)
+    app = create_app(service, lifespan=lifespan)
+    # Outermost: the Host allow-list and the address each request actually arrived on.
+    app.add_middleware(ExposureMiddleware, settings=settings,
+                       authenticated=pep.enabled or settings.tls_client_ca is not None)
+    return app
 
 

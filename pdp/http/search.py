@@ -32,7 +32,8 @@ def _endpoint(service: PDPService, kind: SearchKind) -> Callable[[Request], Awai
     def handle(body: Any, request: Request) -> dict[str, Any]:
         return service.search(kind, body, request_id=request_id(request))
 
-    return json_endpoint(service, handle, failure="the search could not be made")
+    # a search decides up to PDP_MAX_SEARCH_SCAN candidates: not on the event loop
+    return json_endpoint(service, handle, failure="the search could not be made", off_loop=True)
 
 
 def search_routes(service: PDPService) -> list[Route]:

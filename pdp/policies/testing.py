@@ -283,7 +283,7 @@ def _entity_list(value: Any, shown: str, what: str, label: str | None,
 def run_tests(compiled: CompiledPolicySet, files: Sequence[PolicyTestFile],
               options: EngineOptions | None = None) -> PolicyTestReport:
     """Decide every case of ``files`` against ``compiled``; never raises for a case."""
-    options = replace(options or EngineOptions(), decision_cache_size=0)
+    options = replace(options or EngineOptions(), decision_cache_bytes=0)
     validator = EntityValidator(compiled.schema, compiled.schema_types)
     base = {e.uid: e for e in (StoredEntity.from_cedar_json(doc) for doc in compiled.entities)}
     results: list[CaseResult] = []

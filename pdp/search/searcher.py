@@ -9,7 +9,10 @@ engine as ``/access/v1/evaluation``, in batches, so every result evaluates to ``
 and membership is transitive: a candidate's ancestors (groups, folders, roles) are part of its
 entity slice.
 
-A page ends when ``limit`` results are found or the candidates run out. Its continuation is
+A page ends when ``limit`` results are found, the candidates run out, or ``max_scan``
+candidates have been examined for it (``PDP_MAX_SEARCH_SCAN``): then the page has fewer than
+``limit`` results (perhaps none) and a ``next_token`` to go on from there, so one request's
+work is bounded however sparse the matches are. Its continuation is
 a page token (:mod:`pdp.search.tokens`) holding the last candidate examined; ``next_token``
 is ``""`` on the last page. An unknown type has no candidates and yields no results.
 """
@@ -39,6 +42,7 @@ class SearchOptions:
     prefilter: bool = True  # drop candidates partial evaluation proves denied (prefilter.py)
     default_limit: int = 1000  # results per page when the request gives no page.limit
     max_limit: int = 1000
+    max_scan: int = 10_000  # candidates examined per request (per page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +91,17 @@ class Searcher:
         more = False
         # without a prefilter every candidate is decided: fetch about what the page needs
         size = min(batch, max(16, 2 * limit)) if prefilter is None else 4 * batch
+        scanned = 0
         while fetch is not None:
-            candidates = fetch(after, size)
+            budget = self.options.max_scan - scanned
+            if budget <= 0:  # the page ends here; the token goes on from the last examined
+                more = bool(fetch(after, 1))
+                break
+            asked = min(size, budget)
+            candidates = fetch(after, asked)
             if not candidates:
                 break
+            scanned += len(candidates)
             keep = (prefilter.keep(candidates, self._cedar_type(request))
                     if prefilter is not None else None)
             position = 0
@@ -126,7 +137,7 @@ class Searcher:
                 break
             examined += len(candidates)
             after = candidates[-1]
-            if len(candidates) < size:
+            if len(candidates) < asked:
                 break
             if prefilter is None:
                 size = min(batch, size * 2)

@@ -260,7 +260,7 @@ def test_json_logs_are_one_object_per_line_uvicorn_included_with_the_request_id(
     port = int(server.base.rsplit(":", 1)[1])
     body = json.dumps(VALID).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /coaz/v1/map HTTP/1.1\r\nHost: pdp\r\nX-Request-ID: slow-1\r\n"
+        sock.sendall(b"POST /coaz/v1/map HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: slow-1\r\n"
                      b"Content-Type: application/json\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
                      + body[:10])
@@ -283,7 +283,7 @@ def test_a_slow_body_to_a_decision_endpoint_of_a_real_server_is_a_408(
     port = int(server.base.rsplit(":", 1)[1])
     body = json.dumps(VALID).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: pdp\r\n"
+        sock.sendall(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: localhost\r\n"
                      b"Content-Type: application/json\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
         reply = _reply(sock)

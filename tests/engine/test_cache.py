@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pdp.authzen.model import Action, Decision, Entity, EvaluationRequest
-from pdp.engine.cache import DecisionCache
+from pdp.engine.cache import DecisionCache, entry_cost
 from tests.conftest import POLICIES, make_service
 
 ALLOW = Decision(True, "permit", ("p",))
@@ -18,7 +18,7 @@ def request(**context: object) -> EvaluationRequest:
 
 
 def test_the_key_does_not_depend_on_the_order_of_properties() -> None:
-    cache = DecisionCache(8)
+    cache = DecisionCache(1_000_000)
     one = EvaluationRequest(Entity("user", "alice", {"a": 1, "b": 2}), Action("read"),
                             Entity("doc", "d"), {"x": 1, "y": [1, 2]})
     two = EvaluationRequest(Entity("user", "alice", {"b": 2, "a": 1}), Action("read"),
@@ -28,7 +28,7 @@ def test_the_key_does_not_depend_on_the_order_of_properties() -> None:
 
 
 def test_a_decision_is_found_only_in_the_generation_it_was_made_in() -> None:
-    cache = DecisionCache(8)
+    cache = DecisionCache(1_000_000)
     key = cache.key(request())
     assert key is not None
     cache.put(("v1", 1), key, ALLOW)
@@ -39,10 +39,10 @@ def test_a_decision_is_found_only_in_the_generation_it_was_made_in() -> None:
 
 
 def test_the_least_recently_used_decision_goes_first() -> None:
-    cache = DecisionCache(2)
-    keys = [cache.key(request(n=n)) for n in range(3)]
+    keys = [DecisionCache(1).key(request(n=n)) for n in range(3)]
     assert all(k is not None for k in keys)
     first, second, third = (k for k in keys if k is not None)
+    cache = DecisionCache(2 * entry_cost(first, ALLOW))  # room for two
     cache.put("g", first, ALLOW)
     cache.put("g", second, ALLOW)
     assert cache.get("g", first) is ALLOW  # first is now the most recent
@@ -52,13 +52,13 @@ def test_the_least_recently_used_decision_goes_first() -> None:
 
 
 def test_a_request_too_large_to_be_worth_keeping_bypasses_the_cache() -> None:
-    cache = DecisionCache(8, max_key_bytes=64)
+    cache = DecisionCache(1_000_000, max_key_bytes=64)
     assert cache.key(request(blob="x" * 100)) is None
     assert cache.stats()["bypasses"] == 1
 
 
 def test_a_request_that_cannot_be_encoded_canonically_bypasses_the_cache() -> None:
-    cache = DecisionCache(8)
+    cache = DecisionCache(1_000_000)
     assert cache.key(request(n=2**70)) is None
     assert cache.bypasses == 1
 

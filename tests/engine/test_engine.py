@@ -182,7 +182,7 @@ OWNER = ('@id("owner")\npermit (principal, action, resource) '
 
 def cached_engine(tmp_path: Path, **options: Any) -> tuple[Engine, InMemoryEntityStore]:
     engine = make_engine(tmp_path, OWNER, [ent("Doc", "d", {"owner": ref("User", "alice")})],
-                         decision_cache_size=8, **options)
+                         decision_cache_bytes=8_000, **options)
     assert isinstance(engine.store, InMemoryEntityStore)
     return engine, engine.store
 
@@ -208,7 +208,7 @@ def test_an_entity_change_invalidates_cached_decisions(tmp_path: Path) -> None:
 def test_a_policy_swap_invalidates_cached_decisions(tmp_path: Path) -> None:
     holder = PolicyHolder(compile_directory(_write(tmp_path / "a", OWNER)))
     engine = Engine(holder, InMemoryEntityStore([ent("Doc", "d", {"owner": ref("User", "a")})]),
-                    EngineOptions(decision_cache_size=8))
+                    EngineOptions(decision_cache_bytes=8_000))
     req = request(("User", "a"), "read", ("Doc", "d"))
     assert engine.decide([req])[0].allowed
     holder.swap(compile_directory(_write(tmp_path / "b", '@id("none")\nforbid (principal, '
@@ -226,7 +226,7 @@ def _write(directory: Path, text: str) -> Path:
 def test_requests_differing_only_in_context_or_properties_are_different_keys(
         tmp_path: Path) -> None:
     engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format(
-        "context.hour < 18 && resource.level < 3"), decision_cache_size=8)
+        "context.hour < 18 && resource.level < 3"), decision_cache_bytes=8_000)
     base = request(("User", "a"), "read", ("Doc", "d"), {"hour": 9}, {"level": 1})
     late = request(("User", "a"), "read", ("Doc", "d"), {"hour": 20}, {"level": 1})
     secret = request(("User", "a"), "read", ("Doc", "d"), {"hour": 9}, {"level": 5})
@@ -244,7 +244,7 @@ def test_a_store_with_an_unknown_version_bypasses_the_cache(tmp_path: Path) -> N
     (tmp_path / "p.cedar").write_text(OWNER)
     store = _UnknownVersionStore([ent("Doc", "d", {"owner": ref("User", "alice")})])
     engine = Engine(PolicyHolder(compile_directory(tmp_path)), store,
-                    EngineOptions(decision_cache_size=8))
+                    EngineOptions(decision_cache_bytes=8_000))
     req = request(("User", "alice"), "read", ("Doc", "d"))
     engine.decide([req])
     engine.decide([req])

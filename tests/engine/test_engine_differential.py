@@ -43,7 +43,7 @@ def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, 
         '@id("never")\nforbid (principal, action in [], resource);\n')
     holder = PolicyHolder(compile_directory(directory))
     store = InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in graph.values())
-    return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_size=cache,
+    return Engine(holder, store, EngineOptions(entity_depth=4, decision_cache_bytes=cache * 600,
                                                evaluator=evaluator))
 
 

@@ -57,7 +57,10 @@ def test_reasons() -> None:
         "Outside hours"
     assert decision_reason({"decision": False, "context": {
         "reason_user": {"de": "Nein", "en": "No"}}}) == "No"
-    assert decision_reason({"decision": False, "context": {"reason_admin": {"id": "1"}}}) == "1"
+    # reason_admin is for the PDP's operators, never for the MCP client
+    assert decision_reason({"decision": False, "context": {"reason_admin": {"id": "1"}}}) is None
+    assert decision_reason({"decision": False, "context": {"reason_user": {
+        "id": "2", "reason_admin": {"en": "secret"}}}}) == "2"
     assert decision_reason({"decision": False, "context": {"reasons": ["policy-7"]}}) is None
     assert decision_reason({"decision": False, "context": {"reason": "x" * 500}}) == "x" * 200
     assert decision_reason({"decision": False}) is None

@@ -52,7 +52,7 @@ def setup(directory: Path, text: str, *, store: Any = None, cache: int = 0,
     (directory / "p.cedar").write_text(text)
     holder = PolicyHolder(compile_directory(directory))
     store = store if store is not None else InMemoryEntityStore()
-    engine = Engine(holder, store, EngineOptions(decision_cache_size=cache))
+    engine = Engine(holder, store, EngineOptions(decision_cache_bytes=cache * 600))
     options.setdefault("settle", 0.0)
     return holder, engine, Reloader(holder, store, directory, **options)
 

@@ -1,0 +1,102 @@
+"""Who may reach the served PDP, checked on every request (outermost middleware of
+:func:`pdp.http.app.app_from_environment`, however the server was started: ``pdp serve``,
+``uvicorn --factory``, gunicorn with uvicorn workers).
+
+* **Host allow-list** (``PDP_ALLOWED_HOSTS``): a request whose ``Host`` names no allowed host
+  gets 400 ``host_not_allowed``. Unset, any host is answered when PEP credentials are
+  configured, and only the loopback names (plus ``PDP_PUBLIC_URL``'s host) when they are not:
+  a web page cannot then reach an unauthenticated loopback PDP by DNS rebinding (its requests
+  carry the attacker's host name).
+* **The address actually bound**: without PEP credentials (and without
+  ``PDP_ALLOW_UNAUTHENTICATED``) a request that arrived on a non-loopback local address (the
+  ASGI scope's ``server``: the socket the connection was accepted on) gets 403 ``not_exposed``
+  and an error is logged, whatever ``PDP_HOST`` says: a server bound to ``0.0.0.0`` by
+  other means answers only what arrives through loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pdp.auth import is_loopback
+from pdp.errors import HostNotAllowed, NotExposed
+from pdp.http.responses import error_response
+from pdp.settings import Settings
+
+__all__ = ["ExposureMiddleware", "allowed_hosts", "host_of"]
+
+log = logging.getLogger("pdp.http")
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def allowed_hosts(settings: Settings, authenticated: bool) -> tuple[str, ...]:
+    """The ``Host`` names answered (lowercase; ``*`` and ``*.domain`` patterns)."""
+    if settings.allowed_hosts:  # unset or empty: the defaults below
+        return tuple(h.strip().lower().strip("[]") for h in settings.allowed_hosts)
+    if authenticated:
+        return ("*",)
+    hosts = list(LOOPBACK_HOSTS)
+    if settings.public_url:
+        hostname = urlsplit(settings.public_url).hostname
+        if hostname:
+            hosts.append(hostname.lower())
+    if not is_loopback(settings.host) and settings.host not in ("0.0.0.0", "::", ""):
+        hosts.append(settings.host.lower().strip("[]"))
+    return tuple(dict.fromkeys(hosts))
+
+
+def host_of(value: str) -> str:
+    """The host name of a ``Host`` header value (port and IPv6 brackets removed)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def _matches(host: str, patterns: Sequence[str]) -> bool:
+    for pattern in patterns:
+        if pattern == "*" or pattern == host:
+            return True
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+    return host.startswith("127.") and "127.0.0.1" in patterns
+
+
+class ExposureMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings, authenticated: bool) -> None:
+        self.app = app
+        self.hosts = allowed_hosts(settings, authenticated)
+        self.open = authenticated or settings.allow_unauthenticated
+        self._warned: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.open:
+            server = scope.get("server")
+            if server and server[1] is not None and not is_loopback(str(server[0])):
+                address = str(server[0])
+                if address not in self._warned:
+                    self._warned.add(address)
+                    log.error("refusing requests on %s: no PEP credentials are configured and "
+                              "it is not a loopback address (set PDP_API_KEYS, a PEP JWKS or "
+                              "PDP_TLS_CLIENT_CA, or PDP_ALLOW_UNAUTHENTICATED=true)", address)
+                await error_response(NotExposed(
+                    "this PDP answers without credentials on loopback addresses only"))(
+                    scope, receive, send)
+                return
+        if self.hosts != ("*",):
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            if not _matches(host_of(host), self.hosts):
+                log.info("refused a request for host %r (PDP_ALLOWED_HOSTS)", host)
+                await error_response(HostNotAllowed(
+                    "the Host header names a host this PDP does not serve "
+                    "(PDP_ALLOWED_HOSTS)"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
