@@ -174,48 +174,97 @@ def _load_schema(path: Path, text: str) -> tuple[Any, SchemaTypes]:
 def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],
                     diagnostics: list[PolicyDiagnostic],
                     ) -> tuple[list[Statement], list[dict[str, Any]]]:
+    """Each file is parsed by Cedar as a whole (Cedar decides what is accepted); its
+    statements, found by :func:`split_statements`, give each policy its position."""
     statements: list[Statement] = []
     ests: list[dict[str, Any]] = []
     for path in files:
-        found, split_errors = split_statements(path.name, texts[path])
-        for err in split_errors:
-            diagnostics.append(PolicyDiagnostic(err.file, err.message, err.line, err.column))
-        for st in found:
-            try:
-                doc = json.loads(cedarpy.policies_to_json_str(st.text))
-            except ValueError as exc:
-                line, column = locate_in_statement(st, str(exc))
-                diagnostics.append(PolicyDiagnostic(
-                    st.file, f"syntax error: {exc}", line, column, st.describe()))
-                continue
-            bodies = [*doc.get("staticPolicies", {}).values()]
-            templates = [*doc.get("templates", {}).values()]
-            if len(bodies) + len(templates) != 1:
-                diagnostics.append(PolicyDiagnostic(
-                    st.file, "expected exactly one policy", st.line, st.column, st.describe()))
-                continue
-            est = (bodies or templates)[0]
-            est["__template__"] = bool(templates)
+        text = texts[path]
+        try:
+            doc = json.loads(cedarpy.policies_to_json_str(text))
+        except ValueError as exc:
+            _locate_syntax_error(path.name, text, str(exc), diagnostics)
+            continue
+        found = _in_order(doc)
+        located, split_errors = split_statements(path.name, text)
+        if split_errors or len(located) != len(found):  # pragma: no cover - lexer disagrees
+            located = [Statement(path.name, n + 1, cedarpy.policies_from_json_str(
+                json.dumps({"staticPolicies": {"p": est}})), 1, 1)
+                for n, (est, _) in enumerate(found)]
+        for st, (est, template) in zip(located, found, strict=True):
+            est["__template__"] = template
             statements.append(st)
             ests.append(est)
     return statements, ests
 
 
+def _in_order(doc: Mapping[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    """The policies of one parsed text in source order (Cedar numbers them ``policyN``)."""
+    numbered: list[tuple[int, dict[str, Any], bool]] = []
+    for section, template in (("staticPolicies", False), ("templates", True)):
+        for pid, est in (doc.get(section) or {}).items():
+            m = _POLICY_N.fullmatch(pid)
+            numbered.append((int(m.group(1)) if m else len(numbered), est, template))
+    numbered.sort(key=lambda item: item[0])
+    return [(est, template) for _, est, template in numbered]
+
+
+def _locate_syntax_error(file: str, text: str, whole: str,
+                         diagnostics: list[PolicyDiagnostic]) -> None:
+    """Cedar rejected ``text``: report each rejected statement where it is."""
+    found, split_errors = split_statements(file, text)
+    before = len(diagnostics)
+    for st in found:
+        try:
+            cedarpy.policies_to_json_str(st.text)
+        except ValueError as exc:
+            line, column = locate_in_statement(st, str(exc))
+            diagnostics.append(PolicyDiagnostic(
+                st.file, f"syntax error: {exc}", line, column, st.describe()))
+    for err in split_errors:
+        diagnostics.append(PolicyDiagnostic(err.file, f"syntax error: {err.message}", err.line,
+                                            err.column))
+    if len(diagnostics) == before:
+        diagnostics.append(PolicyDiagnostic(file, f"syntax error: {whole}", 1, 1))
+
+
 def _assign_ids(statements: Sequence[Statement], ests: Sequence[dict[str, Any]],
                 ) -> list[PolicyInfo]:
-    """Each policy's id is its ``@id`` annotation when unique in the set, else ``file:line``."""
+    """Each policy's id is its ``@id`` annotation when unique in the set, else ``file:line``
+    (``file:line:column`` when the line holds several such policies). Ids depend only on the
+    text, so they are the same after a reload; a generated id never takes an ``@id``'s."""
+    annotated = [_annotation_id(est) for est in ests]
     counts: dict[str, int] = {}
-    for st in statements:
-        if st.annotation_id:
-            counts[st.annotation_id] = counts.get(st.annotation_id, 0) + 1
+    for ann in annotated:
+        if ann is not None:
+            counts[ann] = counts.get(ann, 0) + 1
+    taken = {ann for ann, c in counts.items() if c == 1}
+    lines: dict[tuple[str, int], int] = {}
+    for st, ann in zip(statements, annotated, strict=True):
+        if ann not in taken:
+            lines[(st.file, st.line)] = lines.get((st.file, st.line), 0) + 1
     infos: list[PolicyInfo] = []
-    for st, est in zip(statements, ests, strict=True):
-        ann = st.annotation_id
-        pid = ann if ann and counts[ann] == 1 else f"{st.file}:{st.line}"
+    for st, est, ann in zip(statements, ests, annotated, strict=True):
+        if ann is not None and ann in taken:
+            pid = ann
+        else:
+            pid = f"{st.file}:{st.line}"
+            if lines[(st.file, st.line)] > 1 or pid in taken:
+                pid = f"{st.file}:{st.line}:{st.column}"
+            suffix = 1
+            while pid in taken:
+                suffix += 1
+                pid = f"{st.file}:{st.line}:{st.column}#{suffix}"
+            taken.add(pid)
         template = bool(est.pop("__template__"))
         infos.append(PolicyInfo(pid, str(est.get("effect")), st.file, st.line, st.column,
                                 st.first_line, ann, est, template))
     return infos
+
+
+def _annotation_id(est: Mapping[str, Any]) -> str | None:
+    value = (est.get("annotations") or {}).get("id")
+    return value if isinstance(value, str) else None
 
 
 def _validate(statements: Sequence[Statement], infos: Sequence[PolicyInfo], schema: Any,

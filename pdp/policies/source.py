@@ -1,9 +1,16 @@
 """Reading Cedar policy files and locating problems in them.
 
-cedarpy parses and validates whole texts and reports errors without positions. This module
-splits each ``.cedar`` file into its policy statements, remembering where each one starts, so
-that every error can be reported as ``file:line:column`` with the policy's ``@id`` (or its
-position and first line).
+cedarpy parses whole texts (it is the judge of what Cedar accepts) and reports errors and
+policies without positions. This module finds where each policy statement starts with a
+lexer that follows Cedar's grammar for the parts that matter here:
+
+* a string literal is ``"`` then any characters, a backslash escaping the next one, up to the
+  closing ``"``; it may span lines (Cedar's ``"(\\\\.|[^"\\\\])*"``);
+* a comment is ``//`` up to the end of the line; Cedar has no block comments;
+* outside strings and comments, ``;`` occurs only as the end of a policy.
+
+So the statements of a file Cedar accepts are exactly its policies, in order; every error can
+be reported as ``file:line:column`` with the policy's ``@id`` (or its position and first line).
 """
 
 from __future__ import annotations
@@ -11,12 +18,68 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Statement", "SplitError", "split_statements", "locate_in_statement"]
+__all__ = ["Statement", "SplitError", "Token", "split_statements", "locate_in_statement",
+           "tokens"]
 
-_ID_ANNOTATION = re.compile(r'@id\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
 _BACKTICKED = re.compile(r"`([^`]+)`")
-_EFFECT = re.compile(r"\b(permit|forbid)\s*\(")
 _WORD = re.compile(r"[_a-zA-Z0-9]+")
+_IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_LINE_END = "\n\r"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A lexeme: ``kind`` is ``"string"`` (quotes included), ``"ident"`` or ``"punct"``."""
+
+    kind: str
+    text: str
+    offset: int
+
+
+class _Unterminated(Exception):
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def tokens(text: str, start: int = 0) -> list[Token]:
+    """The tokens of ``text`` from ``start``, comments and whitespace skipped. A string cut by
+    the end of the text raises ``_Unterminated`` (internal)."""
+    out: list[Token] = []
+    i, n = start, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+        elif ch == "/" and text.startswith("//", i):
+            while i < n and text[i] not in _LINE_END:
+                i += 1
+        elif ch == '"':
+            end = _string_end(text, i)
+            out.append(Token("string", text[i:end], i))
+            i = end
+        else:
+            m = _IDENT.match(text, i)
+            if m is not None:
+                out.append(Token("ident", m.group(), i))
+                i = m.end()
+            else:
+                out.append(Token("punct", ch, i))
+                i += 1
+    return out
+
+
+def _string_end(text: str, i: int) -> int:
+    """Offset just past the string literal opening at ``i``."""
+    j, n = i + 1, len(text)
+    while j < n:
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == '"':
+            return j + 1
+        j += 1
+    raise _Unterminated(i)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,23 +93,55 @@ class Statement:
     column: int
 
     @property
+    def annotations(self) -> list[tuple[str, str | None]]:
+        """The leading ``@name("value")`` annotations, values as written (escapes kept)."""
+        found: list[tuple[str, str | None]] = []
+        try:
+            toks = tokens(self.text)
+        except _Unterminated:
+            return found
+        k = 0
+        while k + 1 < len(toks) and toks[k].text == "@" and toks[k + 1].kind == "ident":
+            name, value = toks[k + 1].text, None
+            k += 2
+            if k + 2 < len(toks) and toks[k].text == "(" and toks[k + 1].kind == "string" \
+                    and toks[k + 2].text == ")":
+                value = toks[k + 1].text[1:-1]
+                k += 3
+            found.append((name, value))
+        return found
+
+    @property
     def annotation_id(self) -> str | None:
-        m = _ID_ANNOTATION.search(self.head)
-        return m.group(1) if m else None
+        for name, value in self.annotations:
+            if name == "id":
+                return value
+        return None
+
+    @property
+    def _body_offset(self) -> int:
+        """Offset of the effect keyword (just past the annotations)."""
+        try:
+            toks = tokens(self.text)
+        except _Unterminated:
+            return 0
+        k = 0
+        while k + 1 < len(toks) and toks[k].text == "@" and toks[k + 1].kind == "ident":
+            k += 2
+            if k + 2 < len(toks) and toks[k].text == "(" and toks[k + 1].kind == "string" \
+                    and toks[k + 2].text == ")":
+                k += 3
+        return toks[k].offset if k < len(toks) else 0
 
     @property
     def head(self) -> str:
         """The annotations before the ``permit``/``forbid`` keyword."""
-        m = _EFFECT.search(self.text)
-        return self.text[: m.start()] if m else self.text
+        return self.text[: self._body_offset]
 
     @property
     def first_line(self) -> str:
-        for raw in self.text.splitlines():
-            stripped = raw.strip()
-            if stripped and not stripped.startswith("@"):
-                return stripped[:120]
-        return self.text.strip().splitlines()[0][:120] if self.text.strip() else ""
+        body = self.text[self._body_offset:].strip()
+        return body.splitlines()[0][:120] if body else ""
 
     def describe(self) -> str:
         if self.annotation_id is not None:
@@ -70,65 +165,40 @@ class SplitError:
     message: str
 
 
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - text.rfind("\n", 0, offset)
+
+
 def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitError]]:
-    """Split Cedar policy text at top-level ``;``, honouring strings and comments."""
+    """Split Cedar policy text at each ``;`` outside strings and comments."""
     statements: list[Statement] = []
-    errors: list[SplitError] = []
-    i, n = 0, len(text)
-    line, col = 1, 1
-    start: int | None = None
-    start_pos = (1, 1)
-    depth = 0
-
-    def advance(k: int) -> None:
-        nonlocal i, line, col
-        for _ in range(k):
-            if i < n and text[i] == "\n":
-                line += 1
-                col = 1
-            else:
-                col += 1
-            i += 1
-
-    while i < n:
-        ch = text[i]
-        if ch == "/" and text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                advance(1)
-            continue
-        if ch.isspace():
-            advance(1)
-            continue
-        if start is None:
-            start, start_pos = i, (line, col)
-        if ch == '"':
-            str_line, str_col = line, col
-            advance(1)
-            while i < n and text[i] != '"':
-                if text[i] == "\\":
-                    advance(1)
-                if text[i : i + 1] == "\n":
-                    break
-                advance(1)
-            if i >= n or text[i] != '"':
-                errors.append(SplitError(file, str_line, str_col, "unterminated string literal"))
-                return statements, errors
-            advance(1)
-            continue
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == ";" and depth <= 0:
-            advance(1)
-            statements.append(Statement(file, len(statements) + 1, text[start:i], *start_pos))
-            start, depth = None, 0
-            continue
-        advance(1)
+    try:
+        toks = tokens(text)
+    except _Unterminated as exc:
+        # the statements before the unterminated string are still worth reporting on
+        toks = tokens(text[: exc.offset])
+        found, _ = _statements(file, text, toks)
+        return found, [SplitError(file, *_position(text, exc.offset),
+                                  "unterminated string literal")]
+    statements, start = _statements(file, text, toks)
     if start is not None:
-        errors.append(SplitError(
-            file, *start_pos, "policy is not terminated by ';' (or has unbalanced brackets)"))
-    return statements, errors
+        return statements, [SplitError(file, *_position(text, start),
+                                       "policy is not terminated by ';'")]
+    return statements, []
+
+
+def _statements(file: str, text: str, toks: list[Token]) -> tuple[list[Statement], int | None]:
+    statements: list[Statement] = []
+    start: int | None = None
+    for tok in toks:
+        if start is None:
+            start = tok.offset
+        if tok.kind == "punct" and tok.text == ";":
+            statements.append(Statement(file, len(statements) + 1,
+                                        text[start: tok.offset + 1], *_position(text, start)))
+            start = None
+    return statements, start
 
 
 def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
@@ -142,9 +212,7 @@ def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
     tail = message.rsplit(":", 1)[-1].strip() if ":" in message else ""
     if tail and " " not in tail:
         candidates.append(tail)
-    body_start = 0
-    for m in _ID_ANNOTATION.finditer(statement.text):
-        body_start = m.end()
+    body_start = statement._body_offset
     for token in candidates:
         token = token.split("::")[-1].strip('"') if token.count("::") > 1 else token
         at = _find_token(statement.text, token, body_start)
