@@ -434,10 +434,11 @@ class _Reach:
                     if extra is not None:  # request-carried properties of a root
                         attrs = extra
                         parents: tuple[EntityUid, ...] = ()
+                        tags: Mapping[str, Any] | None = None
                         if ent is not None:
                             attrs.update(ent.attrs)  # stored attributes win
-                            parents = ent.parents
-                        ent = StoredEntity.build(uid[0], uid[1], attrs, parents)
+                            parents, tags = ent.parents, ent.tags
+                        ent = StoredEntity.build(uid[0], uid[1], attrs, parents, tags)
                     if ent is not None:
                         out[uid] = ent
                         for parent in ent.parents:  # ancestors: always complete

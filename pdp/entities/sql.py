@@ -87,6 +87,7 @@ class EntityRow(SQLModel, table=True):
     id: str = Field(primary_key=True)
     attrs: dict[str, Any] = Field(sa_type=_JSON)
     parents: list[dict[str, str]] = Field(sa_type=_JSON)
+    tags: dict[str, Any] | None = Field(default=None, sa_type=_JSON, nullable=True)
     source: str = Field(max_length=8, index=True)
     revision: int = Field(sa_type=sa.BigInteger, index=True)
     deleted: bool = False
@@ -113,8 +114,15 @@ def _create_v1(conn: Connection) -> None:
     conn.execute(sa.insert(_STATE).values(id=1, version=0, purged_through=0))
 
 
+def _add_tags(conn: Connection) -> None:
+    """Entity tags (a database created by ``_create_v1`` from this code has them already)."""
+    if "tags" not in {c["name"] for c in sa.inspect(conn).get_columns("pdp_entities")}:
+        kind = "JSON" if conn.dialect.name == "sqlite" else "JSONB"
+        conn.execute(sa.text(f"ALTER TABLE pdp_entities ADD COLUMN tags {kind}"))
+
+
 # Schema history of the entity store: step n takes the tables from version n to n + 1.
-MIGRATIONS = (_create_v1,)
+MIGRATIONS = (_create_v1, _add_tags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +159,11 @@ class _Unchanged(Exception):
     """Raised inside a write transaction that turned out to change nothing (rolls it back)."""
 
 
-def _digest(attrs: Mapping[str, Any], parents: Sequence[EntityUid]) -> str:
-    canonical = orjson.dumps([attrs, [list(p) for p in parents]], option=orjson.OPT_SORT_KEYS)
+def _digest(ent: StoredEntity) -> str:
+    content: list[Any] = [ent.attrs, [list(p) for p in ent.parents]]
+    if ent.tags:
+        content.append(ent.tags)
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
@@ -160,9 +171,10 @@ def _parents_json(parents: Sequence[EntityUid]) -> list[dict[str, str]]:
     return [{"type": t, "id": i} for t, i in parents]
 
 
-def _entity(type_: str, id_: str, attrs: Any, parents: Any) -> StoredEntity:
-    return StoredEntity.build(type_, id_, attrs or {},
-                              tuple((p["type"], p["id"]) for p in parents or ()))
+def _entity(row: Any) -> StoredEntity:
+    return StoredEntity.build(row.type, row.id, row.attrs or {},
+                              tuple((p["type"], p["id"]) for p in row.parents or ()),
+                              row.tags or None)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -290,7 +302,7 @@ class SQLEntityStore:
                 .where(_STATE.c.id == 1)).one()
             if version != self._seen:
                 cols = (_ENTITIES.c.type, _ENTITIES.c.id, _ENTITIES.c.attrs,
-                        _ENTITIES.c.parents, _ENTITIES.c.deleted)
+                        _ENTITIES.c.parents, _ENTITIES.c.tags, _ENTITIES.c.deleted)
                 if self._seen < 0 or self._seen < purged or version < self._seen:
                     full = True
                     rows = conn.execute(sa.select(*cols).where(
@@ -300,10 +312,10 @@ class SQLEntityStore:
                         _ENTITIES.c.revision > self._seen)).all()
         changed = False
         if full:
-            self._replace_mirror([_entity(r.type, r.id, r.attrs, r.parents) for r in rows])
+            self._replace_mirror([_entity(r) for r in rows])
             changed = True
         elif rows:
-            self._apply([_entity(r.type, r.id, r.attrs, r.parents) for r in rows
+            self._apply([_entity(r) for r in rows
                          if not r.deleted],
                         [(r.type, r.id) for r in rows if r.deleted])
             changed = True
@@ -405,7 +417,7 @@ class SQLEntityStore:
             if ent.type == "Action" or ent.type.endswith("::Action"):
                 continue  # actions and their groups come from the schema, as the engine reads them
             wanted[ent.uid] = ent
-        digests = {uid: _digest(e.attrs, e.parents) for uid, e in wanted.items()}
+        digests = {uid: _digest(e) for uid, e in wanted.items()}
         try:
             with unavailable("writing file-managed entities"), self._db.write() as conn:
                 version = self._bump(conn)
@@ -438,7 +450,7 @@ class SQLEntityStore:
         uids = [e.uid for e in entities]
         if len(set(uids)) != len(uids):
             raise EntityError("an entity appears twice in one write")
-        digests = {e.uid: _digest(e.attrs, e.parents) for e in entities}
+        digests = {e.uid: _digest(e) for e in entities}
         gone: list[EntityUid] = []
         try:
             with unavailable("writing entities"), self._db.write() as conn:
@@ -535,12 +547,13 @@ class SQLEntityStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=[_ENTITIES.c.type, _ENTITIES.c.id],
             set_={c: stmt.excluded[c] for c in
-                  ("attrs", "parents", "source", "revision", "deleted", "digest",
+                  ("attrs", "parents", "tags", "source", "revision", "deleted", "digest",
                    "updated_at")})
         for chunk in _chunks(entities):
             conn.execute(stmt, [
                 {"type": e.type, "id": e.id, "attrs": dict(e.attrs),
-                 "parents": _parents_json(e.parents), "source": source, "revision": version,
+                 "parents": _parents_json(e.parents), "tags": dict(e.tags) or None,
+                 "source": source, "revision": version,
                  "deleted": False, "digest": digests[e.uid], "updated_at": now}
                 for e in chunk])
 
@@ -549,7 +562,7 @@ class SQLEntityStore:
         now = utcnow()
         for chunk in _chunks(list(uids)):
             conn.execute(sa.update(_ENTITIES).where(key.in_(chunk)).values(
-                deleted=True, revision=version, attrs={}, parents=[], digest="",
+                deleted=True, revision=version, attrs={}, parents=[], tags=None, digest="",
                 updated_at=now))
 
     # -- admin reads (from the database, with bookkeeping) ----------------------------------
@@ -609,5 +622,5 @@ def _record(row: Any) -> EntityRecord:
     updated = row.updated_at
     if updated.tzinfo is None:  # SQLite keeps no zone; everything is written in UTC
         updated = updated.replace(tzinfo=UTC)
-    return EntityRecord(_entity(row.type, row.id, row.attrs, row.parents), row.source,
+    return EntityRecord(_entity(row), row.source,
                         int(row.revision), updated)

@@ -310,6 +310,10 @@ def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagn
 
 def _load_entities(name: str, text: str, schema: Any,
                    diagnostics: list[PolicyDiagnostic]) -> tuple[Mapping[str, Any], ...]:
+    """The entities of ``entities.json`` in Cedar's normal form (explicit ``__entity`` and
+    ``__extn`` values). Cedar reads the file, so every form it accepts is accepted (the
+    ``__entity`` escape in ``uid`` and ``parents``, implicit forms with a schema, tags); a
+    rejection keeps Cedar's reason, located at the entity at fault where one is."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -319,40 +323,62 @@ def _load_entities(name: str, text: str, schema: Any,
     if not isinstance(raw, list):
         diagnostics.append(PolicyDiagnostic(name, "must be a JSON array of entities", 1, 1))
         return ()
-    seen: set[tuple[str, str]] = set()
-    normalised: list[Mapping[str, Any]] = []
-    for i, ent in enumerate(raw):
-        where = _locate_entity(text, ent)
-        try:
-            uid = ent["uid"]
-            key = (str(uid["type"]), str(uid["id"]))
-            parsed = cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
-        except (KeyError, TypeError) as exc:
-            diagnostics.append(PolicyDiagnostic(
-                name, f"entity #{i + 1}: missing or invalid {exc}", *where))
-            continue
-        except ValueError as exc:
-            diagnostics.append(PolicyDiagnostic(
-                name, f"entity {key[0]}::{json.dumps(key[1])}: {exc}", *where,
-                policy=None))
-            continue
-        if key in seen:
-            diagnostics.append(PolicyDiagnostic(
-                name, f"duplicate entity {key[0]}::{json.dumps(key[1])}", *where))
-            continue
-        seen.add(key)
-        # with a schema, cedarpy adds the schema's action entities: keep only this one
-        normalised.extend(e for e in json.loads(str(parsed))
-                          if (str(e["uid"]["type"]), str(e["uid"]["id"])) == key)
-    return tuple(normalised)
-
-
-def _locate_entity(text: str, ent: Any) -> tuple[int | None, int | None]:
     try:
-        needle = json.dumps(ent["uid"]["id"])
-    except (KeyError, TypeError):
+        parsed = cedarpy.Entities.from_json_str(text, schema, release_gil=True)
+    except ValueError as exc:
+        diagnostics.extend(_entity_errors(name, text, raw, schema, str(exc)))
+        return ()
+    listed = {_raw_uid(ent) for ent in raw}
+    # with a schema, Cedar adds the schema's action entities: keep the file's own
+    return tuple(e for e in json.loads(str(parsed))
+                 if None in listed or (e["uid"]["type"], e["uid"]["id"]) in listed)
+
+
+def _raw_uid(ent: Any) -> tuple[str, str] | None:
+    try:
+        uid = ent["uid"]
+        uid = uid.get("__entity", uid)
+        return (uid["type"], uid["id"])
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _entity_errors(name: str, text: str, raw: Sequence[Any], schema: Any,
+                   reason: str) -> list[PolicyDiagnostic]:
+    """Cedar's reason for rejecting ``entities.json``, at each entity Cedar rejects on its
+    own, and at the second of two different entities with one uid."""
+    found: list[PolicyDiagnostic] = []
+    seen: dict[tuple[str, str], Any] = {}
+    for i, ent in enumerate(raw):
+        uid = _raw_uid(ent)
+        label = f"entity #{i + 1}" if uid is None else \
+            f"entity {uid[0]}::{json.dumps(uid[1], ensure_ascii=False)}"
+        try:
+            cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
+        except ValueError as exc:
+            hint = " (no `uid` with a `type` and an `id`)" if uid is None else ""
+            found.append(PolicyDiagnostic(name, f"{label}: {exc}{hint}",
+                                          *_locate_entity(text, uid, i)))
+            continue
+        if uid is not None and uid in seen and seen[uid] != ent:
+            found.append(PolicyDiagnostic(name, f"{label}: duplicate entity entry",
+                                          *_locate_entity(text, uid, i)))
+        elif uid is not None:
+            seen[uid] = ent
+    return found or [PolicyDiagnostic(name, reason, 1, 1)]
+
+
+def _locate_entity(text: str, uid: tuple[str, str] | None,
+                   index: int) -> tuple[int | None, int | None]:
+    """Line and column of the entity: the last mention of its id at or before its turn (a
+    best effort: JSON positions are not kept by the parser)."""
+    if uid is None:
         return None, None
-    at = text.find(needle)
+    needle = json.dumps(uid[1])
+    at, found, count = -1, text.find(needle), 0
+    while found >= 0 and count <= index:
+        at, count = found, count + 1
+        found = text.find(needle, found + 1)
     if at < 0:
         return None, None
     line = text.count("\n", 0, at) + 1
