@@ -37,6 +37,7 @@ __all__ = [
     "PolicyLoadError",
     "PolicyDiagnostic",
     "EntityError",
+    "LinkError",
     "StoreUnavailable",
     "MappingError",
     "TokenError",
@@ -259,6 +260,14 @@ class EntityError(PDPError):
     """An entity is malformed or does not conform to the schema."""
 
     code = "invalid_entity"
+    status = 400
+
+
+class LinkError(PDPError):
+    """A template link names no template, fills its slots wrongly or names an entity of a
+    type the schema does not allow."""
+
+    code = "invalid_link"
     status = 400
 
 

@@ -1,10 +1,11 @@
 """Loading a policy-set directory into one immutable :class:`CompiledPolicySet`.
 
 A policy set is one directory (not recursive): one or more ``*.cedar`` files, at most one
-schema (``*.cedarschema`` in Cedar syntax, or ``*.cedarschema.json``), and an optional
-``entities.json`` in Cedar's entity JSON format. Other files are ignored. Every problem is
-reported as a :class:`~pdp.errors.PolicyDiagnostic` naming the file, the policy and, wherever
-it can be worked out, the line and column.
+schema (``*.cedarschema`` in Cedar syntax, or ``*.cedarschema.json``), an optional
+``entities.json`` in Cedar's entity JSON format and any number of ``*.links.json`` template
+links in the Cedar CLI's format (:mod:`pdp.policies.links`). Other files are ignored. Every
+problem is reported as a :class:`~pdp.errors.PolicyDiagnostic` naming the file, the policy
+and, wherever it can be worked out, the line and column.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import cedarpy
 
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.index import SliceIndex
+from pdp.policies.links import LINKS_SUFFIX, LinkInfo, load_links_file
 from pdp.policies.schema_types import SchemaTypes
 from pdp.policies.source import Statement, locate_in_statement, split_statements
 
@@ -61,12 +63,16 @@ class CompiledPolicySet:
     entities: tuple[Mapping[str, Any], ...]  # normalised Cedar entity JSON (explicit forms)
     index: SliceIndex
     files: tuple[str, ...]
+    links: tuple[LinkInfo, ...] = ()  # those of the *.links.json files
 
     def policy(self, policy_id: str) -> PolicyInfo | None:
         for p in self.policies:
             if p.id == policy_id:
                 return p
         return None
+
+    def templates(self) -> dict[str, PolicyInfo]:
+        return {p.id: p for p in self.policies if p.template}
 
     def action_names(self) -> tuple[str, ...]:
         """Actions known to this set: from the schema, else those named in policy heads."""
@@ -80,12 +86,25 @@ class CompiledPolicySet:
         return tuple(sorted(names))
 
 
-def locate(compiled: CompiledPolicySet, policy_id: str) -> dict[str, Any]:
+def locate(compiled: CompiledPolicySet, policy_id: str,
+           links: Mapping[str, LinkInfo] | None = None) -> dict[str, Any]:
     """Where a policy is: ``{"id", "file", "line", "column"}`` with ``file`` relative to the
-    policy-set directory (only ``{"id"}`` if the set has no such policy, e.g. after a reload)."""
+    policy-set directory (only ``{"id"}`` if the set has no such policy, e.g. after a reload).
+
+    A template-linked policy (a link of a links file, or one of ``links``) is
+    ``{"id", "link": {"file", "line"} or {"stored": true}, "template": {"id", "file", "line",
+    "column"}}``."""
     info = compiled.policy(policy_id)
     if info is None:
-        return {"id": policy_id}
+        link = (links or {}).get(policy_id)
+        if link is None:
+            link = next((x for x in compiled.links if x.link_id == policy_id), None)
+        if link is None:
+            return {"id": policy_id}
+        where: dict[str, Any] = {"file": link.file, "line": link.line} \
+            if link.file is not None else {"stored": True}
+        return {"id": policy_id, "link": where,
+                "template": locate(compiled, link.template_id)}
     return {"id": policy_id, "file": info.file, "line": info.line, "column": info.column}
 
 
@@ -99,6 +118,8 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
         p for p in directory.iterdir()
         if p.is_file() and p.name.endswith((".cedarschema", ".cedarschema.json")))
     entities_file = directory / ENTITIES_FILE
+    links_files = sorted(p for p in directory.iterdir()
+                         if p.is_file() and p.name.endswith(LINKS_SUFFIX))
     diagnostics: list[PolicyDiagnostic] = []
     if not cedar_files:
         diagnostics.append(PolicyDiagnostic(str(directory), "no *.cedar policy file"))
@@ -111,7 +132,7 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     digest = hashlib.sha256()
     texts: dict[Path, str] = {}
     for path in [*cedar_files, *schema_files,
-                 *([entities_file] if entities_file.is_file() else [])]:
+                 *([entities_file] if entities_file.is_file() else []), *links_files]:
         try:
             data = path.read_bytes()
             texts[path] = data.decode("utf-8")
@@ -130,7 +151,11 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     infos = _assign_ids(statements, ests)
     if schema is not None:
         _validate(statements, infos, schema, diagnostics)
-    policy_set = _build_policy_set(infos, diagnostics)
+    templates = {p.id: p for p in infos if p.template}
+    taken = {p.id for p in infos}
+    links = [link for path in links_files for link in load_links_file(
+        path.name, texts[path], templates, schema_types, taken, diagnostics)]
+    policy_set = _build_policy_set(infos, links, diagnostics)
     entities: tuple[Mapping[str, Any], ...] = ()
     if entities_file.is_file():
         entities = _load_entities(entities_file.name, texts[entities_file], schema, diagnostics)
@@ -145,8 +170,9 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
         schema_types=schema_types,
         policies=tuple(infos),
         entities=entities,
-        index=SliceIndex.build(policy_set, infos),
+        index=SliceIndex.build(policy_set, infos, [x.template_link() for x in links]),
         files=tuple(p.name for p in texts),
+        links=tuple(links),
     )
 
 
@@ -292,15 +318,19 @@ def _literal(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _m: text
 
 
-def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagnostic]) -> Any:
+def _build_policy_set(infos: Sequence[PolicyInfo], links: Sequence[LinkInfo],
+                      diagnostics: list[PolicyDiagnostic]) -> Any:
     # Serialised policy by policy: one json.dumps of a large set holds the GIL for tens of
     # milliseconds, which a reload compiling beside live requests must not do.
     def section(template: bool) -> str:
         return "{" + ",".join(f"{json.dumps(p.id)}:{json.dumps(p.est)}"
                               for p in infos if p.template == template) + "}"
 
+    linked = json.dumps([{"templateId": x.template_id, "newId": x.link_id,
+                          "values": {s: {"type": t, "id": i} for s, (t, i) in x.values.items()}}
+                         for x in links])
     text = (f'{{"staticPolicies":{section(False)},"templates":{section(True)},'
-            f'"templateLinks":[]}}')
+            f'"templateLinks":{linked}}}')
     try:
         return cedarpy.PolicySet.from_json_str(text, release_gil=True)
     except ValueError as exc:
@@ -328,10 +358,10 @@ def _load_entities(name: str, text: str, schema: Any,
     except ValueError as exc:
         diagnostics.extend(_entity_errors(name, text, raw, schema, str(exc)))
         return ()
-    listed = {_raw_uid(ent) for ent in raw}
-    # with a schema, Cedar adds the schema's action entities: keep the file's own
-    return tuple(e for e in json.loads(str(parsed))
-                 if None in listed or (e["uid"]["type"], e["uid"]["id"]) in listed)
+    # in the file's order; with a schema, Cedar adds the schema's action entities: not kept
+    by_uid = {(e["uid"]["type"], e["uid"]["id"]): e for e in json.loads(str(parsed))}
+    return tuple(by_uid[uid] for uid in dict.fromkeys(_raw_uid(ent) for ent in raw)
+                 if uid is not None and uid in by_uid)
 
 
 def _raw_uid(ent: Any) -> tuple[str, str] | None:

@@ -72,7 +72,7 @@ _DEBOUNCE_MS = 200
 
 def policy_file(name: str) -> bool:
     """Whether a file in the policy directory is part of the policy set."""
-    return (name.endswith((".cedar", ".cedarschema", ".cedarschema.json"))
+    return (name.endswith((".cedar", ".cedarschema", ".cedarschema.json", ".links.json"))
             or name == ENTITIES_FILE) and not name.startswith(".")
 
 

@@ -1,0 +1,194 @@
+"""Template links: a template's slots (``?principal``, ``?resource``) filled with entities.
+
+Links come from ``*.links.json`` files beside the policies, in the Cedar CLI's
+template-linked format::
+
+    [{"template_id": "share", "link_id": "alice-views-q3",
+      "args": {"?principal": "User::\\"alice\\"", "?resource": "Folder::\\"q3\\""}}]
+
+or from the entity store's database (the admin API and ``pdp links``). Either way a link is
+checked here against the policy set: its template exists, it fills exactly the template's
+slots, each with an entity uid (Cedar's ``Type::"id"`` text, read by Cedar, or
+``{"type", "id"}``) of a type the schema declares, and its id is no other policy's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cedarpy
+
+from pdp.errors import LinkError, PolicyDiagnostic
+from pdp.policies.index import TemplateLink
+from pdp.policies.schema_types import SchemaTypes
+
+__all__ = ["LINKS_SUFFIX", "LinkInfo", "check_link", "load_links_file", "template_slots",
+           "uid_text"]
+
+LINKS_SUFFIX = ".links.json"
+EntityUid = tuple[str, str]
+_MAX_UID_TEXT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    """One checked link: its id, its template and the entity each slot is filled with, and
+    where it was written (``file``/``line``; None for a link held in the database)."""
+
+    link_id: str
+    template_id: str
+    values: Mapping[str, EntityUid]
+    file: str | None = None
+    line: int | None = None
+
+    def template_link(self) -> TemplateLink:
+        return TemplateLink(self.template_id, self.link_id, self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Cedar CLI's template-linked form."""
+        return {"template_id": self.template_id, "link_id": self.link_id,
+                "args": {slot: uid_text(uid) for slot, uid in sorted(self.values.items())}}
+
+
+def uid_text(uid: EntityUid) -> str:
+    """An entity uid as Cedar writes it: ``Type::"id"``."""
+    return f"{uid[0]}::{json.dumps(uid[1], ensure_ascii=False)}"
+
+
+def template_slots(est: Mapping[str, Any]) -> frozenset[str]:
+    """The slots a template's scope declares."""
+    found: set[str] = set()
+    for var in ("principal", "resource"):
+        constraint = est.get(var)
+        if not isinstance(constraint, Mapping):
+            continue
+        for part in (constraint, constraint.get("in")):
+            if isinstance(part, Mapping) and isinstance(part.get("slot"), str):
+                found.add(part["slot"])
+    return frozenset(found)
+
+
+def _parse_uid(value: Any, where: str) -> EntityUid:
+    """An entity uid from Cedar's ``Type::"id"`` text (Cedar reads it) or a JSON object."""
+    if isinstance(value, Mapping):
+        value = value.get("__entity", value)
+        t, i = value.get("type"), value.get("id")
+        if isinstance(t, str) and t and isinstance(i, str):
+            return (t, i)
+        raise LinkError(f'{where} must be an entity uid: Type::"id" or {{"type", "id"}}')
+    if not isinstance(value, str) or len(value) > _MAX_UID_TEXT or "//" in value:
+        raise LinkError(f'{where} must be an entity uid: Type::"id" or {{"type", "id"}}')
+    try:  # Cedar reads the uid as the one entity of a scope constraint
+        doc = json.loads(cedarpy.policies_to_json_str(
+            f"permit(principal == {value}, action, resource);"))
+        [est] = doc["staticPolicies"].values()
+        entity = est["principal"]["entity"]
+        if doc["templates"] or est.get("conditions") or est["action"] != {"op": "All"} \
+                or est["resource"] != {"op": "All"}:
+            raise ValueError("not one entity uid")
+        return (str(entity["type"]), str(entity["id"]))
+    except (ValueError, KeyError, TypeError):
+        raise LinkError(f"{where}: `{value}` is not a Cedar entity uid "
+                        '(Type::"id")') from None
+
+
+def check_link(link_id: Any, template_id: Any, args: Any,
+               templates: Mapping[str, Any], schema_types: SchemaTypes | None,
+               taken: Iterable[str] = ()) -> LinkInfo:
+    """Check one link against the policy set's templates and schema; LinkError if wrong."""
+    if not isinstance(link_id, str) or not link_id:
+        raise LinkError("link_id must be a non-empty string", field="link_id")
+    if not isinstance(template_id, str) or not template_id:
+        raise LinkError(f"link {link_id}: template_id must be a non-empty string",
+                        field="template_id")
+    template = templates.get(template_id)
+    if template is None:
+        known = ", ".join(sorted(templates)) or "none"
+        raise LinkError(f"link {link_id}: no template {template_id!r} (templates: {known})",
+                        field="template_id")
+    if link_id in set(taken):
+        raise LinkError(f"link {link_id}: the id is already a policy's or a link's",
+                        field="link_id")
+    if not isinstance(args, Mapping):
+        raise LinkError(f"link {link_id}: args must be an object of slots", field="args")
+    slots = template_slots(template.est)
+    missing = sorted(slots - set(args))
+    extra = sorted(set(args) - slots)
+    if missing:
+        raise LinkError(f"link {link_id}: slot {', '.join(missing)} of template "
+                        f"{template_id} is not filled", field="args")
+    if extra:
+        raise LinkError(f"link {link_id}: template {template_id} has no slot "
+                        f"{', '.join(extra)}", field="args")
+    values: dict[str, EntityUid] = {}
+    for slot in sorted(slots):
+        uid = _parse_uid(args[slot], f"link {link_id}: {slot}")
+        if schema_types is not None and schema_types.entity_attributes(uid[0]) is None:
+            raise LinkError(f"link {link_id}: {slot} is {uid_text(uid)}, of a type the "
+                            "schema does not declare", field=f"args.{slot}")
+        values[slot] = uid
+    return LinkInfo(link_id, template_id, values)
+
+
+def load_links_file(name: str, text: str, templates: Mapping[str, Any],
+                    schema_types: SchemaTypes | None, taken: set[str],
+                    diagnostics: list[PolicyDiagnostic]) -> list[LinkInfo]:
+    """The links of one ``*.links.json`` file; every problem a diagnostic with its line.
+    ``taken`` (policy and link ids so far) grows with the links read."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        diagnostics.append(PolicyDiagnostic(name, f"malformed JSON: {exc.msg}", exc.lineno,
+                                            exc.colno))
+        return []
+    if not isinstance(raw, list):
+        diagnostics.append(PolicyDiagnostic(
+            name, "must be a JSON array of links {template_id, link_id, args}", 1, 1))
+        return []
+    lines = _element_lines(text)
+    found: list[LinkInfo] = []
+    for i, item in enumerate(raw):
+        line = lines[i] if i < len(lines) else None
+        if not isinstance(item, Mapping):
+            diagnostics.append(PolicyDiagnostic(name, f"link #{i + 1} must be an object", line))
+            continue
+        try:
+            link = check_link(item.get("link_id"), item.get("template_id"), item.get("args"),
+                              templates, schema_types, taken)
+        except LinkError as exc:
+            diagnostics.append(PolicyDiagnostic(name, exc.message, line))
+            continue
+        taken.add(link.link_id)
+        found.append(LinkInfo(link.link_id, link.template_id, link.values, name, line))
+    return found
+
+
+def _element_lines(text: str) -> Sequence[int]:
+    """The line on which each element of a top-level JSON array starts (strings skipped)."""
+    lines: list[int] = []
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == '"':
+            if depth == 1:
+                lines.append(line)  # a string element
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c in "[{":
+            if depth == 1:
+                lines.append(line)
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        elif depth == 1 and not c.isspace() and c != ",":
+            lines.append(line)  # a scalar element
+            while i + 1 < n and text[i + 1] not in ",]\n":
+                i += 1
+        i += 1
+    return lines

@@ -1,0 +1,153 @@
+"""Template links from ``*.links.json`` files (the Cedar CLI's template-linked format): checked
+with ``file:line`` diagnostics, linked into the set, deciding exactly as cedarpy decides the
+same templates and links, and located (link and template) in explanations."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+import pytest
+
+from pdp.authzen.model import Action, Entity, EvaluationRequest
+from pdp.cli import main
+from pdp.engine import Engine
+from pdp.entities import InMemoryEntityStore, StoredEntity
+from pdp.errors import PolicyLoadError
+from pdp.policies.compiled import compile_directory, locate
+from pdp.policies.holder import PolicyHolder
+
+SCHEMA = """\
+entity Team;
+entity User in [Team];
+entity Folder;
+entity Doc in [Folder];
+action view appliesTo { principal: User, resource: [Doc, Folder] };
+"""
+POLICIES = """\
+@id("share")
+permit (principal == ?principal, action == Action::"view", resource in ?resource);
+
+@id("team-share")
+permit (principal in ?principal, action, resource == ?resource);
+
+@id("static")
+forbid (principal, action, resource) when { resource == Doc::"secret" };
+"""
+LINKS = [
+    {"template_id": "share", "link_id": "alice-q3",
+     "args": {"?principal": 'User::"alice"', "?resource": 'Folder::"q3"'}},
+    {"template_id": "team-share", "link_id": "sales-plan",
+     "args": {"?principal": 'Team::"sales"', "?resource": 'Doc::"plan"'}},
+    {"template_id": "share", "link_id": "bob-secret",
+     "args": {"?principal": {"type": "User", "id": "bob"}, "?resource": 'Doc::"secret"'}},
+]
+ENTITIES = [
+    StoredEntity.build("User", "alice", {}, (("Team", "eng"),)),
+    StoredEntity.build("User", "bob", {}, (("Team", "sales"),)),
+    StoredEntity.build("Doc", "report", {}, (("Folder", "q3"),)),
+    StoredEntity.build("Doc", "plan", {}, (("Folder", "q4"),)),
+    StoredEntity.build("Doc", "secret", {}, (("Folder", "q3"),)),
+]
+
+
+def write_set(directory: Path, links: Any = LINKS, schema: bool = True) -> Path:
+    (directory / "p.cedar").write_text(POLICIES)
+    if schema:
+        (directory / "s.cedarschema").write_text(SCHEMA)
+    (directory / "shares.links.json").write_text(
+        links if isinstance(links, str) else json.dumps(links, indent=2))
+    return directory
+
+
+def test_links_are_read_checked_and_linked(tmp_path: Path) -> None:
+    compiled = compile_directory(write_set(tmp_path))
+    assert [(x.link_id, x.template_id, x.file, x.line) for x in compiled.links] == [
+        ("alice-q3", "share", "shares.links.json", 2),
+        ("sales-plan", "team-share", "shares.links.json", 10),
+        ("bob-secret", "share", "shares.links.json", 18)]
+    assert compiled.links[2].values == {"?principal": ("User", "bob"),
+                                        "?resource": ("Doc", "secret")}
+    assert len(compiled.index) == 4  # the static policy and the three links
+
+
+def test_decisions_with_links_are_cedars(tmp_path: Path) -> None:
+    compiled = compile_directory(write_set(tmp_path))
+    engine = Engine(PolicyHolder(compiled), InMemoryEntityStore(ENTITIES))
+    cedar_set = cedarpy.PolicySet.from_str(POLICIES.replace(
+        '@id("share")', '@id("share")').replace("\n\n", "\n")).with_linked_batch([
+            {"template_id": x["template_id"], "new_id": x["link_id"], "values": x["args"]}
+            for x in LINKS])
+    entities = json.dumps([e.to_cedar_json() for e in ENTITIES])
+    users = ["alice", "bob", "carol"]
+    docs = [("Doc", "report"), ("Doc", "plan"), ("Doc", "secret"), ("Folder", "q3")]
+    requests = [EvaluationRequest(Entity("User", u), Action("view"), Entity(*d))
+                for u, d in itertools.product(users, docs)]
+    ours = engine.decide(requests)
+    for req, decision in zip(requests, ours, strict=True):
+        expected = cedarpy.is_authorized(
+            {"principal": f'User::"{req.subject.id}"', "action": 'Action::"view"',
+             "resource": f'{req.resource.type}::"{req.resource.id}"', "context": {}},
+            cedar_set, entities)
+        assert decision.allowed == expected.allowed, req
+    allowed = {(r.subject.id, r.resource.id): d for r, d in zip(requests, ours, strict=True)
+               if d.allowed}
+    assert set(allowed) == {("alice", "report"), ("alice", "q3"), ("bob", "plan")}
+    assert allowed[("alice", "report")].reasons == ("alice-q3",)
+
+
+def test_an_explanation_locates_the_link_and_its_template(tmp_path: Path) -> None:
+    compiled = compile_directory(write_set(tmp_path))
+    assert locate(compiled, "alice-q3") == {
+        "id": "alice-q3", "link": {"file": "shares.links.json", "line": 2},
+        "template": {"id": "share", "file": "p.cedar", "line": 1, "column": 1}}
+
+
+BAD_LINKS = """\
+[
+  {"template_id": "nope", "link_id": "a", "args": {"?principal": "User::\\"x\\""}},
+  {"template_id": "share", "link_id": "b", "args": {"?principal": "User::\\"x\\""}},
+  {"template_id": "team-share", "link_id": "c",
+   "args": {"?principal": "Team::\\"t\\"", "?resource": "Doc::\\"d\\"", "?other": "X::\\"y\\""}},
+  {"template_id": "share", "link_id": "d",
+   "args": {"?principal": "Robot::\\"r\\"", "?resource": "Doc::\\"d\\""}},
+  {"template_id": "share", "link_id": "static",
+   "args": {"?principal": "User::\\"x\\"", "?resource": "Doc::\\"d\\""}},
+  {"template_id": "share", "link_id": "e",
+   "args": {"?principal": "User::\\"x\\", action, resource); permit(principal",
+            "?resource": "Doc::\\"d\\""}}
+]
+"""
+
+
+def test_every_wrong_link_is_reported_at_its_line(tmp_path: Path) -> None:
+    with pytest.raises(PolicyLoadError) as caught:
+        compile_directory(write_set(tmp_path, BAD_LINKS))
+    found = [(d.file, d.line, d.message) for d in caught.value.diagnostics]
+    assert [(f, line) for f, line, _ in found] == [("shares.links.json", n)
+                                                   for n in (2, 3, 4, 6, 8, 10)]
+    messages = [m for _, _, m in found]
+    assert "no template 'nope'" in messages[0]
+    assert "slot ?resource of template share is not filled" in messages[1]
+    assert "has no slot ?other" in messages[2]
+    assert 'Robot::"r", of a type the schema does not declare' in messages[3]
+    assert "already a policy's" in messages[4]
+    assert "is not a Cedar entity uid" in messages[5]
+
+
+def test_pdp_check_reports_a_wrong_link_with_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_set(tmp_path, BAD_LINKS)
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/shares.links.json:2: link a: no template 'nope'" in err
+
+
+def test_without_a_schema_any_entity_type_may_fill_a_slot(tmp_path: Path) -> None:
+    compiled = compile_directory(write_set(tmp_path, [
+        {"template_id": "share", "link_id": "r",
+         "args": {"?principal": 'Robot::"r"', "?resource": 'Doc::"d"'}}], schema=False))
+    assert [x.values["?principal"] for x in compiled.links] == [("Robot", "r")]
