@@ -36,6 +36,7 @@ closures): the same batch sent again costs Cedar no entity parsing at all.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import threading
 import time
@@ -56,6 +57,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
+from pdp.policies.links import LinkInfo, link_problem
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
@@ -113,7 +115,8 @@ class CedarInput:
 
 @dataclass(frozen=True, slots=True)
 class _VersionState:
-    """What the engine derives from one compiled policy set (rebuilt after a reload)."""
+    """What the engine derives from one compiled policy set and the template links stored
+    with the entities (rebuilt after a reload or a change of stored links)."""
 
     version: str
     compiled: CompiledPolicySet
@@ -121,6 +124,14 @@ class _VersionState:
     actions: Mapping[EntityUid, StoredEntity]  # the schema's action entities
     actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
+    stored: Mapping[str, LinkInfo] | None = None  # the store's links this state was made of
+    index: SliceIndex | None = None  # the compiled index with the stored links (None: same)
+    links: Mapping[str, LinkInfo] = field(default_factory=dict)  # every link in force
+    _full: list[Any] = field(default_factory=list)  # the whole set with stored links, lazily
+
+    @property
+    def slices(self) -> SliceIndex:
+        return self.index if self.index is not None else self.compiled.index
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +186,24 @@ class Engine:
         this right after a swap, on its own thread, so that no request pays for building
         the new state or for freeing the old one."""
         self._version_state(self._policies())
+
+    def links(self) -> Mapping[str, LinkInfo]:
+        """Every template link in force (the policy set's files' and the store's), by id."""
+        return self._version_state(self._policies()).links
+
+    def policy_set(self) -> Any:
+        """The whole current policy set as Cedar evaluates it, stored links included
+        (``cedarpy.PolicySet``; for partial evaluation)."""
+        state = self._version_state(self._policies())
+        if state.index is None:
+            return state.compiled.policy_set
+        if not state._full:
+            stored = [x for x in state.links.values() if x.file is None]
+            state._full.append(state.compiled.policy_set.with_linked_batch([
+                {"template_id": x.template_id, "new_id": x.link_id,
+                 "values": {k: {"type": t, "id": i} for k, (t, i) in x.values.items()}}
+                for x in stored]))
+        return state._full[0]
 
     def cedar_input(self, request: EvaluationRequest) -> CedarInput:
         """What Cedar is given for ``request``: the Cedar request, the entities (Cedar JSON)
@@ -249,7 +278,7 @@ class Engine:
                 prepared.append(p)
         if prepared:
             group_memo = self._group_memo if closures.memoised else None
-            for policy_slice, group in _groups(prepared, state.compiled.index):
+            for policy_slice, group in _groups(prepared, state.slices):
                 self._evaluate(policy_slice, group, state, decisions, evaluated, group_memo)
         final = [d if d is not None else Decision(False, "error", errors=("not evaluated",))
                  for d in decisions]
@@ -265,7 +294,13 @@ class Engine:
 
     def _version_state(self, compiled: CompiledPolicySet) -> _VersionState:
         state = self._state
+        read_links = getattr(self._store, "links", None)
+        stored: Mapping[str, LinkInfo] | None = read_links() if read_links else None
         if state is not None and state.compiled is compiled:
+            if state.stored is stored:
+                return state
+            state = self._with_links(state, stored)
+            self._state = state
             return state
         translator = Translator(compiled.schema_types, namespace=self._options.namespace,
                                 action_properties_key=self._options.action_properties_key)
@@ -287,9 +322,36 @@ class Engine:
         # absent entity (the schema gives actions no attributes), and each entity costs Cedar
         # a parse per call: only the others are sent. None is read from the store.
         sent = tuple(e.json for e in actions.values() if e.parents or e.id in grouping)
-        state = _VersionState(compiled.version, compiled, translator, actions, sent, ancestors)
+        state = self._with_links(_VersionState(compiled.version, compiled, translator, actions,
+                                               sent, ancestors), stored)
         self._state = state
         return state
+
+    @staticmethod
+    def _with_links(state: _VersionState, stored: Mapping[str, LinkInfo] | None,
+                    ) -> _VersionState:
+        """``state`` with the store's template links: those that fit the policy set are
+        indexed with the static policies and the files' links; the others are left out,
+        with an error logged (a link names a template that changed or went away)."""
+        compiled = state.compiled
+        links = {x.link_id: x for x in compiled.links}
+        if not stored:
+            return dataclasses.replace(state, stored=stored, index=None, links=links,
+                                       _full=[])
+        templates = compiled.templates()
+        taken = {p.id for p in compiled.policies} | set(links)
+        for link in stored.values():
+            problem = "its id is a policy's" if link.link_id in taken else \
+                link_problem(link, templates, compiled.schema_types)
+            if problem is not None:
+                log.error("stored template link %s is not in force: %s", link.link_id, problem)
+                continue
+            links[link.link_id] = link
+        index = SliceIndex.build(compiled.policy_set, compiled.policies,
+                                 [x.template_link() for x in links.values()])
+        version = f"{compiled.version}+{len(links)}"
+        return dataclasses.replace(state, version=version, stored=stored, index=index,
+                                   links=links, _full=[])
 
     def _closures_for(self, state: _VersionState) -> _Closures:
         memo = self._closure_memo
@@ -298,13 +360,13 @@ class Engine:
             store_version = self._store.version  # before any entity is read
             if store_version is not None:
                 generation = (state.version, store_version)
-        return _Closures(self._store, state.actions, state.compiled.index.followed,
+        return _Closures(self._store, state.actions, state.slices.followed,
                          self._options.entity_depth, memo if generation else None, generation)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:
         cr = state.translator.translate(req)
-        index = state.compiled.index
+        index = state.slices
         depth = self._options.entity_depth
         principal, action, resource = cr.principal, cr.action, cr.resource
         overlays: dict[EntityUid, dict[str, Any]] = {}

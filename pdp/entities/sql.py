@@ -62,9 +62,17 @@ from pdp.entities.database import (
     unavailable,
     utcnow,
 )
+from pdp.entities.links_sql import (
+    create_links_table,
+    existing_links,
+    read_links,
+    tombstone_links,
+    upsert_links,
+)
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import pick
-from pdp.errors import EntityError, StoreUnavailable
+from pdp.errors import EntityError, LinkError, StoreUnavailable
+from pdp.policies.links import LinkInfo
 
 __all__ = ["EntityRecord", "EntityRow", "SQLEntityStore", "StoreStateRow", "WriteResult"]
 
@@ -122,7 +130,7 @@ def _add_tags(conn: Connection) -> None:
 
 
 # Schema history of the entity store: step n takes the tables from version n to n + 1.
-MIGRATIONS = (_create_v1, _add_tags)
+MIGRATIONS = (_create_v1, _add_tags, create_links_table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +205,7 @@ class SQLEntityStore:
         # the mirror; readers never lock, writers hold _mirror_lock
         self._by_uid: dict[EntityUid, StoredEntity] = {}
         self._ids: dict[str, list[str]] = {}
+        self._links: Mapping[str, LinkInfo] = {}  # template links; replaced on change
         self._version = 0
         self._mirror_lock = threading.Lock()
         # what the mirror reflects of the database
@@ -259,6 +268,11 @@ class SQLEntityStore:
         self._check()
         return self._by_uid.get(uid)
 
+    def links(self) -> Mapping[str, LinkInfo]:
+        """The template links held in the database, by id (a new mapping after a change)."""
+        self._check()
+        return self._links
+
     def __len__(self) -> int:
         return len(self._by_uid)
 
@@ -296,6 +310,8 @@ class SQLEntityStore:
         started = self._clock()
         full = False
         rows: Sequence[Any] = ()
+        live: list[LinkInfo] = []
+        gone: list[str] = []
         with unavailable("reading the entity store"), self._db.read() as conn:
             version, purged = conn.execute(
                 sa.select(_STATE.c.version, _STATE.c.purged_through)
@@ -310,6 +326,13 @@ class SQLEntityStore:
                 else:
                     rows = conn.execute(sa.select(*cols).where(
                         _ENTITIES.c.revision > self._seen)).all()
+                live, gone = read_links(conn, None if full else self._seen)
+        if full or live or gone:
+            links = {} if full else dict(self._links)
+            links.update((x.link_id, x) for x in live)
+            for link_id in gone:
+                links.pop(link_id, None)
+            self._links = links
         changed = False
         if full:
             self._replace_mirror([_entity(r) for r in rows])
@@ -318,6 +341,10 @@ class SQLEntityStore:
             self._apply([_entity(r) for r in rows
                          if not r.deleted],
                         [(r.type, r.id) for r in rows if r.deleted])
+            changed = True
+        elif live or gone:
+            with self._mirror_lock:
+                self._version += 1
             changed = True
         self._seen = version
         self._synced_at = started
@@ -484,6 +511,38 @@ class SQLEntityStore:
         except _Unchanged:
             return WriteResult()
         self._after_write((), present)
+        return WriteResult(0, len(present), version)
+
+    def put_links(self, links: Sequence[LinkInfo]) -> WriteResult:
+        """Add template links (checked against the policy set by the caller) in one
+        transaction; an id already stored is refused and nothing is written."""
+        ids = [x.link_id for x in links]
+        if len(set(ids)) != len(ids):
+            raise LinkError("a link id appears twice in one write", field="link_id")
+        if not links:
+            return WriteResult()
+        with unavailable("writing template links"), self._db.write() as conn:
+            version = self._bump(conn)
+            taken = existing_links(conn, ids)
+            if taken:
+                raise LinkError(f"link {sorted(taken)[0]} exists already (remove it first)",
+                                field="link_id")
+            upsert_links(conn, links, version, self._db.is_sqlite)
+        self._after_write((), ())
+        return WriteResult(len(links), 0, version)
+
+    def delete_links(self, link_ids: Sequence[str]) -> WriteResult:
+        """Remove template links (absent ones are ignored)."""
+        try:
+            with unavailable("removing template links"), self._db.write() as conn:
+                version = self._bump(conn)
+                present = sorted(existing_links(conn, list(link_ids)))
+                if not present:
+                    raise _Unchanged
+                tombstone_links(conn, present, version)
+        except _Unchanged:
+            return WriteResult()
+        self._after_write((), ())
         return WriteResult(0, len(present), version)
 
     def purge_tombstones(self, older_than: timedelta = _TOMBSTONE_TTL) -> int:

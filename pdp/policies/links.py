@@ -15,7 +15,7 @@ slots, each with an entity uid (Cedar's ``Type::"id"`` text, read by Cedar, or
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,8 @@ from pdp.errors import LinkError, PolicyDiagnostic
 from pdp.policies.index import TemplateLink
 from pdp.policies.schema_types import SchemaTypes
 
-__all__ = ["LINKS_SUFFIX", "LinkInfo", "check_link", "load_links_file", "template_slots",
-           "uid_text"]
+__all__ = ["LINKS_SUFFIX", "LinkInfo", "check_link", "link_problem", "load_links_file",
+           "template_slots", "uid_text"]
 
 LINKS_SUFFIX = ".links.json"
 EntityUid = tuple[str, str]
@@ -97,7 +97,7 @@ def _parse_uid(value: Any, where: str) -> EntityUid:
 
 def check_link(link_id: Any, template_id: Any, args: Any,
                templates: Mapping[str, Any], schema_types: SchemaTypes | None,
-               taken: Iterable[str] = ()) -> LinkInfo:
+               taken: Collection[str] = ()) -> LinkInfo:
     """Check one link against the policy set's templates and schema; LinkError if wrong."""
     if not isinstance(link_id, str) or not link_id:
         raise LinkError("link_id must be a non-empty string", field="link_id")
@@ -109,7 +109,7 @@ def check_link(link_id: Any, template_id: Any, args: Any,
         known = ", ".join(sorted(templates)) or "none"
         raise LinkError(f"link {link_id}: no template {template_id!r} (templates: {known})",
                         field="template_id")
-    if link_id in set(taken):
+    if link_id in taken:
         raise LinkError(f"link {link_id}: the id is already a policy's or a link's",
                         field="link_id")
     if not isinstance(args, Mapping):
@@ -123,14 +123,31 @@ def check_link(link_id: Any, template_id: Any, args: Any,
     if extra:
         raise LinkError(f"link {link_id}: template {template_id} has no slot "
                         f"{', '.join(extra)}", field="args")
-    values: dict[str, EntityUid] = {}
-    for slot in sorted(slots):
-        uid = _parse_uid(args[slot], f"link {link_id}: {slot}")
-        if schema_types is not None and schema_types.entity_attributes(uid[0]) is None:
-            raise LinkError(f"link {link_id}: {slot} is {uid_text(uid)}, of a type the "
-                            "schema does not declare", field=f"args.{slot}")
-        values[slot] = uid
-    return LinkInfo(link_id, template_id, values)
+    values = {slot: _parse_uid(args[slot], f"link {link_id}: {slot}") for slot in sorted(slots)}
+    link = LinkInfo(link_id, template_id, values)
+    problem = link_problem(link, templates, schema_types)
+    if problem is not None:
+        raise LinkError(problem, field="args")
+    return link
+
+
+def link_problem(link: LinkInfo, templates: Mapping[str, Any],
+                 schema_types: SchemaTypes | None) -> str | None:
+    """Why ``link`` (already parsed) cannot be linked into a set with these templates and
+    schema, or None. The check a stored link passes again whenever the policy set changes."""
+    template = templates.get(link.template_id)
+    if template is None:
+        return f"link {link.link_id}: no template {link.template_id!r}"
+    slots = template_slots(template.est)
+    if set(link.values) != slots:
+        return (f"link {link.link_id}: fills {', '.join(sorted(link.values)) or 'no slot'}, "
+                f"template {link.template_id} has {', '.join(sorted(slots))}")
+    if schema_types is not None:
+        for slot, uid in sorted(link.values.items()):
+            if schema_types.entity_attributes(uid[0]) is None:
+                return (f"link {link.link_id}: {slot} is {uid_text(uid)}, of a type the "
+                        "schema does not declare")
+    return None
 
 
 def load_links_file(name: str, text: str, templates: Mapping[str, Any],
