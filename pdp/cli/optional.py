@@ -1,4 +1,4 @@
-"""Command groups beyond the core ones (entities, decisions, gateway), listed in one place."""
+"""Command groups beyond the core ones (entities, links, decisions, gateway), listed in one place."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ __all__ = ["modules"]
 
 
 def modules() -> list[ModuleType]:
-    from pdp.cli import decisions, entities, gateway
+    from pdp.cli import decisions, entities, gateway, links
 
-    return [entities, decisions, gateway]
+    return [entities, links, decisions, gateway]

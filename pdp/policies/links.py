@@ -31,6 +31,7 @@ __all__ = ["LINKS_SUFFIX", "LinkInfo", "check_link", "link_problem", "load_links
 LINKS_SUFFIX = ".links.json"
 EntityUid = tuple[str, str]
 _MAX_UID_TEXT = 1024
+MAX_ID = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +100,9 @@ def check_link(link_id: Any, template_id: Any, args: Any,
                templates: Mapping[str, Any], schema_types: SchemaTypes | None,
                taken: Collection[str] = ()) -> LinkInfo:
     """Check one link against the policy set's templates and schema; LinkError if wrong."""
-    if not isinstance(link_id, str) or not link_id:
-        raise LinkError("link_id must be a non-empty string", field="link_id")
+    if not isinstance(link_id, str) or not link_id or len(link_id) > MAX_ID:
+        raise LinkError(f"link_id must be a non-empty string of at most {MAX_ID} characters",
+                        field="link_id")
     if not isinstance(template_id, str) or not template_id:
         raise LinkError(f"link {link_id}: template_id must be a non-empty string",
                         field="template_id")

@@ -151,3 +151,21 @@ def test_without_a_schema_any_entity_type_may_fill_a_slot(tmp_path: Path) -> Non
         {"template_id": "share", "link_id": "r",
          "args": {"?principal": 'Robot::"r"', "?resource": 'Doc::"d"'}}], schema=False))
     assert [x.values["?principal"] for x in compiled.links] == [("Robot", "r")]
+
+
+def test_pdp_test_decides_with_the_links_and_names_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_set(tmp_path)
+    (tmp_path / "entities.json").write_text(json.dumps([e.to_cedar_json() for e in ENTITIES]))
+    (tmp_path / "shares.test.yaml").write_text(
+        "cases:\n"
+        "  - name: alice sees the q3 report through her link\n"
+        "    request: {subject: {type: User, id: alice}, action: {name: view},\n"
+        "              resource: {type: Doc, id: report}}\n"
+        "    decision: permit\n"
+        "    policies: [alice-q3]\n"
+        "  - name: carol has no link\n"
+        "    request: {subject: {type: User, id: carol}, action: {name: view},\n"
+        "              resource: {type: Doc, id: report}}\n"
+        "    decision: deny\n")
+    assert main(["test", str(tmp_path)]) == 0, capsys.readouterr()
