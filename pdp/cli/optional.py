@@ -1,4 +1,4 @@
-"""Command groups beyond the core ones (entities, links, decisions, gateway), listed in one place."""
+"""Command groups beyond the core ones (entities, links, decisions, gateway), in one place."""
 
 from __future__ import annotations
 
