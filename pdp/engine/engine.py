@@ -57,7 +57,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
-from pdp.policies.links import LinkInfo, link_problem
+from pdp.policies.links import LinkInfo, link_problem, template_slots
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
@@ -339,16 +339,17 @@ class Engine:
             return dataclasses.replace(state, stored=stored, index=None, links=links,
                                        _full=[])
         templates = compiled.templates()
+        slots = {tid: template_slots(t.est) for tid, t in templates.items()}
         taken = {p.id for p in compiled.policies} | set(links)
         for link in stored.values():
             problem = "its id is a policy's" if link.link_id in taken else \
-                link_problem(link, templates, compiled.schema_types)
+                link_problem(link, templates, compiled.schema_types, slots)
             if problem is not None:
                 log.error("stored template link %s is not in force: %s", link.link_id, problem)
                 continue
             links[link.link_id] = link
         index = SliceIndex.build(compiled.policy_set, compiled.policies,
-                                 [x.template_link() for x in links.values()])
+                                 links.values())
         version = f"{compiled.version}+{len(links)}"
         return dataclasses.replace(state, version=version, stored=stored, index=index,
                                    links=links, _full=[])

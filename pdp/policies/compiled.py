@@ -170,7 +170,7 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
         schema_types=schema_types,
         policies=tuple(infos),
         entities=entities,
-        index=SliceIndex.build(policy_set, infos, [x.template_link() for x in links]),
+        index=SliceIndex.build(policy_set, infos, links),
         files=tuple(p.name for p in texts),
         links=tuple(links),
     )

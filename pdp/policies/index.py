@@ -84,6 +84,19 @@ class IndexedPolicy(Protocol):
     def template(self) -> bool: ...
 
 
+class Link(Protocol):
+    """A template-linked policy: ``new_id`` is ``template_id`` with its slots filled in."""
+
+    @property
+    def template_id(self) -> str: ...
+
+    @property
+    def new_id(self) -> str: ...
+
+    @property
+    def values(self) -> Mapping[str, EntityUid]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateLink:
     """A template-linked policy: ``new_id`` is ``template_id`` with its slots filled in."""
@@ -110,7 +123,7 @@ class PolicySlice:
 class _Entry:
     id: str
     est: Mapping[str, Any]
-    link: TemplateLink | None = None
+    link: Link | None = None
     literals: tuple[EntityUid, ...] = ()
 
 
@@ -134,7 +147,7 @@ class SliceIndex:
 
     @classmethod
     def build(cls, policy_set: Any, policies: Sequence[IndexedPolicy],
-              links: Sequence[TemplateLink] = (), *,
+              links: Iterable[Link] = (), *,
               cache_size: int = DEFAULT_SLICE_CACHE_SIZE) -> SliceIndex:
         """Index ``policies`` (static policies and templates) and the template ``links``."""
         entries: list[_Entry] = []
@@ -155,11 +168,15 @@ class SliceIndex:
                 est = templates[link.template_id]
                 entries.append(_Entry(link.new_id, est, link, literals[link.template_id]))
         tree: dict[_Key, dict[_Key, dict[_Key, list[int]]]] = {}
+        action_keys: dict[int, list[_Key]] = {}
         for n, entry in enumerate(entries):
             slots = entry.link.values if entry.link is not None else {}
             pkey = _scope_key(entry.est.get("principal"), slots)
             rkey = _scope_key(entry.est.get("resource"), slots)
-            for akey in _action_keys(entry.est.get("action")):
+            akeys = action_keys.get(id(entry.est))  # the same for every link of a template
+            if akeys is None:
+                akeys = action_keys[id(entry.est)] = _action_keys(entry.est.get("action"))
+            for akey in akeys:
                 tree.setdefault(akey, {}).setdefault(pkey, {}).setdefault(rkey, []).append(n)
         buckets: list[tuple[int, ...]] = []
 

@@ -22,7 +22,6 @@ from typing import Any
 import cedarpy
 
 from pdp.errors import LinkError, PolicyDiagnostic
-from pdp.policies.index import TemplateLink
 from pdp.policies.schema_types import SchemaTypes
 
 __all__ = ["LINKS_SUFFIX", "LinkInfo", "check_link", "link_problem", "load_links_file",
@@ -45,8 +44,10 @@ class LinkInfo:
     file: str | None = None
     line: int | None = None
 
-    def template_link(self) -> TemplateLink:
-        return TemplateLink(self.template_id, self.link_id, self.values)
+    @property
+    def new_id(self) -> str:
+        """The id of the linked policy (Cedar's name for it; what the slice index reads)."""
+        return self.link_id
 
     def to_dict(self) -> dict[str, Any]:
         """The Cedar CLI's template-linked form."""
@@ -134,13 +135,16 @@ def check_link(link_id: Any, template_id: Any, args: Any,
 
 
 def link_problem(link: LinkInfo, templates: Mapping[str, Any],
-                 schema_types: SchemaTypes | None) -> str | None:
+                 schema_types: SchemaTypes | None,
+                 slots_of: Mapping[str, frozenset[str]] | None = None) -> str | None:
     """Why ``link`` (already parsed) cannot be linked into a set with these templates and
-    schema, or None. The check a stored link passes again whenever the policy set changes."""
+    schema, or None. The check a stored link passes again whenever the policy set changes;
+    ``slots_of`` (template id → its slots) spares reading each template per link."""
     template = templates.get(link.template_id)
     if template is None:
         return f"link {link.link_id}: no template {link.template_id!r}"
-    slots = template_slots(template.est)
+    slots = slots_of[link.template_id] if slots_of is not None \
+        else template_slots(template.est)
     if set(link.values) != slots:
         return (f"link {link.link_id}: fills {', '.join(sorted(link.values)) or 'no slot'}, "
                 f"template {link.template_id} has {', '.join(sorted(slots))}")
