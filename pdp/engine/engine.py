@@ -332,26 +332,35 @@ class Engine:
                     ) -> _VersionState:
         """``state`` with the store's template links: those that fit the policy set are
         indexed with the static policies and the files' links; the others are left out,
-        with an error logged (a link names a template that changed or went away)."""
+        with an error logged (a link names a template that changed or went away). Against
+        the same policy set, only the links that changed since ``state`` are checked and
+        re-indexed (:meth:`SliceIndex.linked`), so a change costs what it changes."""
         compiled = state.compiled
-        links = {x.link_id: x for x in compiled.links}
-        if not stored:
-            return dataclasses.replace(state, stored=stored, index=None, links=links,
-                                       _full=[])
+        before = state.stored or {}
+        now = stored or {}
+        added = [x for k, x in now.items() if before.get(k) is not x]
+        removed = [k for k, x in before.items() if now.get(k) is not x]
+        if not added and not removed and state.stored is not None:
+            return dataclasses.replace(state, stored=stored)
+        links = dict(state.links) if state.links else {x.link_id: x for x in compiled.links}
+        for link_id in removed:
+            links.pop(link_id, None)
         templates = compiled.templates()
         slots = {tid: template_slots(t.est) for tid, t in templates.items()}
-        taken = {p.id for p in compiled.policies} | set(links)
-        for link in stored.values():
+        taken = {p.id for p in compiled.policies} | {x.link_id for x in compiled.links}
+        fitting: list[LinkInfo] = []
+        for link in added:
             problem = "its id is a policy's" if link.link_id in taken else \
                 link_problem(link, templates, compiled.schema_types, slots)
             if problem is not None:
                 log.error("stored template link %s is not in force: %s", link.link_id, problem)
                 continue
             links[link.link_id] = link
-        index = SliceIndex.build(compiled.policy_set, compiled.policies,
-                                 links.values())
+            fitting.append(link)
+        index = state.slices.linked(fitting, removed)
         version = f"{compiled.version}+{len(links)}"
-        return dataclasses.replace(state, version=version, stored=stored, index=index,
+        return dataclasses.replace(state, version=version, stored=stored,
+                                   index=None if index is compiled.index else index,
                                    links=links, _full=[])
 
     def _closures_for(self, state: _VersionState) -> _Closures:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import cedarpy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
 from pdp.cli import main
@@ -19,6 +22,8 @@ from pdp.entities import InMemoryEntityStore, StoredEntity
 from pdp.errors import PolicyLoadError
 from pdp.policies.compiled import compile_directory, locate
 from pdp.policies.holder import PolicyHolder
+from pdp.policies.index import SliceIndex
+from pdp.policies.links import LinkInfo
 
 SCHEMA = """\
 entity Team;
@@ -169,3 +174,49 @@ def test_pdp_test_decides_with_the_links_and_names_them(
         "              resource: {type: Doc, id: report}}\n"
         "    decision: deny\n")
     assert main(["test", str(tmp_path)]) == 0, capsys.readouterr()
+
+
+INDEX_POLICIES = """\
+@id("t1")
+permit (principal == ?principal, action == Action::"view", resource in ?resource);
+@id("t2")
+permit (principal in ?principal, action in [Action::"view", Action::"edit"],
+        resource == ?resource);
+@id("s")
+permit (principal, action == Action::"edit", resource in Folder::"f0");
+"""
+USERS = [("User", f"u{i}") for i in range(3)] + [("Team", "t0")]
+TARGETS = [("Folder", "f0"), ("Folder", "f1"), ("Doc", "d0"), ("Doc", "d1")]
+LINK_OPS = st.lists(st.tuples(st.booleans(), st.integers(0, 5), st.sampled_from(["t1", "t2"]),
+                              st.sampled_from(USERS), st.sampled_from(TARGETS)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(ops=LINK_OPS)
+def test_an_index_changed_link_by_link_selects_as_one_built_from_scratch(
+        ops: list[tuple[bool, int, str, tuple[str, str], tuple[str, str]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "p.cedar").write_text(INDEX_POLICIES)
+        compiled = compile_directory(tmp)
+    index, live = compiled.index, {}
+    for add, n, template, principal, target in ops:
+        link_id = f"l{n}"
+        if add:
+            link = LinkInfo(link_id, template, {"?principal": principal, "?resource": target})
+            live[link_id] = link
+            index = index.linked([link])
+        else:
+            live.pop(link_id, None)
+            index = index.linked(remove=[link_id])
+    fresh = SliceIndex.build(compiled.policy_set, compiled.policies, live.values())
+    assert len(index) == len(fresh)
+    lineage = {("User", "u0"): (("Team", "t0"),), ("Doc", "d0"): (("Folder", "f0"),),
+               ("Doc", "d1"): (("Folder", "f1"),)}
+    for principal in USERS:
+        for action in ("view", "edit"):
+            for resource in TARGETS:
+                got = [index.select(principal, lineage.get(principal, ()),
+                                    ("Action", action), (), resource,
+                                    lineage.get(resource, ())) for index in (index, fresh)]
+                ids = [set(s.policy_ids) if s is not None else set() for s in got]
+                assert ids[0] == ids[1], (principal, action, resource)
