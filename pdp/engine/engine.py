@@ -57,7 +57,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
-from pdp.policies.links import LinkInfo, link_problem, template_slots
+from pdp.policies.links import LinkInfo, LinkSet, link_problem, template_slots
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
@@ -124,7 +124,7 @@ class _VersionState:
     actions: Mapping[EntityUid, StoredEntity]  # the schema's action entities
     actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
-    stored: Mapping[str, LinkInfo] | None = None  # the store's links this state was made of
+    stored: LinkSet | None = None  # the store's links this state was made of
     index: SliceIndex | None = None  # the compiled index with the stored links (None: same)
     links: Mapping[str, LinkInfo] = field(default_factory=dict)  # every link in force
     _full: list[Any] = field(default_factory=list)  # the whole set with stored links, lazily
@@ -295,7 +295,7 @@ class Engine:
     def _version_state(self, compiled: CompiledPolicySet) -> _VersionState:
         state = self._state
         read_links = getattr(self._store, "links", None)
-        stored: Mapping[str, LinkInfo] | None = read_links() if read_links else None
+        stored: LinkSet | None = read_links() if read_links else None
         if state is not None and state.compiled is compiled:
             if state.stored is stored:
                 return state
@@ -328,18 +328,23 @@ class Engine:
         return state
 
     @staticmethod
-    def _with_links(state: _VersionState, stored: Mapping[str, LinkInfo] | None,
-                    ) -> _VersionState:
+    def _with_links(state: _VersionState, stored: LinkSet | None) -> _VersionState:
         """``state`` with the store's template links: those that fit the policy set are
         indexed with the static policies and the files' links; the others are left out,
         with an error logged (a link names a template that changed or went away). Against
         the same policy set, only the links that changed since ``state`` are checked and
         re-indexed (:meth:`SliceIndex.linked`), so a change costs what it changes."""
         compiled = state.compiled
-        before = state.stored or {}
-        now = stored or {}
-        added = [x for k, x in now.items() if before.get(k) is not x]
-        removed = [k for k, x in before.items() if now.get(k) is not x]
+        before = state.stored.by_id if state.stored is not None else {}
+        now = stored.by_id if stored is not None else {}
+        ids = stored.changed_since(state.stored) \
+            if stored is not None and state.stored is not None else None
+        if ids is not None:  # caught up from the store's log of changes
+            added = [now[k] for k in ids if k in now]
+            removed = [k for k in ids if k in before]
+        else:
+            added = [x for k, x in now.items() if before.get(k) is not x]
+            removed = [k for k, x in before.items() if now.get(k) is not x]
         if not added and not removed and state.stored is not None:
             return dataclasses.replace(state, stored=stored)
         links = dict(state.links) if state.links else {x.link_id: x for x in compiled.links}

@@ -57,5 +57,5 @@ class LinkAdmin:
         compiled = self._policies()
         found = [dict(x.to_dict(), managed_by="file", file=x.file, line=x.line)
                  for x in compiled.links]
-        found.extend(dict(x.to_dict(), managed_by="api") for x in self.store.links().values())
+        found.extend(dict(x.to_dict(), managed_by="api") for x in self.store.links().by_id.values())
         return sorted(found, key=lambda d: str(d["link_id"]))

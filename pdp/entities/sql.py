@@ -72,7 +72,7 @@ from pdp.entities.links_sql import (
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import pick
 from pdp.errors import EntityError, LinkError, StoreUnavailable
-from pdp.policies.links import LinkInfo
+from pdp.policies.links import LinkInfo, LinkSet
 
 __all__ = ["EntityRecord", "EntityRow", "SQLEntityStore", "StoreStateRow", "WriteResult"]
 
@@ -205,7 +205,7 @@ class SQLEntityStore:
         # the mirror; readers never lock, writers hold _mirror_lock
         self._by_uid: dict[EntityUid, StoredEntity] = {}
         self._ids: dict[str, list[str]] = {}
-        self._links: Mapping[str, LinkInfo] = {}  # template links; replaced on change
+        self._links = LinkSet({})  # template links; a new snapshot on every change
         self._version = 0
         self._mirror_lock = threading.Lock()
         # what the mirror reflects of the database
@@ -268,8 +268,8 @@ class SQLEntityStore:
         self._check()
         return self._by_uid.get(uid)
 
-    def links(self) -> Mapping[str, LinkInfo]:
-        """The template links held in the database, by id (a new mapping after a change)."""
+    def links(self) -> LinkSet:
+        """The template links held in the database (a new snapshot after a change)."""
         self._check()
         return self._links
 
@@ -327,12 +327,10 @@ class SQLEntityStore:
                     rows = conn.execute(sa.select(*cols).where(
                         _ENTITIES.c.revision > self._seen)).all()
                 live, gone = read_links(conn, None if full else self._seen)
-        if full or live or gone:
-            links = {} if full else dict(self._links)
-            links.update((x.link_id, x) for x in live)
-            for link_id in gone:
-                links.pop(link_id, None)
-            self._links = links
+        if full:
+            self._links = self._links.replaced(live)
+        elif live or gone:
+            self._links = self._links.changed(live, gone)
         changed = False
         if full:
             self._replace_mirror([_entity(r) for r in rows])

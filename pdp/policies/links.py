@@ -24,7 +24,7 @@ import cedarpy
 from pdp.errors import LinkError, PolicyDiagnostic
 from pdp.policies.schema_types import SchemaTypes
 
-__all__ = ["LINKS_SUFFIX", "LinkInfo", "check_link", "link_problem", "load_links_file",
+__all__ = ["LINKS_SUFFIX", "LinkInfo", "LinkSet", "check_link", "link_problem", "load_links_file",
            "template_slots", "uid_text"]
 
 LINKS_SUFFIX = ".links.json"
@@ -53,6 +53,44 @@ class LinkInfo:
         """The Cedar CLI's template-linked form."""
         return {"template_id": self.template_id, "link_id": self.link_id,
                 "args": {slot: uid_text(uid) for slot, uid in sorted(self.values.items())}}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LinkSet:
+    """The links held in the entity store, as one immutable snapshot: ``by_id``, with a
+    ``serial`` that grows by one per change and the ids each of the last changes touched
+    (``log``), so that whoever indexed an earlier snapshot can catch up with what changed
+    instead of comparing every link."""
+
+    by_id: Mapping[str, LinkInfo]
+    serial: int = 0
+    log: tuple[tuple[int, frozenset[str]], ...] = ()  # (serial, ids changed to reach it)
+
+    LOG_SIZE = 64
+
+    def changed(self, live: Sequence[LinkInfo], gone: Sequence[str]) -> LinkSet:
+        """The next snapshot: ``live`` links added or replaced, ``gone`` ids removed."""
+        by_id = dict(self.by_id)
+        by_id.update((x.link_id, x) for x in live)
+        for link_id in gone:
+            by_id.pop(link_id, None)
+        ids = frozenset([*(x.link_id for x in live), *gone])
+        return LinkSet(by_id, self.serial + 1,
+                       (*self.log, (self.serial + 1, ids))[-self.LOG_SIZE:])
+
+    def replaced(self, links: Sequence[LinkInfo]) -> LinkSet:
+        """The next snapshot, all new (what changed is not known)."""
+        return LinkSet({x.link_id: x for x in links}, self.serial + 1, ())
+
+    def changed_since(self, earlier: LinkSet) -> frozenset[str] | None:
+        """Ids changed from ``earlier`` (a snapshot of the same store) to this one; None when
+        the log does not reach back that far."""
+        if earlier.serial == self.serial:
+            return frozenset()
+        steps = [ids for serial, ids in self.log if serial > earlier.serial]
+        if len(steps) != self.serial - earlier.serial:
+            return None
+        return frozenset().union(*steps)
 
 
 def uid_text(uid: EntityUid) -> str:

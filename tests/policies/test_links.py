@@ -23,7 +23,7 @@ from pdp.errors import PolicyLoadError
 from pdp.policies.compiled import compile_directory, locate
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.index import SliceIndex
-from pdp.policies.links import LinkInfo
+from pdp.policies.links import LinkInfo, LinkSet
 
 SCHEMA = """\
 entity Team;
@@ -220,3 +220,19 @@ def test_an_index_changed_link_by_link_selects_as_one_built_from_scratch(
                                     lineage.get(resource, ())) for index in (index, fresh)]
                 ids = [set(s.policy_ids) if s is not None else set() for s in got]
                 assert ids[0] == ids[1], (principal, action, resource)
+
+
+def test_a_link_set_says_what_changed_since_an_earlier_snapshot() -> None:
+    a = LinkInfo("a", "t1", {"?principal": ("User", "u0"), "?resource": ("Folder", "f0")})
+    b = LinkInfo("b", "t1", {"?principal": ("User", "u1"), "?resource": ("Folder", "f0")})
+    first = LinkSet({}).changed([a], [])
+    second = first.changed([b], [])
+    third = second.changed([], ["a"])
+    assert third.changed_since(first) == {"a", "b"}
+    assert third.changed_since(third) == frozenset()
+    assert dict(third.by_id) == {"b": b}
+    assert third.replaced([a]).changed_since(third) is None  # a full reload: unknown
+    long = LinkSet({})
+    for i in range(LinkSet.LOG_SIZE + 1):
+        long = long.changed([LinkInfo(f"x{i}", "t1", {})], [])
+    assert long.changed_since(LinkSet({})) is None  # past the log: compare everything
