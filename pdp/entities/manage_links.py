@@ -10,7 +10,7 @@ from typing import Any
 
 from pdp.entities.sql import SQLEntityStore, WriteResult
 from pdp.errors import LinkError, NotFound
-from pdp.policies.compiled import CompiledPolicySet
+from pdp.policies.compiled import CompiledPolicySet, locate
 from pdp.policies.links import LinkInfo, check_link
 
 __all__ = ["LinkAdmin"]
@@ -52,10 +52,13 @@ class LinkAdmin:
         return result
 
     def list(self) -> list[dict[str, Any]]:
-        """Every link in force: the policy set's files' (``managed_by: file``, with where)
-        and the store's (``managed_by: api``), by id."""
+        """Every link: the policy set's files' (``managed_by: file``, with where) and the
+        store's (``managed_by: api``), by id, each with its template's location."""
         compiled = self._policies()
         found = [dict(x.to_dict(), managed_by="file", file=x.file, line=x.line)
                  for x in compiled.links]
-        found.extend(dict(x.to_dict(), managed_by="api") for x in self.store.links().by_id.values())
+        found.extend(dict(x.to_dict(), managed_by="api")
+                     for x in self.store.links().by_id.values())
+        for doc in found:  # where each link's template is (the decision log names the link)
+            doc["template"] = locate(compiled, str(doc["template_id"]))
         return sorted(found, key=lambda d: str(d["link_id"]))

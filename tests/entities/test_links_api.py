@@ -17,7 +17,8 @@ import pytest_asyncio
 
 from pdp.http import create_app
 from pdp.service import PDPService
-from tests.conftest import make_service
+from pdp.settings import Settings
+from tests.conftest import fresh_data_dir, make_service
 from tests.entities.databases import Backend
 
 TOKEN = "admin-secret"
@@ -100,7 +101,8 @@ async def test_a_stored_link_permits_at_once_everywhere_and_its_removal_denies(
 
     await eventually(second_permits)
     listed = (await second.get("/admin/links", headers=AUTH)).json()["links"]
-    assert listed == [dict(SHARE, managed_by="api")]
+    assert listed == [dict(SHARE, managed_by="api", template={
+        "id": "share", "file": "p.cedar", "line": 1, "column": 1})]
     removed = await second.delete("/admin/links/alice-q3", headers=AUTH)
     assert removed.status_code == 200 and removed.json()["deleted"] == 1
     assert (await decide(second))["decision"] is False
@@ -141,3 +143,27 @@ async def test_a_link_id_cannot_be_added_twice_or_removed_when_absent(
     assert again.status_code == 400 and "exists already" in again.json()["message"]
     assert (await client.delete("/admin/links/nope", headers=AUTH)).status_code == 404
     assert (await client.post("/admin/links", json=SHARE)).status_code == 401
+
+
+@pytest.mark.asyncio
+async def test_the_decision_log_names_the_link_that_decided(
+        backend: Backend, tmp_path: Path) -> None:
+    service = PDPService.from_settings(Settings(
+        policies=policy_set(tmp_path), data_dir=fresh_data_dir("links"), watch=False,
+        database_url=backend.url, admin_token=TOKEN,  # type: ignore[arg-type]
+        decision_log="on", decision_log_personal_data="full"))
+    service.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(service)),
+                                     base_url="http://pdp.test") as client:
+            assert (await client.post("/admin/links", json=SHARE,
+                                      headers=AUTH)).status_code == 200
+            assert (await decide(client))["decision"] is True
+
+            async def logged() -> bool:
+                page = (await client.get("/admin/decisions", headers=AUTH)).json()
+                return [d["reasons"] for d in page["decisions"]] == [["alice-q3"]]
+
+            await eventually(logged)
+    finally:
+        service.close()

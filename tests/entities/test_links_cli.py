@@ -40,7 +40,8 @@ def test_links_are_added_listed_and_removed_and_decide_in_a_running_pdp(pdp: Any
         assert not service.decide([view])[0].allowed
         code, out, _ = pdp("add", json.dumps(SHARE))
         assert (code, json.loads(out)["written"]) == (0, 1)
-        assert json.loads(pdp("list")[1]) == [dict(SHARE, managed_by="api")]
+        assert json.loads(pdp("list")[1]) == [dict(SHARE, managed_by="api", template={
+        "id": "share", "file": "p.cedar", "line": 1, "column": 1})]
         service.store.sync()  # type: ignore[attr-defined]
         assert service.decide([view])[0].reasons == ("alice-q3",)
         code, out, _ = pdp("remove", "alice-q3")
