@@ -376,7 +376,8 @@ class Engine:
             if store_version is not None:
                 generation = (state.version, store_version)
         return _Closures(self._store, state.actions, state.slices.followed,
-                         self._options.entity_depth, memo if generation else None, generation)
+                         self._options.entity_depth, memo if generation else None, generation,
+                         state.slices.tags_read)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:
@@ -458,15 +459,16 @@ class _Reach:
     result does not depend on the order of discovery.
     """
 
-    __slots__ = ("_store", "_provided", "_follow", "_limit", "_overlays", "_depth_of", "out",
-                 "_requested", "_referenced", "_to_fetch", "_to_expand")
+    __slots__ = ("_store", "_provided", "_follow", "_tags", "_limit", "_overlays", "_depth_of",
+                 "out", "_requested", "_referenced", "_to_fetch", "_to_expand")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int,
-                 overlays: dict[EntityUid, dict[str, Any]]) -> None:
+                 overlays: dict[EntityUid, dict[str, Any]], tags: bool = False) -> None:
         self._store = store
         self._provided = provided
         self._follow = follow
+        self._tags = tags  # follow references held in tags too
         self._limit = limit
         self._overlays = overlays
         self._depth_of: dict[EntityUid, int] = {}  # values, at their shortest distance
@@ -525,12 +527,17 @@ class _Reach:
             expanding, self._to_expand = self._to_expand, []
             for uid in expanding:
                 ent = out[uid]
-                if not ent.attrs:
+                tags = ent.tags if self._tags else None
+                if not ent.attrs and not tags:
                     continue
                 refs: list[EntityUid] = []
                 for name, value in ent.attrs.items():
                     if name in follow and isinstance(value, dict | list):
                         entity_refs(value, refs)
+                if tags:
+                    for value in tags.values():
+                        if isinstance(value, dict | list):
+                            entity_refs(value, refs)
                 depth = depth_of[uid]
                 if depth < limit:
                     for ref in refs:
@@ -637,14 +644,16 @@ class _Closures:
     """The closures one ``decide`` call needs: computed once per call, and shared across
     calls through the engine's memo when the store can say when it changes."""
 
-    __slots__ = ("_store", "_provided", "_follow", "_limit", "_memo", "_generation", "_local")
+    __slots__ = ("_store", "_provided", "_follow", "_tags", "_limit", "_memo", "_generation",
+                 "_local")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int, memo: _Memo | None,
-                 generation: object) -> None:
+                 generation: object, tags: bool = False) -> None:
         self._store = store
         self._provided = provided
         self._follow = follow
+        self._tags = tags
         self._limit = limit
         self._memo = memo
         self._generation = generation
@@ -675,7 +684,8 @@ class _Closures:
     def _compute(self, uid: EntityUid, depth: int,
                  overlays: dict[EntityUid, dict[str, Any]]) -> _Closure:
         overlaid = bool(overlays)  # (the search consumes ``overlays``)
-        reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays)
+        reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays,
+                       self._tags)
         reach.add(uid, depth)
         reach.run()
         return reach.closure(uid, overlaid)

@@ -145,6 +145,7 @@ class SliceIndex:
     _literals: Mapping[str, tuple[EntityUid, ...]] = field(default_factory=dict)  # templates'
     _links: Mapping[str, int] = field(default_factory=dict)  # link id → its entry number
     _count: int = -1  # policies that can match (entries less removed links); -1: all entries
+    tags_read: bool = False  # some policy reads entity tags (the engine follows them then)
     _memo: OrderedDict[tuple[int, ...], PolicySlice] = field(default_factory=OrderedDict)
     _unions: OrderedDict[tuple[int, ...], None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -196,7 +197,8 @@ class SliceIndex:
                    max(cache_size, 0), frozenset(flow.read),
                    frozenset(flow.dereferenced if flow.exact else flow.read),
                    {tid: literals[tid] for tid in templates},
-                   {e.id: n for n, e in enumerate(entries) if e.link is not None})
+                   {e.id: n for n, e in enumerate(entries) if e.link is not None},
+                   tags_read=flow.tags)
 
     def linked(self, add: Iterable[Link] = (), remove: Iterable[str] = ()) -> SliceIndex:
         """This index with template links added and removed (by id), at a cost that grows
@@ -380,6 +382,7 @@ class _DataFlow:
         self.read: set[str] = set()
         self.dereferenced: set[str] = set()
         self.exact = True
+        self.tags = False  # some condition calls getTag/hasTag
 
     def policy(self, est: Mapping[str, Any]) -> tuple[EntityUid, ...]:
         """Walk one policy's conditions; return the literals whose data it consults."""
@@ -401,6 +404,8 @@ class _DataFlow:
                     continue
                 if op in (".", "has") and isinstance(body.get("attr"), str):
                     self.read.add(body["attr"])
+                if op in ("getTag", "hasTag"):
+                    self.tags = True
                 if op in self._USES_DATA or (op == "is" and "in" in body):
                     self._operand(body.get("left"), consumed)
                 stack.extend(v for v in body.values() if isinstance(v, Mapping | list))

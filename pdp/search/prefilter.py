@@ -223,10 +223,11 @@ def _known_entities(store: EntityStore, uid: EntityUid,
     if stored is not None or overlay:
         attrs = dict(overlay)
         parents: tuple[EntityUid, ...] = ()
+        tags: Mapping[str, Any] | None = None
         if stored is not None:
             attrs.update(stored.attrs)  # stored attributes win, as in the engine
-            parents = stored.parents
-        out.append(StoredEntity.build(uid[0], uid[1], attrs, parents).to_cedar_json())
+            parents, tags = stored.parents, stored.tags
+        out.append(StoredEntity.build(uid[0], uid[1], attrs, parents, tags).to_cedar_json())
     ancestors = _ancestors(store, uid)
     out.extend(e.to_cedar_json() for e in store.get_many(ancestors).values())
     return out
