@@ -57,7 +57,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
-from pdp.policies.links import LinkInfo, LinkSet, link_problem, template_slots
+from pdp.policies.links import LinkInfo, LinkSet, stranded
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
 
@@ -350,18 +350,12 @@ class Engine:
         links = dict(state.links) if state.links else {x.link_id: x for x in compiled.links}
         for link_id in removed:
             links.pop(link_id, None)
-        templates = compiled.templates()
-        slots = {tid: template_slots(t.est) for tid, t in templates.items()}
         taken = {p.id for p in compiled.policies} | {x.link_id for x in compiled.links}
-        fitting: list[LinkInfo] = []
-        for link in added:
-            problem = "its id is a policy's" if link.link_id in taken else \
-                link_problem(link, templates, compiled.schema_types, slots)
-            if problem is not None:
-                log.error("stored template link %s is not in force: %s", link.link_id, problem)
-                continue
-            links[link.link_id] = link
-            fitting.append(link)
+        unfit = dict(stranded(added, compiled.templates(), compiled.schema_types, taken))
+        for link_id, problem in unfit.items():
+            log.error("stored template link %s is not in force: %s", link_id, problem)
+        fitting = [x for x in added if x.link_id not in unfit]
+        links.update((x.link_id, x) for x in fitting)
         index = state.slices.linked(fitting, removed)
         version = f"{compiled.version}+{len(links)}"
         return dataclasses.replace(state, version=version, stored=stored,

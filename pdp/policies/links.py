@@ -15,7 +15,7 @@ slots, each with an entity uid (Cedar's ``Type::"id"`` text, read by Cedar, or
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from pdp.errors import LinkError, PolicyDiagnostic
 from pdp.policies.schema_types import SchemaTypes
 
 __all__ = ["LINKS_SUFFIX", "LinkInfo", "LinkSet", "check_link", "link_problem", "load_links_file",
-           "template_slots", "uid_text"]
+           "stranded", "template_slots", "uid_text"]
 
 LINKS_SUFFIX = ".links.json"
 EntityUid = tuple[str, str]
@@ -91,6 +91,21 @@ class LinkSet:
         if len(steps) != self.serial - earlier.serial:
             return None
         return frozenset().union(*steps)
+
+
+def stranded(links: Iterable[LinkInfo], templates: Mapping[str, Any],
+             schema_types: SchemaTypes | None, taken: Collection[str],
+             ) -> list[tuple[str, str]]:
+    """The stored ``links`` that a policy set (its templates, schema and policy and file-link
+    ids) cannot hold, each with the reason: ``(link id, problem)``."""
+    slots = {tid: template_slots(t.est) for tid, t in templates.items()}
+    found: list[tuple[str, str]] = []
+    for link in links:
+        problem = f"link {link.link_id}: its id is a policy's" if link.link_id in taken \
+            else link_problem(link, templates, schema_types, slots)
+        if problem is not None:
+            found.append((link.link_id, problem))
+    return found
 
 
 def uid_text(uid: EntityUid) -> str:

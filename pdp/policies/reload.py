@@ -60,6 +60,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder, ReloadFailure
+from pdp.policies.links import stranded
 
 __all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "ReloadStats", "policy_file"]
 
@@ -177,6 +178,11 @@ class Reloader:
                 except PolicyLoadError as exc:
                     self._reject(old, exc, trigger)
                     return None
+                problems = self._stranded_links(new)
+                if problems:
+                    self._reject(old, PolicyLoadError(problems), trigger)
+                    _retire(new, self._grace)
+                    return None
                 if new.version == old.version:
                     self._unchanged += 1
                     holder.last_failure = None
@@ -240,6 +246,22 @@ class Reloader:
         self._failures += 1
         log.error("policy reload (%s) rejected, still serving %s:\n%s", trigger, old.version,
                   exc.message)
+
+    def _stranded_links(self, new: CompiledPolicySet) -> list[PolicyDiagnostic]:
+        """A set that cannot hold a template link stored with the entities is refused (its
+        link would silently stop applying, and a forbid would stop forbidding): remove the
+        link first (``pdp links remove``), or keep the template as it is."""
+        read_links = getattr(self._store, "links", None)
+        if read_links is None:
+            return []
+        try:
+            stored = read_links().by_id.values()
+        except PDPError as exc:  # cannot tell: keep the set that is known to fit
+            return [PolicyDiagnostic("<stored links>", f"cannot check the stored template "
+                                                       f"links: {exc.message}")]
+        taken = {p.id for p in new.policies} | {x.link_id for x in new.links}
+        return [PolicyDiagnostic("<stored links>", f"{problem} (remove the link first)")
+                for _, problem in stranded(stored, new.templates(), new.schema_types, taken)]
 
     def _apply_entities(self, new: CompiledPolicySet) -> None:
         store: Any = self._store

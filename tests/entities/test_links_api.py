@@ -167,3 +167,19 @@ async def test_the_decision_log_names_the_link_that_decided(
             await eventually(logged)
     finally:
         service.close()
+
+
+@pytest.mark.asyncio
+async def test_a_reload_that_would_strand_a_stored_link_is_refused(
+        replicas: list[tuple[httpx.AsyncClient, PDPService]]) -> None:
+    (client, service), _ = replicas
+    assert (await client.post("/admin/links", json=SHARE, headers=AUTH)).status_code == 200
+    source = service.policies.current.directory / "p.cedar"
+    source.write_text(POLICIES.replace("resource in ?resource", "resource"))  # slot gone
+    refused = await client.post("/admin/reload", headers=AUTH)
+    assert refused.status_code == 422
+    [diagnostic] = refused.json()["diagnostics"]
+    assert "alice-q3" in diagnostic["message"] and "?resource" in diagnostic["message"]
+    assert (await decide(client))["decision"] is True  # the old set and the link still serve
+    assert (await client.delete("/admin/links/alice-q3", headers=AUTH)).status_code == 200
+    assert (await client.post("/admin/reload", headers=AUTH)).status_code == 200
