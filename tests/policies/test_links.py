@@ -236,3 +236,63 @@ def test_a_link_set_says_what_changed_since_an_earlier_snapshot() -> None:
     for i in range(LinkSet.LOG_SIZE + 1):
         long = long.changed([LinkInfo(f"x{i}", "t1", {})], [])
     assert long.changed_since(LinkSet({})) is None  # past the log: compare everything
+
+
+DIFF_POLICIES = """\
+@id("view-share")
+permit (principal == ?principal, action == Action::"view", resource in ?resource);
+@id("team-edit")
+permit (principal in ?principal, action in [Action::"view", Action::"edit"],
+        resource == ?resource) when { resource has owner && resource.owner != principal };
+@id("block")
+forbid (principal == ?principal, action, resource in ?resource);
+@id("owners")
+permit (principal, action, resource) when { resource has owner && resource.owner == principal };
+"""
+DIFF_ENTITIES = [
+    StoredEntity.build("User", "u0", {}, (("Team", "t0"),)),
+    StoredEntity.build("User", "u1", {}, (("Team", "t0"), ("Team", "t1"))),
+    StoredEntity.build("User", "u2", {}, ()),
+    StoredEntity.build("Team", "t1", {}, (("Team", "t0"),)),
+    StoredEntity.build("Doc", "d0", {"owner": {"__entity": {"type": "User", "id": "u0"}}},
+                       (("Folder", "f0"),)),
+    StoredEntity.build("Doc", "d1", {"owner": {"__entity": {"type": "User", "id": "u2"}}},
+                       (("Folder", "f1"),)),
+    StoredEntity.build("Folder", "f1", {}, (("Folder", "f0"),)),
+]
+PRINCIPALS = [("User", "u0"), ("User", "u1"), ("User", "u2"), ("Team", "t0"), ("Team", "t1")]
+RESOURCES = [("Doc", "d0"), ("Doc", "d1"), ("Folder", "f0"), ("Folder", "f1")]
+DIFF_LINKS = st.lists(st.tuples(st.sampled_from(["view-share", "team-edit", "block"]),
+                                st.sampled_from(PRINCIPALS), st.sampled_from(RESOURCES)),
+                      max_size=6)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(links=DIFF_LINKS)
+def test_a_set_with_generated_links_decides_as_cedarpy_does(
+        links: list[tuple[str, tuple[str, str], tuple[str, str]]]) -> None:
+    docs = [{"template_id": t, "link_id": f"link-{n}",
+             "args": {"?principal": f'{p[0]}::"{p[1]}"', "?resource": f'{r[0]}::"{r[1]}"'}}
+            for n, (t, p, r) in enumerate(links)]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "p.cedar").write_text(DIFF_POLICIES)
+        (Path(tmp) / "x.links.json").write_text(json.dumps(docs))
+        compiled = compile_directory(tmp)
+    engine = Engine(PolicyHolder(compiled), InMemoryEntityStore(DIFF_ENTITIES))
+    cedar_set = cedarpy.PolicySet.from_str(DIFF_POLICIES)
+    if docs:
+        cedar_set = cedar_set.with_linked_batch([
+            {"template_id": d["template_id"], "new_id": d["link_id"], "values": d["args"]}
+            for d in docs])
+    entities = json.dumps([e.to_cedar_json() for e in DIFF_ENTITIES])
+    requests = [EvaluationRequest(Entity(*p), Action(a), Entity(*r))
+                for p in PRINCIPALS for a in ("view", "edit") for r in RESOURCES]
+    for req, ours in zip(requests, engine.decide(requests), strict=True):
+        theirs = cedarpy.is_authorized(
+            {"principal": f'{req.subject.type}::"{req.subject.id}"',
+             "action": f'Action::"{req.action.name}"',
+             "resource": f'{req.resource.type}::"{req.resource.id}"', "context": {}},
+            cedar_set, entities)
+        assert ours.allowed == theirs.allowed, req
+        linked = {r for r in theirs.diagnostics.reasons if r.startswith("link-")}
+        assert {r for r in ours.reasons if r.startswith("link-")} == linked, req
