@@ -183,3 +183,20 @@ async def test_a_reload_that_would_strand_a_stored_link_is_refused(
     assert (await decide(client))["decision"] is True  # the old set and the link still serve
     assert (await client.delete("/admin/links/alice-q3", headers=AUTH)).status_code == 200
     assert (await client.post("/admin/reload", headers=AUTH)).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_search_finds_what_a_stored_link_shares(
+        replicas: list[tuple[httpx.AsyncClient, PDPService]]) -> None:
+    (client, _), _ = replicas
+    query = {"subject": {"type": "User", "id": "alice"}, "action": {"name": "view"},
+             "resource": {"type": "Doc"}}
+
+    async def found() -> list[str]:
+        response = await client.post("/access/v1/search/resource", json=query)
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["results"]]
+
+    assert await found() == []
+    assert (await client.post("/admin/links", json=SHARE, headers=AUTH)).status_code == 200
+    assert await found() == ["report"]
