@@ -11,7 +11,7 @@ from typing import Any
 from pdp.entities.sql import SQLEntityStore, WriteResult
 from pdp.errors import LinkError, NotFound
 from pdp.policies.compiled import CompiledPolicySet, locate
-from pdp.policies.links import LinkInfo, check_link
+from pdp.policies.links import LinkInfo, check_link, schema_problems
 
 __all__ = ["LinkAdmin"]
 
@@ -43,6 +43,9 @@ class LinkAdmin:
                               templates, compiled.schema_types, taken)
             taken.add(link.link_id)
             links.append(link)
+        wrong = schema_problems(links, templates, compiled.schema)
+        if wrong:
+            raise LinkError(next(iter(wrong.values())), field="args")
         return self.store.put_links(links)
 
     def remove(self, link_ids: Sequence[str]) -> WriteResult:

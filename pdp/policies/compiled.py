@@ -23,7 +23,7 @@ import cedarpy
 
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.index import SliceIndex
-from pdp.policies.links import LINKS_SUFFIX, LinkInfo, load_links_file
+from pdp.policies.links import LINKS_SUFFIX, LinkInfo, load_links_file, schema_problems
 from pdp.policies.schema_types import SchemaTypes
 from pdp.policies.source import Statement, locate_in_statement, split_statements
 
@@ -155,6 +155,10 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     taken = {p.id for p in infos}
     links = [link for path in links_files for link in load_links_file(
         path.name, texts[path], templates, schema_types, taken, diagnostics)]
+    if schema is not None and links:
+        wrong = schema_problems(links, templates, schema)
+        diagnostics.extend(PolicyDiagnostic(x.file or "<links>", wrong[x.link_id], x.line)
+                           for x in links if x.link_id in wrong)
     policy_set = _build_policy_set(infos, links, diagnostics)
     entities: tuple[Mapping[str, Any], ...] = ()
     if entities_file.is_file():

@@ -15,6 +15,7 @@ slots, each with an entity uid (Cedar's ``Type::"id"`` text, read by Cedar, or
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +26,14 @@ from pdp.errors import LinkError, PolicyDiagnostic
 from pdp.policies.schema_types import SchemaTypes
 
 __all__ = ["LINKS_SUFFIX", "LinkInfo", "LinkSet", "check_link", "link_problem", "load_links_file",
-           "stranded", "template_slots", "uid_text"]
+           "schema_problems", "stranded", "template_slots", "uid_text"]
 
 LINKS_SUFFIX = ".links.json"
 EntityUid = tuple[str, str]
 _MAX_UID_TEXT = 1024
 MAX_ID = 256
+_POLICY_N = re.compile(r"policy(\d+)")
+_FOR_POLICY = re.compile(r"^for policy `?policy\d+`?,\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,55 @@ def stranded(links: Iterable[LinkInfo], templates: Mapping[str, Any],
         if problem is not None:
             found.append((link.link_id, problem))
     return found
+
+
+def schema_problems(links: Sequence[LinkInfo], templates: Mapping[str, Any],
+                    schema: Any) -> dict[str, str]:
+    """Cedar's validator on each link's policy (its template with the slots filled), as
+    ``cedar validate`` checks template-linked policies: an entity type the scope cannot have
+    for any action the schema declares, or a condition that does not type-check with it.
+    ``link id → problem``, for links whose template is known; none without a schema."""
+    known = [x for x in links if x.template_id in templates]
+    if schema is None or not known:
+        return {}
+    statics = {f"l{n:09d}": _filled(templates[x.template_id].est, x.values)
+               for n, x in enumerate(known)}
+    try:
+        text = cedarpy.policies_from_json_str(json.dumps(
+            {"staticPolicies": statics, "templates": {}, "templateLinks": []}))
+        result = cedarpy.validate_policies(text, schema, release_gil=True)
+    except ValueError as exc:
+        return {x.link_id: f"link {x.link_id}: cannot be validated: {exc}" for x in known}
+    found: dict[str, str] = {}
+    for err in result.errors:
+        m = _POLICY_N.fullmatch(err.policy_id or "")
+        if m is None or int(m.group(1)) >= len(known):
+            continue
+        link = known[int(m.group(1))]
+        message = _FOR_POLICY.sub("", err.error, count=1)
+        found.setdefault(link.link_id, f"link {link.link_id}: schema validation: {message}")
+    return found
+
+
+def _filled(est: Mapping[str, Any], values: Mapping[str, EntityUid]) -> dict[str, Any]:
+    """A template's policy with its slots replaced by the link's entities."""
+    def fill(constraint: Any) -> Any:
+        if not isinstance(constraint, Mapping):
+            return constraint
+        out = dict(constraint)
+        slot = out.pop("slot", None)
+        if isinstance(slot, str) and slot in values:
+            out["entity"] = {"type": values[slot][0], "id": values[slot][1]}
+        elif slot is not None:
+            out["slot"] = slot
+        if isinstance(out.get("in"), Mapping):
+            out["in"] = fill(out["in"])
+        return out
+
+    doc = dict(est)
+    doc["principal"] = fill(est.get("principal"))
+    doc["resource"] = fill(est.get("resource"))
+    return doc
 
 
 def uid_text(uid: EntityUid) -> str:

@@ -60,7 +60,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder, ReloadFailure
-from pdp.policies.links import stranded
+from pdp.policies.links import schema_problems, stranded
 
 __all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "ReloadStats", "policy_file"]
 
@@ -255,13 +255,18 @@ class Reloader:
         if read_links is None:
             return []
         try:
-            stored = read_links().by_id.values()
+            stored = list(read_links().by_id.values())
         except PDPError as exc:  # cannot tell: keep the set that is known to fit
             return [PolicyDiagnostic("<stored links>", f"cannot check the stored template "
                                                        f"links: {exc.message}")]
         taken = {p.id for p in new.policies} | {x.link_id for x in new.links}
+        templates = new.templates()
+        found = dict(stranded(stored, templates, new.schema_types, taken))
+        for link_id, problem in schema_problems(
+                [x for x in stored if x.link_id not in found], templates, new.schema).items():
+            found[link_id] = problem
         return [PolicyDiagnostic("<stored links>", f"{problem} (remove the link first)")
-                for _, problem in stranded(stored, new.templates(), new.schema_types, taken)]
+                for problem in found.values()]
 
     def _apply_entities(self, new: CompiledPolicySet) -> None:
         store: Any = self._store

@@ -121,6 +121,8 @@ async def test_a_stored_link_permits_at_once_everywhere_and_its_removal_denies(
     (dict(SHARE, args=dict(SHARE["args"], **{"?principal": 'Robot::"r"'})),
      "of a type the schema does not declare"),
     (dict(SHARE, link_id="share"), "already a policy's"),
+    (dict(SHARE, args=dict(SHARE["args"], **{"?principal": 'Folder::"x"'})),
+     "unable to find an applicable action"),
 ])
 async def test_a_wrong_link_is_refused_and_nothing_is_written(
         replicas: list[tuple[httpx.AsyncClient, PDPService]], link: dict[str, Any],

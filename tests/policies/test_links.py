@@ -296,3 +296,17 @@ def test_a_set_with_generated_links_decides_as_cedarpy_does(
         assert ours.allowed == theirs.allowed, req
         linked = {r for r in theirs.diagnostics.reasons if r.startswith("link-")}
         assert {r for r in ours.reasons if r.startswith("link-")} == linked, req
+
+
+def test_a_link_whose_policy_the_schema_cannot_validate_is_reported_at_its_line(
+        tmp_path: Path) -> None:
+    # Team is declared, but no action takes a Team principal with `==`: Cedar's validator
+    # refuses the linked policy, as `cedar validate` refuses it
+    links = [LINKS[0], {"template_id": "share", "link_id": "team-views",
+                        "args": {"?principal": 'Team::"sales"', "?resource": 'Folder::"q3"'}}]
+    with pytest.raises(PolicyLoadError) as caught:
+        compile_directory(write_set(tmp_path, links))
+    [d] = caught.value.diagnostics
+    assert (d.file, d.line) == ("shares.links.json", 10)
+    assert d.message.startswith("link team-views: schema validation: ")
+    assert "unable to find an applicable action" in d.message
