@@ -18,68 +18,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Statement", "SplitError", "Token", "split_statements", "locate_in_statement",
-           "tokens"]
+__all__ = ["Statement", "SplitError", "split_statements", "locate_in_statement"]
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
 _WORD = re.compile(r"[_a-zA-Z0-9]+")
-_IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
-_LINE_END = "\n\r"
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A lexeme: ``kind`` is ``"string"`` (quotes included), ``"ident"`` or ``"punct"``."""
-
-    kind: str
-    text: str
-    offset: int
-
-
-class _Unterminated(Exception):
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
-
-
-def tokens(text: str, start: int = 0) -> list[Token]:
-    """The tokens of ``text`` from ``start``, comments and whitespace skipped. A string cut by
-    the end of the text raises ``_Unterminated`` (internal)."""
-    out: list[Token] = []
-    i, n = start, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-        elif ch == "/" and text.startswith("//", i):
-            while i < n and text[i] not in _LINE_END:
-                i += 1
-        elif ch == '"':
-            end = _string_end(text, i)
-            out.append(Token("string", text[i:end], i))
-            i = end
-        else:
-            m = _IDENT.match(text, i)
-            if m is not None:
-                out.append(Token("ident", m.group(), i))
-                i = m.end()
-            else:
-                out.append(Token("punct", ch, i))
-                i += 1
-    return out
-
-
-def _string_end(text: str, i: int) -> int:
-    """Offset just past the string literal opening at ``i``."""
-    j, n = i + 1, len(text)
-    while j < n:
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == '"':
-            return j + 1
-        j += 1
-    raise _Unterminated(i)
+# One lexeme at a time, each alternative linear: whitespace, a comment (to the end of the
+# line), a string literal (a backslash escapes the next character other than a line feed),
+# an identifier, or any single character. A lone `"` is a string that does not terminate.
+_TOKEN = re.compile(r'(?P<skip>\s+|//[^\n\r]*)|(?P<string>"(?:[^"\\]|\\.)*")'
+                    r"|(?P<ident>[_a-zA-Z][_a-zA-Z0-9]*)|(?P<other>[\s\S])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,25 +38,8 @@ class Statement:
     text: str
     line: int  # where the statement starts, from 1
     column: int
-
-    @property
-    def annotations(self) -> list[tuple[str, str | None]]:
-        """The leading ``@name("value")`` annotations, values as written (escapes kept)."""
-        found: list[tuple[str, str | None]] = []
-        try:
-            toks = tokens(self.text)
-        except _Unterminated:
-            return found
-        k = 0
-        while k + 1 < len(toks) and toks[k].text == "@" and toks[k + 1].kind == "ident":
-            name, value = toks[k + 1].text, None
-            k += 2
-            if k + 2 < len(toks) and toks[k].text == "(" and toks[k + 1].kind == "string" \
-                    and toks[k + 2].text == ")":
-                value = toks[k + 1].text[1:-1]
-                k += 3
-            found.append((name, value))
-        return found
+    body_offset: int = 0  # where the ``permit``/``forbid`` keyword is, in ``text``
+    annotations: tuple[tuple[str, str | None], ...] = ()  # leading ``@name("value")``
 
     @property
     def annotation_id(self) -> str | None:
@@ -119,28 +49,13 @@ class Statement:
         return None
 
     @property
-    def _body_offset(self) -> int:
-        """Offset of the effect keyword (just past the annotations)."""
-        try:
-            toks = tokens(self.text)
-        except _Unterminated:
-            return 0
-        k = 0
-        while k + 1 < len(toks) and toks[k].text == "@" and toks[k + 1].kind == "ident":
-            k += 2
-            if k + 2 < len(toks) and toks[k].text == "(" and toks[k + 1].kind == "string" \
-                    and toks[k + 2].text == ")":
-                k += 3
-        return toks[k].offset if k < len(toks) else 0
-
-    @property
     def head(self) -> str:
         """The annotations before the ``permit``/``forbid`` keyword."""
-        return self.text[: self._body_offset]
+        return self.text[: self.body_offset]
 
     @property
     def first_line(self) -> str:
-        body = self.text[self._body_offset:].strip()
+        body = self.text[self.body_offset:].strip()
         return body.splitlines()[0][:120] if body else ""
 
     def describe(self) -> str:
@@ -165,40 +80,78 @@ class SplitError:
     message: str
 
 
-def _position(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - text.rfind("\n", 0, offset)
+class _Lines:
+    """Line and column of increasing offsets in one text, counted once."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._offset = 0
+        self._line = 1
+        self._line_start = 0
+
+    def at(self, offset: int) -> tuple[int, int]:
+        text = self._text
+        if offset < self._offset:  # (not expected) start over
+            self._offset, self._line, self._line_start = 0, 1, 0
+        newlines = text.count("\n", self._offset, offset)
+        if newlines:
+            self._line += newlines
+            self._line_start = text.rfind("\n", self._offset, offset) + 1
+        self._offset = offset
+        return self._line, offset - self._line_start + 1
 
 
 def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitError]]:
     """Split Cedar policy text at each ``;`` outside strings and comments."""
-    statements: list[Statement] = []
-    try:
-        toks = tokens(text)
-    except _Unterminated as exc:
-        # the statements before the unterminated string are still worth reporting on
-        toks = tokens(text[: exc.offset])
-        found, _ = _statements(file, text, toks)
-        return found, [SplitError(file, *_position(text, exc.offset),
-                                  "unterminated string literal")]
-    statements, start = _statements(file, text, toks)
-    if start is not None:
-        return statements, [SplitError(file, *_position(text, start),
-                                       "policy is not terminated by ';'")]
-    return statements, []
-
-
-def _statements(file: str, text: str, toks: list[Token]) -> tuple[list[Statement], int | None]:
+    lines = _Lines(text)
     statements: list[Statement] = []
     start: int | None = None
-    for tok in toks:
+    state, name, value, body = 0, "", "", 0
+    annotations: list[tuple[str, str | None]] = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "skip":
+            continue
+        token, at = m.group(), m.start()
+        if kind == "other":
+            if token == '"':
+                return statements, [SplitError(file, *lines.at(at),
+                                               "unterminated string literal")]
+            if token == ";" and start is not None:
+                if state >= 0:  # (nothing but annotations)
+                    body = at
+                statements.append(Statement(file, len(statements) + 1, text[start:at + 1],
+                                            *lines.at(start), body - start,
+                                            tuple(annotations)))
+                start = None
+                continue
         if start is None:
-            start = tok.offset
-        if tok.kind == "punct" and tok.text == ";":
-            statements.append(Statement(file, len(statements) + 1,
-                                        text[start: tok.offset + 1], *_position(text, start)))
-            start = None
-    return statements, start
+            start, state, annotations = at, 0, []
+        if state < 0:
+            continue
+        # the leading annotations: ( "@" IDENT [ "(" STRING ")" ] )*
+        if state == 0:
+            state, body = (1, 0) if token == "@" else (-1, at)
+        elif state == 1:
+            state, name, body = (2, token, 0) if kind == "ident" else (-1, "", at)
+        elif state == 2:
+            if token == "(":
+                state = 3
+            else:
+                annotations.append((name, None))
+                state, body = (1, 0) if token == "@" else (-1, at)
+        elif state == 3:
+            state, value, body = (4, token[1:-1], 0) if kind == "string" else (-1, "", at)
+        else:
+            if token == ")":
+                annotations.append((name, value))
+                state = 0
+            else:
+                state, body = -1, at
+    if start is not None:
+        return statements, [SplitError(file, *lines.at(start),
+                                       "policy is not terminated by ';'")]
+    return statements, []
 
 
 def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
@@ -212,7 +165,7 @@ def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
     tail = message.rsplit(":", 1)[-1].strip() if ":" in message else ""
     if tail and " " not in tail:
         candidates.append(tail)
-    body_start = statement._body_offset
+    body_start = statement.body_offset
     for token in candidates:
         token = token.split("::")[-1].strip('"') if token.count("::") > 1 else token
         at = _find_token(statement.text, token, body_start)

@@ -61,7 +61,7 @@ def test_a_string_may_span_lines_as_in_cedar() -> None:
                                                      'action, resource);')
     assert errors == []
     assert [(s.line, s.column) for s in statements] == [(1, 1), (4, 1)]
-    assert statements[1].annotations == [("doc", "two\nlines;")]
+    assert statements[1].annotations == (("doc", "two\nlines;"),)
     assert statements[1].first_line == "forbid(principal, action, resource);"
 
 
