@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     warnings = lint(compiled.policies, directory)
     summary = {"version": compiled.version, "policies": len(compiled.policies),
                "entities": len(compiled.entities), "schema": compiled.schema is not None,
-               "warnings": len(warnings)}
+               "links": len(compiled.links), "warnings": len(warnings)}
     failed = bool(warnings) and args.strict
     if as_json:
         print(json.dumps({"valid": not failed, "errors": [],
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     print(f"ok: {summary['policies']} policies, {summary['entities']} entities, "
-          f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
+          + (f"{summary['links']} template links, " if compiled.links else "")
+          + f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
           + (f", {len(warnings)} warning(s)" if warnings else ""))
     return 0

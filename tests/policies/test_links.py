@@ -143,6 +143,14 @@ def test_every_wrong_link_is_reported_at_its_line(tmp_path: Path) -> None:
     assert "is not a Cedar entity uid" in messages[5]
 
 
+def test_pdp_check_counts_the_links_of_a_good_set(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(write_set(tmp_path))]) == 0
+    assert ", 3 template links, schema: yes" in capsys.readouterr().out
+    assert main(["check", "--json", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["links"] == 3
+
+
 def test_pdp_check_reports_a_wrong_link_with_file_and_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_set(tmp_path, BAD_LINKS)
