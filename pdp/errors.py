@@ -43,6 +43,7 @@ __all__ = [
     "PolicyDiagnostic",
     "EntityError",
     "CedarInputError",
+    "LinkError",
     "StoreUnavailable",
     "MappingError",
     "TokenError",
@@ -308,6 +309,11 @@ class CedarInputError(PDPError):
     is Cedar's."""
 
     code = "invalid_cedar_input"
+class LinkError(PDPError):
+    """A template link names no template, fills its slots wrongly or names an entity of a
+    type the schema does not allow."""
+
+    code = "invalid_link"
     status = 400
 
 

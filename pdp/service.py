@@ -121,7 +121,9 @@ class PDPService:
         body = decision.to_wire(explain)
         if explain and decision.reasons and decision.error is None:
             compiled = self.policies.current
-            body["context"]["policies"] = [locate(compiled, pid) for pid in decision.reasons]
+            links = self.engine.links()
+            body["context"]["policies"] = [locate(compiled, pid, links)
+                                           for pid in decision.reasons]
         return body
 
     def search(self, kind: SearchKind | str, body: Any, *,

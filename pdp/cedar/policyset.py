@@ -208,12 +208,15 @@ class PolicySet:
 
     def subset(self, ids: Iterable[str], cedar: Any) -> PolicySet:
         """The policies ``ids`` of this set, sharing its compiled code (``cedar``: a cedarpy
-        ``PolicySet`` of the same policies, for the fallback). Unknown ids are ignored."""
+        ``PolicySet`` of the same policies, for the fallback). An id this set does not hold
+        makes the subset not native (it is then left to ``cedar``): a policy is never dropped."""
         wanted = set(ids)
         part = object.__new__(PolicySet)
         part.text, part.cedar, part._est = self.text, cedar, self._est
         part.ids = tuple(i for i in self.ids if i in wanted)
-        part.native_reason = self.native_reason
+        missing = wanted.difference(part.ids)
+        part.native_reason = self.native_reason or (
+            f"policies not compiled: {', '.join(sorted(missing)[:3])}" if missing else None)
         part._policies = tuple(p for p in self._policies if p[0] in wanted)
         part._index = None
         return part

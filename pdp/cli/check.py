@@ -105,8 +105,8 @@ def _check(directory: Path, as_json: bool, strict: bool, multiple: bool = False,
     not_native = native_reason(compiled)
     summary = {"version": compiled.version, "policies": len(compiled.policies),
                "entities": len(compiled.entities), "schema": compiled.schema is not None,
-               "warnings": len(warnings), "native": not_native is None,
-               "native_reason": not_native}
+               "links": len(compiled.links), "warnings": len(warnings),
+               "native": not_native is None, "native_reason": not_native}
     failed = bool(warnings) and strict
     document = {"valid": not failed, "errors": [],
                 "warnings": [w.to_dict() for w in warnings], "summary": summary}
@@ -120,7 +120,8 @@ def _check(directory: Path, as_json: bool, strict: bool, multiple: bool = False,
         return document, 1
     prefix = f"{directory}: " if multiple else ""
     print(f"{prefix}ok: {summary['policies']} policies, {summary['entities']} entities, "
-          f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
+          + (f"{summary['links']} template links, " if compiled.links else "")
+          + f"schema: {'yes' if summary['schema'] else 'no'}, version {summary['version']}"
           + (f", {len(warnings)} warning(s)" if warnings else "")
           + ("" if not_native is None else
              f"; evaluated by cedarpy, not natively: {not_native}"))

@@ -1,4 +1,4 @@
-"""Command groups beyond the core ones (entities, decisions, gateway), listed in one place."""
+"""Command groups beyond the core ones (entities, links, decisions, gateway), in one place."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ __all__ = ["modules"]
 
 
 def modules() -> list[ModuleType]:
-    from pdp.cli import decisions, entities, gateway, mcp
+    from pdp.cli import decisions, entities, gateway, links, mcp
 
-    return [entities, decisions, gateway, mcp]
+    return [entities, links, decisions, gateway, mcp]

@@ -36,6 +36,7 @@ closures): the same batch sent again costs Cedar no entity parsing at all.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import threading
 import time
@@ -58,6 +59,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, SchemaViolation, StoreUnavailable, TranslationError
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
+from pdp.policies.links import LinkInfo, LinkSet, stranded
 from pdp.settings import Settings
 
 __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUNDS"]
@@ -140,7 +142,8 @@ class CedarInput:
 
 @dataclass(frozen=True, slots=True)
 class _VersionState:
-    """What the engine derives from one compiled policy set (rebuilt after a reload)."""
+    """What the engine derives from one compiled policy set and the template links stored
+    with the entities (rebuilt after a reload or a change of stored links)."""
 
     version: str
     compiled: CompiledPolicySet
@@ -150,6 +153,14 @@ class _VersionState:
     actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
     trusted: frozenset[str]  # attributes request properties may set on stored entities
+    stored: LinkSet | None = None  # the store's links this state was made of
+    index: SliceIndex | None = None  # the compiled index with the stored links (None: same)
+    links: Mapping[str, LinkInfo] = field(default_factory=dict)  # every link in force
+    _full: list[Any] = field(default_factory=list)  # the whole set with stored links, lazily
+
+    @property
+    def slices(self) -> SliceIndex:
+        return self.index if self.index is not None else self.compiled.index
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +226,25 @@ class Engine:
         the new state or for freeing the old one."""
         state = self._version_state(self._policies())
         if self._native is not None:
-            self._native.prepare(state.compiled)
+            self._native.prepare(state.compiled, state.slices)
+
+    def links(self) -> Mapping[str, LinkInfo]:
+        """Every template link in force (the policy set's files' and the store's), by id."""
+        return self._version_state(self._policies()).links
+
+    def policy_set(self) -> Any:
+        """The whole current policy set as Cedar evaluates it, stored links included
+        (``cedarpy.PolicySet``; for partial evaluation)."""
+        state = self._version_state(self._policies())
+        if state.index is None:
+            return state.compiled.policy_set
+        if not state._full:
+            stored = [x for x in state.links.values() if x.file is None]
+            state._full.append(state.compiled.policy_set.with_linked_batch([
+                {"template_id": x.template_id, "new_id": x.link_id,
+                 "values": {k: {"type": t, "id": i} for k, (t, i) in x.values.items()}}
+                for x in stored]))
+        return state._full[0]
 
     def cedar_input(self, request: EvaluationRequest) -> CedarInput:
         """What Cedar is given for ``request``: the Cedar request, the entities (Cedar JSON)
@@ -291,7 +320,7 @@ class Engine:
                 prepared.append(p)
         if prepared:
             group_memo = self._group_memo if closures.memoised else None
-            for policy_slice, group in _groups(prepared, state.compiled.index):
+            for policy_slice, group in _groups(prepared, state.slices):
                 self._evaluate(policy_slice, group, state, decisions, evaluated, group_memo)
         final = [d if d is not None else Decision(False, "error", errors=("not evaluated",))
                  for d in decisions]
@@ -307,7 +336,13 @@ class Engine:
 
     def _version_state(self, compiled: CompiledPolicySet) -> _VersionState:
         state = self._state
+        read_links = getattr(self._store, "links", None)
+        stored: LinkSet | None = read_links() if read_links else None
         if state is not None and state.compiled is compiled:
+            if state.stored is stored:
+                return state
+            state = self._with_links(state, stored)
+            self._state = state
             return state
         translator = Translator(compiled.schema_types, namespace=self._options.namespace,
                                 action_properties_key=self._options.action_properties_key,
@@ -333,10 +368,49 @@ class Engine:
         permits = frozenset(p.id for p in compiled.policies if p.effect == "permit")
         trusted = self._trusted | (types.trusted_attributes() if types is not None
                                    else frozenset())
-        state = _VersionState(compiled.version, compiled, translator, permits, actions, sent,
-                              ancestors, trusted)
+        state = self._with_links(_VersionState(compiled.version, compiled, translator, permits,
+                                               actions, sent, ancestors, trusted), stored)
         self._state = state
         return state
+
+    @staticmethod
+    def _with_links(state: _VersionState, stored: LinkSet | None) -> _VersionState:
+        """``state`` with the store's template links: those that fit the policy set are
+        indexed with the static policies and the files' links; the others are left out,
+        with an error logged (a link names a template that changed or went away). Against
+        the same policy set, only the links that changed since ``state`` are checked and
+        re-indexed (:meth:`SliceIndex.linked`), so a change costs what it changes."""
+        compiled = state.compiled
+        before = state.stored.by_id if state.stored is not None else {}
+        now = stored.by_id if stored is not None else {}
+        ids = stored.changed_since(state.stored) \
+            if stored is not None and state.stored is not None else None
+        if ids is not None:  # caught up from the store's log of changes
+            added = [now[k] for k in ids if k in now]
+            removed = [k for k in ids if k in before]
+        else:
+            added = [x for k, x in now.items() if before.get(k) is not x]
+            removed = [k for k, x in before.items() if now.get(k) is not x]
+        if not added and not removed and state.stored is not None:
+            return dataclasses.replace(state, stored=stored)
+        links = dict(state.links) if state.links else {x.link_id: x for x in compiled.links}
+        for link_id in removed:
+            links.pop(link_id, None)
+        taken = {p.id for p in compiled.policies} | {x.link_id for x in compiled.links}
+        unfit = dict(stranded(added, compiled.templates(), compiled.schema_types, taken))
+        for link_id, problem in unfit.items():
+            log.error("stored template link %s is not in force: %s", link_id, problem)
+        fitting = [x for x in added if x.link_id not in unfit]
+        links.update((x.link_id, x) for x in fitting)
+        index = state.slices.linked(fitting, removed)
+        version = f"{compiled.version}+{len(links)}"
+        templates = compiled.templates()
+        permits = frozenset(p.id for p in compiled.policies if p.effect == "permit") | {
+            x.link_id for x in links.values()
+            if x.template_id in templates and templates[x.template_id].effect == "permit"}
+        return dataclasses.replace(state, version=version, stored=stored,
+                                   index=None if index is compiled.index else index,
+                                   links=links, permits=permits, _full=[])
 
     def _closures_for(self, state: _VersionState) -> _Closures:
         memo = self._closure_memo
@@ -345,14 +419,14 @@ class Engine:
             store_version = self._store.version  # before any entity is read
             if store_version is not None:
                 generation = (state.version, store_version)
-        return _Closures(self._store, state.actions, state.compiled.index.followed,
+        return _Closures(self._store, state.actions, state.slices.followed,
                          self._options.entity_depth, memo if generation else None, generation,
-                         state.trusted)
+                         state.slices.tags_read, state.trusted)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:
         cr = state.translator.translate(req)
-        index = state.compiled.index
+        index = state.slices
         depth = self._options.entity_depth
         principal, action, resource = cr.principal, cr.action, cr.resource
         overlays: dict[EntityUid, dict[str, Any]] = {}
@@ -402,7 +476,7 @@ class Engine:
         try:
             answers = None
             if self._native is not None:
-                answers = self._native.authorize(state.compiled, policy_slice,
+                answers = self._native.authorize(state.compiled, state.slices, policy_slice,
                                                  [p.cedar for p in group], _merged(group),
                                                  state.actions_json)
             if answers is None:
@@ -437,17 +511,18 @@ class _Reach:
     result does not depend on the order of discovery.
     """
 
-    __slots__ = ("_store", "_provided", "_follow", "_limit", "_overlays", "_depth_of", "out",
-                 "_requested", "_referenced", "_to_fetch", "_to_expand", "_trusted")
+    __slots__ = ("_store", "_provided", "_follow", "_tags", "_limit", "_overlays", "_depth_of",
+                 "out", "_requested", "_referenced", "_to_fetch", "_to_expand", "_trusted")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int,
-                 overlays: dict[EntityUid, dict[str, Any]],
+                 overlays: dict[EntityUid, dict[str, Any]], tags: bool = False,
                  trusted: frozenset[str] = frozenset()) -> None:
         self._trusted = trusted
         self._store = store
         self._provided = provided
         self._follow = follow
+        self._tags = tags  # follow references held in tags too
         self._limit = limit
         self._overlays = overlays
         self._depth_of: dict[EntityUid, int] = {}  # values, at their shortest distance
@@ -500,12 +575,17 @@ class _Reach:
             expanding, self._to_expand = self._to_expand, []
             for uid in expanding:
                 ent = out[uid]
-                if not ent.attrs:
+                tags = ent.tags if self._tags else None
+                if not ent.attrs and not tags:
                     continue
                 refs: list[EntityUid] = []
                 for name, value in ent.attrs.items():
                     if name in follow and isinstance(value, dict | list):
                         entity_refs(value, refs)
+                if tags:
+                    for value in tags.values():
+                        if isinstance(value, dict | list):
+                            entity_refs(value, refs)
                 depth = depth_of[uid]
                 if depth < limit:
                     for ref in refs:
@@ -525,7 +605,8 @@ class _Reach:
                    if k in trusted or f"{uid[0]}.{k}" in trusted} if trusted else {}
         if not allowed:
             return ent
-        return StoredEntity.build(uid[0], uid[1], {**ent.attrs, **allowed}, ent.parents)
+        return StoredEntity.build(uid[0], uid[1], {**ent.attrs, **allowed}, ent.parents,
+                                  ent.tags)
 
     def cedar_entities(self) -> dict[EntityUid, StoredEntity]:
         """What Cedar needs: the values, and the ancestors that have ancestors themselves."""
@@ -626,16 +707,18 @@ class _Closures:
     """The closures one ``decide`` call needs: computed once per call, and shared across
     calls through the engine's memo when the store can say when it changes."""
 
-    __slots__ = ("_store", "_provided", "_follow", "_limit", "_memo", "_generation", "_local",
-                 "_trusted")
+    __slots__ = ("_store", "_provided", "_follow", "_tags", "_limit", "_memo", "_generation",
+                 "_local", "_trusted")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int, memo: _Memo | None,
-                 generation: object, trusted: frozenset[str] = frozenset()) -> None:
+                 generation: object, tags: bool = False,
+                 trusted: frozenset[str] = frozenset()) -> None:
         self._trusted = trusted
         self._store = store
         self._provided = provided
         self._follow = follow
+        self._tags = tags
         self._limit = limit
         self._memo = memo
         self._generation = generation
@@ -667,7 +750,7 @@ class _Closures:
                  overlays: dict[EntityUid, dict[str, Any]]) -> _Closure:
         overlaid = bool(overlays)  # (the search consumes ``overlays``)
         reach = _Reach(self._store, self._provided, self._follow, self._limit, overlays,
-                       self._trusted)
+                       self._tags, self._trusted)
         reach.add(uid, depth)
         reach.run()
         return reach.closure(uid, overlaid)

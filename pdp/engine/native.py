@@ -20,7 +20,7 @@ from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.policies.compiled import CompiledPolicySet
-from pdp.policies.index import PolicySlice
+from pdp.policies.index import PolicySlice, SliceIndex
 
 __all__ = ["NativeEvaluator", "native_reason"]
 
@@ -61,36 +61,42 @@ class NativeEvaluator:
         self._actions = _Lru(16)
         self._full = _Lru(2)
 
-    def prepare(self, compiled: CompiledPolicySet) -> PolicySet:
+    def prepare(self, compiled: CompiledPolicySet, index: SliceIndex | None = None,
+                ) -> PolicySet:
         """The whole policy set, compiled once per version (the reloader calls this after a
-        swap, so that no request waits for it)."""
-        found: PolicySet | None = self._full.get(compiled)
+        swap, so that no request waits for it). ``index``: the set's slice index with the
+        template links stored with the entities (default: the set's own index); its
+        policies are the ones compiled."""
+        index = index if index is not None else compiled.index
+        found: PolicySet | None = self._full.get(index)
         if found is None:
-            found = PolicySet.from_json(compiled.index.full_json(), compiled.policy_set)
-            self._full.put(compiled, found)
+            found = PolicySet.from_json(index.full_json(), compiled.policy_set)
+            self._full.put(index, found)
         return found
 
     def reason(self, compiled: CompiledPolicySet) -> str | None:
         """Why ``compiled`` is not evaluated natively (``None``: it is)."""
         return self.prepare(compiled).native_reason
 
-    def compiled(self, policy_slice: PolicySlice, compiled: CompiledPolicySet
-                 ) -> PolicySet | None:
-        """A slice's policies, from the whole set's compiled code; ``None`` if not native."""
+    def compiled(self, policy_slice: PolicySlice, compiled: CompiledPolicySet,
+                 index: SliceIndex | None = None) -> PolicySet | None:
+        """A slice's policies, from the whole set's compiled code; ``None`` if not native
+        (or if the compiled set lacks one of the slice's policies: never a smaller set)."""
         found: PolicySet | None = self._slices.get(policy_slice)
         if found is None:
-            found = self.prepare(compiled).subset(policy_slice.policy_ids,
-                                                  policy_slice.policy_set)
+            found = self.prepare(compiled, index).subset(policy_slice.policy_ids,
+                                                         policy_slice.policy_set)
             self._slices.put(policy_slice, found)
         return found if found.native_reason is None else None
 
-    def authorize(self, compiled: CompiledPolicySet, policy_slice: PolicySlice,
+    def authorize(self, compiled: CompiledPolicySet, index: SliceIndex,
+                  policy_slice: PolicySlice,
                   requests: Sequence[Mapping[str, Any]],
                   entities: Mapping[EntityUid, StoredEntity],
                   actions_json: tuple[bytes, ...]) -> list[dict[str, Any]] | None:
         """Cedar-shaped answers (``decision``, ``diagnostics``) for ``requests`` (the engine's
         Cedar requests, context as JSON text), or ``None`` if any part is not native."""
-        policies = self.compiled(policy_slice, compiled)
+        policies = self.compiled(policy_slice, compiled, index)
         if policies is None:
             self.fallbacks += len(requests)
             return None

@@ -15,13 +15,15 @@ EntityUid = tuple[str, str]  # (Cedar type, id)
 
 @dataclass(frozen=True, slots=True)
 class StoredEntity:
-    """One entity in Cedar's entity JSON form, with explicit ``__entity``/``__extn`` values."""
+    """One entity in Cedar's entity JSON form, with explicit ``__entity``/``__extn`` values
+    (Cedar's normal form). ``tags`` are Cedar entity tags (``getTag``/``hasTag``)."""
 
     type: str
     id: str
     attrs: Mapping[str, Any]
     parents: tuple[EntityUid, ...] = ()
     json: bytes = field(default=b"", compare=False, repr=False)
+    tags: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def uid(self) -> EntityUid:
@@ -34,18 +36,26 @@ class StoredEntity:
         parents = tuple((p.get("__entity", p)["type"], p.get("__entity", p)["id"])
                         for p in doc.get("parents", ()))
         attrs = dict(doc.get("attrs", {}))
-        return cls.build(str(uid["type"]), str(uid["id"]), attrs, parents)
+        return cls.build(str(uid["type"]), str(uid["id"]), attrs, parents,
+                         dict(doc.get("tags") or {}))
 
     @classmethod
     def build(cls, type_: str, id_: str, attrs: Mapping[str, Any],
-              parents: tuple[EntityUid, ...] = ()) -> StoredEntity:
-        doc = {"uid": {"type": type_, "id": id_}, "attrs": attrs,
-               "parents": [{"type": t, "id": i} for t, i in parents]}
-        return cls(type_, id_, attrs, parents, orjson.dumps(doc))
+              parents: tuple[EntityUid, ...] = (),
+              tags: Mapping[str, Any] | None = None) -> StoredEntity:
+        doc: dict[str, Any] = {"uid": {"type": type_, "id": id_}, "attrs": attrs,
+                               "parents": [{"type": t, "id": i} for t, i in parents]}
+        if tags:
+            doc["tags"] = tags
+        return cls(type_, id_, attrs, parents, orjson.dumps(doc), dict(tags or {}))
 
     def to_cedar_json(self) -> dict[str, Any]:
-        return {"uid": {"type": self.type, "id": self.id}, "attrs": dict(self.attrs),
-                "parents": [{"type": t, "id": i} for t, i in self.parents]}
+        doc: dict[str, Any] = {"uid": {"type": self.type, "id": self.id},
+                               "attrs": dict(self.attrs),
+                               "parents": [{"type": t, "id": i} for t, i in self.parents]}
+        if self.tags:
+            doc["tags"] = dict(self.tags)
+        return doc
 
 
 def entity_refs(value: Any, out: list[EntityUid]) -> None:

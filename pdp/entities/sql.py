@@ -62,9 +62,17 @@ from pdp.entities.database import (
     unavailable,
     utcnow,
 )
+from pdp.entities.links_sql import (
+    create_links_table,
+    existing_links,
+    read_links,
+    tombstone_links,
+    upsert_links,
+)
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import pick
-from pdp.errors import EntityError, StoreUnavailable
+from pdp.errors import EntityError, LinkError, StoreUnavailable
+from pdp.policies.links import LinkInfo, LinkSet
 
 __all__ = ["EntityRecord", "EntityRow", "SQLEntityStore", "StoreStateRow", "WriteResult"]
 
@@ -87,6 +95,7 @@ class EntityRow(SQLModel, table=True):
     id: str = Field(primary_key=True)
     attrs: dict[str, Any] = Field(sa_type=_JSON)
     parents: list[dict[str, str]] = Field(sa_type=_JSON)
+    tags: dict[str, Any] | None = Field(default=None, sa_type=_JSON, nullable=True)
     source: str = Field(max_length=8, index=True)
     revision: int = Field(sa_type=sa.BigInteger, index=True)
     deleted: bool = False
@@ -113,8 +122,15 @@ def _create_v1(conn: Connection) -> None:
     conn.execute(sa.insert(_STATE).values(id=1, version=0, purged_through=0))
 
 
+def _add_tags(conn: Connection) -> None:
+    """Entity tags (a database created by ``_create_v1`` from this code has them already)."""
+    if "tags" not in {c["name"] for c in sa.inspect(conn).get_columns("pdp_entities")}:
+        kind = "JSON" if conn.dialect.name == "sqlite" else "JSONB"
+        conn.execute(sa.text(f"ALTER TABLE pdp_entities ADD COLUMN tags {kind}"))
+
+
 # Schema history of the entity store: step n takes the tables from version n to n + 1.
-MIGRATIONS = (_create_v1,)
+MIGRATIONS = (_create_v1, _add_tags, create_links_table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +167,11 @@ class _Unchanged(Exception):
     """Raised inside a write transaction that turned out to change nothing (rolls it back)."""
 
 
-def _digest(attrs: Mapping[str, Any], parents: Sequence[EntityUid]) -> str:
-    canonical = orjson.dumps([attrs, [list(p) for p in parents]], option=orjson.OPT_SORT_KEYS)
+def _digest(ent: StoredEntity) -> str:
+    content: list[Any] = [ent.attrs, [list(p) for p in ent.parents]]
+    if ent.tags:
+        content.append(ent.tags)
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
@@ -160,9 +179,10 @@ def _parents_json(parents: Sequence[EntityUid]) -> list[dict[str, str]]:
     return [{"type": t, "id": i} for t, i in parents]
 
 
-def _entity(type_: str, id_: str, attrs: Any, parents: Any) -> StoredEntity:
-    return StoredEntity.build(type_, id_, attrs or {},
-                              tuple((p["type"], p["id"]) for p in parents or ()))
+def _entity(row: Any) -> StoredEntity:
+    return StoredEntity.build(row.type, row.id, row.attrs or {},
+                              tuple((p["type"], p["id"]) for p in row.parents or ()),
+                              row.tags or None)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -185,6 +205,7 @@ class SQLEntityStore:
         # the mirror; readers never lock, writers hold _mirror_lock
         self._by_uid: dict[EntityUid, StoredEntity] = {}
         self._ids: dict[str, list[str]] = {}
+        self._links = LinkSet({})  # template links; a new snapshot on every change
         self._version = 0
         self._mirror_lock = threading.Lock()
         # what the mirror reflects of the database
@@ -247,6 +268,11 @@ class SQLEntityStore:
         self._check()
         return self._by_uid.get(uid)
 
+    def links(self) -> LinkSet:
+        """The template links held in the database (a new snapshot after a change)."""
+        self._check()
+        return self._links
+
     def __len__(self) -> int:
         return len(self._by_uid)
 
@@ -284,13 +310,15 @@ class SQLEntityStore:
         started = self._clock()
         full = False
         rows: Sequence[Any] = ()
+        live: list[LinkInfo] = []
+        gone: list[str] = []
         with unavailable("reading the entity store"), self._db.read() as conn:
             version, purged = conn.execute(
                 sa.select(_STATE.c.version, _STATE.c.purged_through)
                 .where(_STATE.c.id == 1)).one()
             if version != self._seen:
                 cols = (_ENTITIES.c.type, _ENTITIES.c.id, _ENTITIES.c.attrs,
-                        _ENTITIES.c.parents, _ENTITIES.c.deleted)
+                        _ENTITIES.c.parents, _ENTITIES.c.tags, _ENTITIES.c.deleted)
                 if self._seen < 0 or self._seen < purged or version < self._seen:
                     full = True
                     rows = conn.execute(sa.select(*cols).where(
@@ -298,14 +326,23 @@ class SQLEntityStore:
                 else:
                     rows = conn.execute(sa.select(*cols).where(
                         _ENTITIES.c.revision > self._seen)).all()
+                live, gone = read_links(conn, None if full else self._seen)
+        if full:
+            self._links = self._links.replaced(live)
+        elif live or gone:
+            self._links = self._links.changed(live, gone)
         changed = False
         if full:
-            self._replace_mirror([_entity(r.type, r.id, r.attrs, r.parents) for r in rows])
+            self._replace_mirror([_entity(r) for r in rows])
             changed = True
         elif rows:
-            self._apply([_entity(r.type, r.id, r.attrs, r.parents) for r in rows
+            self._apply([_entity(r) for r in rows
                          if not r.deleted],
                         [(r.type, r.id) for r in rows if r.deleted])
+            changed = True
+        elif live or gone:
+            with self._mirror_lock:
+                self._version += 1
             changed = True
         self._seen = version
         self._synced_at = started
@@ -405,7 +442,7 @@ class SQLEntityStore:
             if ent.type == "Action" or ent.type.endswith("::Action"):
                 continue  # actions and their groups come from the schema, as the engine reads them
             wanted[ent.uid] = ent
-        digests = {uid: _digest(e.attrs, e.parents) for uid, e in wanted.items()}
+        digests = {uid: _digest(e) for uid, e in wanted.items()}
         try:
             with unavailable("writing file-managed entities"), self._db.write() as conn:
                 version = self._bump(conn)
@@ -438,7 +475,7 @@ class SQLEntityStore:
         uids = [e.uid for e in entities]
         if len(set(uids)) != len(uids):
             raise EntityError("an entity appears twice in one write")
-        digests = {e.uid: _digest(e.attrs, e.parents) for e in entities}
+        digests = {e.uid: _digest(e) for e in entities}
         gone: list[EntityUid] = []
         try:
             with unavailable("writing entities"), self._db.write() as conn:
@@ -472,6 +509,38 @@ class SQLEntityStore:
         except _Unchanged:
             return WriteResult()
         self._after_write((), present)
+        return WriteResult(0, len(present), version)
+
+    def put_links(self, links: Sequence[LinkInfo]) -> WriteResult:
+        """Add template links (checked against the policy set by the caller) in one
+        transaction; an id already stored is refused and nothing is written."""
+        ids = [x.link_id for x in links]
+        if len(set(ids)) != len(ids):
+            raise LinkError("a link id appears twice in one write", field="link_id")
+        if not links:
+            return WriteResult()
+        with unavailable("writing template links"), self._db.write() as conn:
+            version = self._bump(conn)
+            taken = existing_links(conn, ids)
+            if taken:
+                raise LinkError(f"link {sorted(taken)[0]} exists already (remove it first)",
+                                field="link_id")
+            upsert_links(conn, links, version, self._db.is_sqlite)
+        self._after_write((), ())
+        return WriteResult(len(links), 0, version)
+
+    def delete_links(self, link_ids: Sequence[str]) -> WriteResult:
+        """Remove template links (absent ones are ignored)."""
+        try:
+            with unavailable("removing template links"), self._db.write() as conn:
+                version = self._bump(conn)
+                present = sorted(existing_links(conn, list(link_ids)))
+                if not present:
+                    raise _Unchanged
+                tombstone_links(conn, present, version)
+        except _Unchanged:
+            return WriteResult()
+        self._after_write((), ())
         return WriteResult(0, len(present), version)
 
     def purge_tombstones(self, older_than: timedelta = _TOMBSTONE_TTL) -> int:
@@ -535,12 +604,13 @@ class SQLEntityStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=[_ENTITIES.c.type, _ENTITIES.c.id],
             set_={c: stmt.excluded[c] for c in
-                  ("attrs", "parents", "source", "revision", "deleted", "digest",
+                  ("attrs", "parents", "tags", "source", "revision", "deleted", "digest",
                    "updated_at")})
         for chunk in _chunks(entities):
             conn.execute(stmt, [
                 {"type": e.type, "id": e.id, "attrs": dict(e.attrs),
-                 "parents": _parents_json(e.parents), "source": source, "revision": version,
+                 "parents": _parents_json(e.parents), "tags": dict(e.tags) or None,
+                 "source": source, "revision": version,
                  "deleted": False, "digest": digests[e.uid], "updated_at": now}
                 for e in chunk])
 
@@ -549,7 +619,7 @@ class SQLEntityStore:
         now = utcnow()
         for chunk in _chunks(list(uids)):
             conn.execute(sa.update(_ENTITIES).where(key.in_(chunk)).values(
-                deleted=True, revision=version, attrs={}, parents=[], digest="",
+                deleted=True, revision=version, attrs={}, parents=[], tags=None, digest="",
                 updated_at=now))
 
     # -- admin reads (from the database, with bookkeeping) ----------------------------------
@@ -609,5 +679,5 @@ def _record(row: Any) -> EntityRecord:
     updated = row.updated_at
     if updated.tzinfo is None:  # SQLite keeps no zone; everything is written in UTC
         updated = updated.replace(tzinfo=UTC)
-    return EntityRecord(_entity(row.type, row.id, row.attrs, row.parents), row.source,
+    return EntityRecord(_entity(row), row.source,
                         int(row.revision), updated)

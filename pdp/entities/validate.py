@@ -49,9 +49,12 @@ def parse_uid(value: Any, where: str) -> EntityUid:
     return type_, id_
 
 
-def parse_document(doc: Any, where: str = "entity") -> tuple[EntityUid, dict[str, Any],
-                                                            tuple[EntityUid, ...]]:
-    """Check the shape of one Cedar entity document; return its uid, attributes and parents."""
+_Parsed = tuple[EntityUid, dict[str, Any], tuple[EntityUid, ...], dict[str, Any]]
+
+
+def parse_document(doc: Any, where: str = "entity") -> _Parsed:
+    """Check the shape of one Cedar entity document; return its uid, attributes, parents and
+    tags (``attrs``, ``parents`` and ``tags`` may be left out)."""
     if not isinstance(doc, Mapping):
         raise EntityError(f"{where} must be a JSON object", field=where)
     uid = parse_uid(doc.get("uid"), f"{where}.uid")
@@ -63,7 +66,10 @@ def parse_document(doc: Any, where: str = "entity") -> tuple[EntityUid, dict[str
     if not isinstance(raw_parents, list):
         raise EntityError(f"entity {label}: parents must be an array", field=f"{where}.parents")
     parents = tuple(parse_uid(p, f"{where}.parents[{i}]") for i, p in enumerate(raw_parents))
-    return uid, dict(attrs), parents
+    tags = doc.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        raise EntityError(f"entity {label}: tags must be an object", field=f"{where}.tags")
+    return uid, dict(attrs), parents, dict(tags)
 
 
 @dataclass(frozen=True)
@@ -76,17 +82,17 @@ class EntityValidator:
     def validate(self, docs: Iterable[Any]) -> list[StoredEntity]:
         """Parse and check every document; return them normalised, or raise for the first bad
         one. Nothing is returned unless all of them are valid."""
-        parsed: list[tuple[EntityUid, dict[str, Any], tuple[EntityUid, ...]]] = []
+        parsed: list[_Parsed] = []
         seen: set[EntityUid] = set()
         for i, doc in enumerate(docs):
-            uid, attrs, parents = parse_document(doc, f"entities[{i}]")
+            uid, attrs, parents, tags = parse_document(doc, f"entities[{i}]")
             if uid in seen:
                 raise EntityError(f"entity {describe_uid(uid)} appears twice",
                                   field=f"entities[{i}]")
             seen.add(uid)
             if self.types is not None:
                 self._check(uid, attrs, parents)
-            parsed.append((uid, attrs, parents))
+            parsed.append((uid, attrs, parents, tags))
         if not parsed:
             return []
         return self._normalise(parsed)
@@ -110,26 +116,24 @@ class EntityValidator:
 
     # -- Cedar's own check and normal form ---------------------------------------------------
 
-    def _normalise(self, parsed: Sequence[tuple[EntityUid, dict[str, Any],
-                                                tuple[EntityUid, ...]]]) -> list[StoredEntity]:
-        docs = [_cedar_doc(uid, attrs, parents) for uid, attrs, parents in parsed]
+    def _normalise(self, parsed: Sequence[_Parsed]) -> list[StoredEntity]:
+        docs = [_cedar_doc(*p) for p in parsed]
         try:
             entities = cedarpy.Entities.from_json_str(orjson.dumps(docs).decode(), self.schema)
-        except ValueError:
+        except ValueError as exc:
             self._find_rejected(parsed, docs)
-            raise EntityError("the entities were rejected by Cedar") from None
-        wanted = {uid for uid, _, _ in parsed}
+            raise EntityError(f"the entities were rejected by Cedar: {exc}") from None
+        wanted = {p[0] for p in parsed}
         out: dict[EntityUid, StoredEntity] = {}
         for doc in orjson.loads(str(entities)):
             ent = StoredEntity.from_cedar_json(doc)
             if ent.uid in wanted:
                 out[ent.uid] = ent
-        return [out[uid] for uid, _, _ in parsed]
+        return [out[p[0]] for p in parsed]
 
-    def _find_rejected(self, parsed: Sequence[tuple[EntityUid, dict[str, Any],
-                                                    tuple[EntityUid, ...]]],
+    def _find_rejected(self, parsed: Sequence[_Parsed],
                        docs: Sequence[Mapping[str, Any]]) -> None:
-        for (uid, _, _), doc in zip(parsed, docs, strict=True):
+        for (uid, _, _, _), doc in zip(parsed, docs, strict=True):
             try:
                 cedarpy.Entities.from_json_str(orjson.dumps([doc]).decode(), self.schema)
             except ValueError as exc:
@@ -137,10 +141,13 @@ class EntityValidator:
                 raise EntityError(f"entity {describe_uid(uid)}: {exc}{hint}") from None
 
 
-def _cedar_doc(uid: EntityUid, attrs: Mapping[str, Any],
-               parents: Sequence[EntityUid]) -> dict[str, Any]:
-    return {"uid": {"type": uid[0], "id": uid[1]}, "attrs": dict(attrs),
-            "parents": [{"type": t, "id": i} for t, i in parents]}
+def _cedar_doc(uid: EntityUid, attrs: Mapping[str, Any], parents: Sequence[EntityUid],
+               tags: Mapping[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"uid": {"type": uid[0], "id": uid[1]}, "attrs": dict(attrs),
+                           "parents": [{"type": t, "id": i} for t, i in parents]}
+    if tags:
+        doc["tags"] = dict(tags)
+    return doc
 
 
 def _where(path: str) -> str:

@@ -7,6 +7,9 @@
 | ``PUT /admin/entities`` | create or replace API-managed entities (one or an array) |
 | ``DELETE /admin/entities?type=&id=`` | delete an API-managed entity |
 | ``POST /admin/entities/import?replace=`` | bulk upsert (``replace=true``: the full set) |
+| ``GET /admin/links`` | list template links (the files' and the stored ones) |
+| ``POST /admin/links`` | add template links (one or an array, Cedar CLI format) |
+| ``DELETE /admin/links/{link_id}`` | remove a stored template link |
 | ``GET /admin/decisions?...`` | query the decision log, newest first, paged |
 
 Entity bodies are Cedar entity JSON (``{"uid", "attrs", "parents"}``, types as Cedar sees
@@ -28,6 +31,7 @@ from starlette.responses import Response
 from pdp.authzen import parse_json_body
 from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
 from pdp.entities.manage import EntityAdmin
+from pdp.entities.manage_links import LinkAdmin
 from pdp.entities.setup import validator_for
 from pdp.entities.sql import SQLEntityStore
 from pdp.errors import EntityError, NotFound
@@ -46,6 +50,8 @@ def admin_router(service: PDPService) -> APIRouter:
     store = service.store
     entities = (EntityAdmin(store, validator_for(service.policies))
                 if isinstance(store, SQLEntityStore) else None)
+    links = (LinkAdmin(store, lambda: service.policies.current)
+             if isinstance(store, SQLEntityStore) else None)
     reader = (DecisionReader(service.decision_log.database)
               if service.decision_log is not None else None)
     settings = service.settings
@@ -55,6 +61,12 @@ def admin_router(service: PDPService) -> APIRouter:
             raise NotFound("entity administration needs the SQL entity store "
                            "(PDP_ENTITY_STORE=sql)")
         return entities
+
+    def link_admin() -> LinkAdmin:
+        if links is None:
+            raise NotFound("stored template links need the SQL entity store "
+                           "(PDP_ENTITY_STORE=sql)")
+        return links
 
     def decisions() -> DecisionReader:
         if reader is None:
@@ -117,6 +129,25 @@ def admin_router(service: PDPService) -> APIRouter:
             raise EntityError("expected an array of entities (or {\"entities\": [...]})",
                               field="entities")
         result = await run(lambda: admin.put(docs, replace=replace))
+        return json_response(result.to_dict())
+
+    @router.get("/links", summary="List template links")
+    async def list_links() -> Response:
+        admin = link_admin()
+        return json_response({"links": await run(admin.list)})
+
+    @router.post("/links", summary="Add template links (Cedar CLI template-linked format)")
+    async def add_links(request: Request) -> Response:
+        admin = link_admin()
+        doc = await body(request)
+        docs = doc if isinstance(doc, list) else [doc]
+        result = await run(lambda: admin.add(docs))
+        return json_response(result.to_dict())
+
+    @router.delete("/links/{link_id:path}", summary="Remove a stored template link")
+    async def remove_link(link_id: str) -> Response:
+        admin = link_admin()
+        result = await run(lambda: admin.remove([link_id]))
         return json_response(result.to_dict())
 
     @router.get("/decisions", summary="Query the decision log (newest first)")

@@ -1,10 +1,11 @@
 """Loading a policy-set directory into one immutable :class:`CompiledPolicySet`.
 
 A policy set is one directory (not recursive): one or more ``*.cedar`` files, at most one
-schema (``*.cedarschema`` in Cedar syntax, or ``*.cedarschema.json``), and an optional
-``entities.json`` in Cedar's entity JSON format. Other files are ignored. Every problem is
-reported as a :class:`~pdp.errors.PolicyDiagnostic` naming the file, the policy and, wherever
-it can be worked out, the line and column.
+schema (``*.cedarschema`` in Cedar syntax, or ``*.cedarschema.json``), an optional
+``entities.json`` in Cedar's entity JSON format and any number of ``*.links.json`` template
+links in the Cedar CLI's format (:mod:`pdp.policies.links`). Other files are ignored. Every
+problem is reported as a :class:`~pdp.errors.PolicyDiagnostic` naming the file, the policy
+and, wherever it can be worked out, the line and column.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import cedarpy
 
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.index import SliceIndex
+from pdp.policies.links import LINKS_SUFFIX, LinkInfo, load_links_file, schema_problems
 from pdp.policies.schema_types import SchemaTypes
 from pdp.policies.source import Statement, locate_in_statement, split_statements
 
@@ -61,12 +63,16 @@ class CompiledPolicySet:
     entities: tuple[Mapping[str, Any], ...]  # normalised Cedar entity JSON (explicit forms)
     index: SliceIndex
     files: tuple[str, ...]
+    links: tuple[LinkInfo, ...] = ()  # those of the *.links.json files
 
     def policy(self, policy_id: str) -> PolicyInfo | None:
         for p in self.policies:
             if p.id == policy_id:
                 return p
         return None
+
+    def templates(self) -> dict[str, PolicyInfo]:
+        return {p.id: p for p in self.policies if p.template}
 
     def action_names(self) -> tuple[str, ...]:
         """Actions known to this set: from the schema, else those named in policy heads."""
@@ -80,12 +86,25 @@ class CompiledPolicySet:
         return tuple(sorted(names))
 
 
-def locate(compiled: CompiledPolicySet, policy_id: str) -> dict[str, Any]:
+def locate(compiled: CompiledPolicySet, policy_id: str,
+           links: Mapping[str, LinkInfo] | None = None) -> dict[str, Any]:
     """Where a policy is: ``{"id", "file", "line", "column"}`` with ``file`` relative to the
-    policy-set directory (only ``{"id"}`` if the set has no such policy, e.g. after a reload)."""
+    policy-set directory (only ``{"id"}`` if the set has no such policy, e.g. after a reload).
+
+    A template-linked policy (a link of a links file, or one of ``links``) is
+    ``{"id", "link": {"file", "line"} or {"stored": true}, "template": {"id", "file", "line",
+    "column"}}``."""
     info = compiled.policy(policy_id)
     if info is None:
-        return {"id": policy_id}
+        link = (links or {}).get(policy_id)
+        if link is None:
+            link = next((x for x in compiled.links if x.link_id == policy_id), None)
+        if link is None:
+            return {"id": policy_id}
+        where: dict[str, Any] = {"file": link.file, "line": link.line} \
+            if link.file is not None else {"stored": True}
+        return {"id": policy_id, "link": where,
+                "template": locate(compiled, link.template_id)}
     return {"id": policy_id, "file": info.file, "line": info.line, "column": info.column}
 
 
@@ -99,6 +118,8 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
         p for p in directory.iterdir()
         if p.is_file() and p.name.endswith((".cedarschema", ".cedarschema.json")))
     entities_file = directory / ENTITIES_FILE
+    links_files = sorted(p for p in directory.iterdir()
+                         if p.is_file() and p.name.endswith(LINKS_SUFFIX))
     diagnostics: list[PolicyDiagnostic] = []
     if not cedar_files:
         diagnostics.append(PolicyDiagnostic(str(directory), "no *.cedar policy file"))
@@ -111,7 +132,7 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     digest = hashlib.sha256()
     texts: dict[Path, str] = {}
     for path in [*cedar_files, *schema_files,
-                 *([entities_file] if entities_file.is_file() else [])]:
+                 *([entities_file] if entities_file.is_file() else []), *links_files]:
         try:
             data = path.read_bytes()
             texts[path] = data.decode("utf-8")
@@ -130,7 +151,15 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
     infos = _assign_ids(statements, ests)
     if schema is not None:
         _validate(statements, infos, schema, diagnostics)
-    policy_set = _build_policy_set(infos, diagnostics)
+    templates = {p.id: p for p in infos if p.template}
+    taken = {p.id for p in infos}
+    links = [link for path in links_files for link in load_links_file(
+        path.name, texts[path], templates, schema_types, taken, diagnostics)]
+    if schema is not None and links:
+        wrong = schema_problems(links, templates, schema)
+        diagnostics.extend(PolicyDiagnostic(x.file or "<links>", wrong[x.link_id], x.line)
+                           for x in links if x.link_id in wrong)
+    policy_set = _build_policy_set(infos, links, diagnostics)
     entities: tuple[Mapping[str, Any], ...] = ()
     if entities_file.is_file():
         entities = _load_entities(entities_file.name, texts[entities_file], schema, diagnostics,
@@ -146,8 +175,9 @@ def compile_directory(directory: Path | str) -> CompiledPolicySet:
         schema_types=schema_types,
         policies=tuple(infos),
         entities=entities,
-        index=SliceIndex.build(policy_set, infos),
+        index=SliceIndex.build(policy_set, infos, links),
         files=tuple(p.name for p in texts),
+        links=tuple(links),
     )
 
 
@@ -193,48 +223,97 @@ def _locate_in_schema(text: str, d: PolicyDiagnostic) -> PolicyDiagnostic:
 def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],
                     diagnostics: list[PolicyDiagnostic],
                     ) -> tuple[list[Statement], list[dict[str, Any]]]:
+    """Each file is parsed by Cedar as a whole (Cedar decides what is accepted); its
+    statements, found by :func:`split_statements`, give each policy its position."""
     statements: list[Statement] = []
     ests: list[dict[str, Any]] = []
     for path in files:
-        found, split_errors = split_statements(path.name, texts[path])
-        for err in split_errors:
-            diagnostics.append(PolicyDiagnostic(err.file, err.message, err.line, err.column))
-        for st in found:
-            try:
-                doc = json.loads(cedarpy.policies_to_json_str(st.text))
-            except ValueError as exc:
-                line, column = locate_in_statement(st, str(exc))
-                diagnostics.append(PolicyDiagnostic(
-                    st.file, f"syntax error: {exc}", line, column, st.describe()))
-                continue
-            bodies = [*doc.get("staticPolicies", {}).values()]
-            templates = [*doc.get("templates", {}).values()]
-            if len(bodies) + len(templates) != 1:
-                diagnostics.append(PolicyDiagnostic(
-                    st.file, "expected exactly one policy", st.line, st.column, st.describe()))
-                continue
-            est = (bodies or templates)[0]
-            est["__template__"] = bool(templates)
+        text = texts[path]
+        try:
+            doc = json.loads(cedarpy.policies_to_json_str(text))
+        except ValueError as exc:
+            _locate_syntax_error(path.name, text, str(exc), diagnostics)
+            continue
+        found = _in_order(doc)
+        located, split_errors = split_statements(path.name, text)
+        if split_errors or len(located) != len(found):  # pragma: no cover - lexer disagrees
+            located = [Statement(path.name, n + 1, cedarpy.policies_from_json_str(
+                json.dumps({"staticPolicies": {"p": est}})), 1, 1)
+                for n, (est, _) in enumerate(found)]
+        for st, (est, template) in zip(located, found, strict=True):
+            est["__template__"] = template
             statements.append(st)
             ests.append(est)
     return statements, ests
 
 
+def _in_order(doc: Mapping[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    """The policies of one parsed text in source order (Cedar numbers them ``policyN``)."""
+    numbered: list[tuple[int, dict[str, Any], bool]] = []
+    for section, template in (("staticPolicies", False), ("templates", True)):
+        for pid, est in (doc.get(section) or {}).items():
+            m = _POLICY_N.fullmatch(pid)
+            numbered.append((int(m.group(1)) if m else len(numbered), est, template))
+    numbered.sort(key=lambda item: item[0])
+    return [(est, template) for _, est, template in numbered]
+
+
+def _locate_syntax_error(file: str, text: str, whole: str,
+                         diagnostics: list[PolicyDiagnostic]) -> None:
+    """Cedar rejected ``text``: report each rejected statement where it is."""
+    found, split_errors = split_statements(file, text)
+    before = len(diagnostics)
+    for st in found:
+        try:
+            cedarpy.policies_to_json_str(st.text)
+        except ValueError as exc:
+            line, column = locate_in_statement(st, str(exc))
+            diagnostics.append(PolicyDiagnostic(
+                st.file, f"syntax error: {exc}", line, column, st.describe()))
+    for err in split_errors:
+        diagnostics.append(PolicyDiagnostic(err.file, f"syntax error: {err.message}", err.line,
+                                            err.column))
+    if len(diagnostics) == before:
+        diagnostics.append(PolicyDiagnostic(file, f"syntax error: {whole}", 1, 1))
+
+
 def _assign_ids(statements: Sequence[Statement], ests: Sequence[dict[str, Any]],
                 ) -> list[PolicyInfo]:
-    """Each policy's id is its ``@id`` annotation when unique in the set, else ``file:line``."""
+    """Each policy's id is its ``@id`` annotation when unique in the set, else ``file:line``
+    (``file:line:column`` when the line holds several such policies). Ids depend only on the
+    text, so they are the same after a reload; a generated id never takes an ``@id``'s."""
+    annotated = [_annotation_id(est) for est in ests]
     counts: dict[str, int] = {}
-    for st in statements:
-        if st.annotation_id:
-            counts[st.annotation_id] = counts.get(st.annotation_id, 0) + 1
+    for ann in annotated:
+        if ann is not None:
+            counts[ann] = counts.get(ann, 0) + 1
+    taken = {ann for ann, c in counts.items() if c == 1}
+    lines: dict[tuple[str, int], int] = {}
+    for st, ann in zip(statements, annotated, strict=True):
+        if ann not in taken:
+            lines[(st.file, st.line)] = lines.get((st.file, st.line), 0) + 1
     infos: list[PolicyInfo] = []
-    for st, est in zip(statements, ests, strict=True):
-        ann = st.annotation_id
-        pid = ann if ann and counts[ann] == 1 else f"{st.file}:{st.line}"
+    for st, est, ann in zip(statements, ests, annotated, strict=True):
+        if ann is not None and ann in taken:
+            pid = ann
+        else:
+            pid = f"{st.file}:{st.line}"
+            if lines[(st.file, st.line)] > 1 or pid in taken:
+                pid = f"{st.file}:{st.line}:{st.column}"
+            suffix = 1
+            while pid in taken:
+                suffix += 1
+                pid = f"{st.file}:{st.line}:{st.column}#{suffix}"
+            taken.add(pid)
         template = bool(est.pop("__template__"))
         infos.append(PolicyInfo(pid, str(est.get("effect")), st.file, st.line, st.column,
                                 st.first_line, ann, est, template))
     return infos
+
+
+def _annotation_id(est: Mapping[str, Any]) -> str | None:
+    value = (est.get("annotations") or {}).get("id")
+    return value if isinstance(value, str) else None
 
 
 def _validate(statements: Sequence[Statement], infos: Sequence[PolicyInfo], schema: Any,
@@ -262,15 +341,19 @@ def _literal(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _m: text
 
 
-def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagnostic]) -> Any:
+def _build_policy_set(infos: Sequence[PolicyInfo], links: Sequence[LinkInfo],
+                      diagnostics: list[PolicyDiagnostic]) -> Any:
     # Serialised policy by policy: one json.dumps of a large set holds the GIL for tens of
     # milliseconds, which a reload compiling beside live requests must not do.
     def section(template: bool) -> str:
         return "{" + ",".join(f"{json.dumps(p.id)}:{json.dumps(p.est)}"
                               for p in infos if p.template == template) + "}"
 
+    linked = json.dumps([{"templateId": x.template_id, "newId": x.link_id,
+                          "values": {s: {"type": t, "id": i} for s, (t, i) in x.values.items()}}
+                         for x in links])
     text = (f'{{"staticPolicies":{section(False)},"templates":{section(True)},'
-            f'"templateLinks":[]}}')
+            f'"templateLinks":{linked}}}')
     try:
         return cedarpy.PolicySet.from_json_str(text, release_gil=True)
     except ValueError as exc:
@@ -280,6 +363,10 @@ def _build_policy_set(infos: Sequence[PolicyInfo], diagnostics: list[PolicyDiagn
 
 def _load_entities(name: str, text: str, schema: Any, diagnostics: list[PolicyDiagnostic],
                    types: SchemaTypes | None = None) -> tuple[Mapping[str, Any], ...]:
+    """The entities of ``entities.json`` in Cedar's normal form (explicit ``__entity`` and
+    ``__extn`` values). Cedar reads the file, so every form it accepts is accepted (the
+    ``__entity`` escape in ``uid`` and ``parents``, implicit forms with a schema, tags); a
+    rejection keeps Cedar's reason, located at the entity at fault where one is."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -289,38 +376,21 @@ def _load_entities(name: str, text: str, schema: Any, diagnostics: list[PolicyDi
     if not isinstance(raw, list):
         diagnostics.append(PolicyDiagnostic(name, "must be a JSON array of entities", 1, 1))
         return ()
-    seen: set[tuple[str, str]] = set()
-    normalised: list[Mapping[str, Any]] = []
-    starts = _element_starts(text)
-    for i, ent in enumerate(raw):
-        where = starts[i] if i < len(starts) else _locate_entity(text, ent)
-        try:
-            uid = ent["uid"]
-            key = (str(uid["type"]), str(uid["id"]))
-            parsed = cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
-        except (KeyError, TypeError) as exc:
-            diagnostics.append(PolicyDiagnostic(
-                name, f"entity #{i + 1}: missing or invalid {exc}", *where))
-            continue
-        except ValueError as exc:
-            diagnostics.append(PolicyDiagnostic(
-                name, _entity_reason(ent, schema, types) or
-                f"entity {key[0]}::{json.dumps(key[1])}: {exc}", *where, policy=None))
-            continue
-        if key in seen:
-            diagnostics.append(PolicyDiagnostic(
-                name, f"duplicate entity {key[0]}::{json.dumps(key[1])}", *where))
-            continue
-        seen.add(key)
-        # with a schema, cedarpy adds the schema's action entities: keep only this one
-        normalised.extend(e for e in json.loads(str(parsed))
-                          if (str(e["uid"]["type"]), str(e["uid"]["id"])) == key)
-    return tuple(normalised)
+    try:
+        parsed = cedarpy.Entities.from_json_str(text, schema, release_gil=True)
+    except ValueError as exc:
+        diagnostics.extend(_entity_errors(name, text, raw, schema, str(exc), types))
+        return ()
+    # in the file's order; with a schema, Cedar adds the schema's action entities: not kept
+    by_uid = {(e["uid"]["type"], e["uid"]["id"]): e for e in json.loads(str(parsed))}
+    return tuple(by_uid[uid] for uid in dict.fromkeys(_raw_uid(ent) for ent in raw)
+                 if uid is not None and uid in by_uid)
 
 
 def _entity_reason(ent: Any, schema: Any, types: SchemaTypes | None) -> str | None:
-    """Why Cedar refused an entity, in words (cedarpy only says that it does not conform):
-    the entity validator's message naming the attribute and the type it should have."""
+    """Why Cedar refused an entity, in words where cedarpy only says that it does not
+    conform: the entity validator's message naming the attribute and the type it should
+    have."""
     if types is None:
         return None
     from pdp.entities.validate import EntityValidator  # pdp.entities imports this package
@@ -333,31 +403,52 @@ def _entity_reason(ent: Any, schema: Any, types: SchemaTypes | None) -> str | No
     return None
 
 
-def _element_starts(text: str) -> list[tuple[int | None, int | None]]:
-    """Line and column where each element of a top-level JSON array starts."""
-    decoder = json.JSONDecoder()
-    starts: list[tuple[int | None, int | None]] = []
-    at = text.find("[") + 1
+def _raw_uid(ent: Any) -> tuple[str, str] | None:
     try:
-        while 0 < at < len(text):
-            while at < len(text) and text[at] in " \t\r\n,":
-                at += 1
-            if at >= len(text) or text[at] == "]":
-                break
-            line = text.count("\n", 0, at) + 1
-            starts.append((line, at - text.rfind("\n", 0, at)))
-            _, at = decoder.raw_decode(text, at)
-    except json.JSONDecodeError:
-        pass
-    return starts
+        uid = ent["uid"]
+        uid = uid.get("__entity", uid)
+        return (uid["type"], uid["id"])
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
-def _locate_entity(text: str, ent: Any) -> tuple[int | None, int | None]:
-    try:
-        needle = json.dumps(ent["uid"]["id"])
-    except (KeyError, TypeError):
+def _entity_errors(name: str, text: str, raw: Sequence[Any], schema: Any,
+                   reason: str, types: SchemaTypes | None = None) -> list[PolicyDiagnostic]:
+    """Cedar's reason for rejecting ``entities.json``, at each entity Cedar rejects on its
+    own, and at the second of two different entities with one uid."""
+    found: list[PolicyDiagnostic] = []
+    seen: dict[tuple[str, str], Any] = {}
+    for i, ent in enumerate(raw):
+        uid = _raw_uid(ent)
+        label = f"entity #{i + 1}" if uid is None else \
+            f"entity {uid[0]}::{json.dumps(uid[1], ensure_ascii=False)}"
+        try:
+            cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
+        except ValueError as exc:
+            hint = " (no `uid` with a `type` and an `id`)" if uid is None else ""
+            why = _entity_reason(ent, schema, types)
+            found.append(PolicyDiagnostic(name, why or f"{label}: {exc}{hint}",
+                                          *_locate_entity(text, uid, i)))
+            continue
+        if uid is not None and uid in seen and seen[uid] != ent:
+            found.append(PolicyDiagnostic(name, f"{label}: duplicate entity entry",
+                                          *_locate_entity(text, uid, i)))
+        elif uid is not None:
+            seen[uid] = ent
+    return found or [PolicyDiagnostic(name, reason, 1, 1)]
+
+
+def _locate_entity(text: str, uid: tuple[str, str] | None,
+                   index: int) -> tuple[int | None, int | None]:
+    """Line and column of the entity: the last mention of its id at or before its turn (a
+    best effort: JSON positions are not kept by the parser)."""
+    if uid is None:
         return None, None
-    at = text.find(needle)
+    needle = json.dumps(uid[1])
+    at, found, count = -1, text.find(needle), 0
+    while found >= 0 and count <= index:
+        at, count = found, count + 1
+        found = text.find(needle, found + 1)
     if at < 0:
         return None, None
     line = text.count("\n", 0, at) + 1

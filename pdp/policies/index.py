@@ -52,6 +52,7 @@ requests needed 443 distinct slices of a handful of policies each.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -84,6 +85,19 @@ class IndexedPolicy(Protocol):
     def template(self) -> bool: ...
 
 
+class Link(Protocol):
+    """A template-linked policy: ``new_id`` is ``template_id`` with its slots filled in."""
+
+    @property
+    def template_id(self) -> str: ...
+
+    @property
+    def new_id(self) -> str: ...
+
+    @property
+    def values(self) -> Mapping[str, EntityUid]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateLink:
     """A template-linked policy: ``new_id`` is ``template_id`` with its slots filled in."""
@@ -110,7 +124,7 @@ class PolicySlice:
 class _Entry:
     id: str
     est: Mapping[str, Any]
-    link: TemplateLink | None = None
+    link: Link | None = None
     literals: tuple[EntityUid, ...] = ()
 
 
@@ -128,13 +142,17 @@ class SliceIndex:
     # attributes through which an entity's *data* (attributes, ancestors) can be needed: see
     # ``_DataFlow``; the engine follows entity references through these only
     followed: frozenset[str]
+    _literals: Mapping[str, tuple[EntityUid, ...]] = field(default_factory=dict)  # templates'
+    _links: Mapping[str, int] = field(default_factory=dict)  # link id → its entry number
+    _count: int = -1  # policies that can match (entries less removed links); -1: all entries
+    tags_read: bool = False  # some policy reads entity tags (the engine follows them then)
     _memo: OrderedDict[tuple[int, ...], PolicySlice] = field(default_factory=OrderedDict)
     _unions: OrderedDict[tuple[int, ...], None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, policy_set: Any, policies: Sequence[IndexedPolicy],
-              links: Sequence[TemplateLink] = (), *,
+              links: Iterable[Link] = (), *,
               cache_size: int = DEFAULT_SLICE_CACHE_SIZE) -> SliceIndex:
         """Index ``policies`` (static policies and templates) and the template ``links``."""
         entries: list[_Entry] = []
@@ -155,11 +173,15 @@ class SliceIndex:
                 est = templates[link.template_id]
                 entries.append(_Entry(link.new_id, est, link, literals[link.template_id]))
         tree: dict[_Key, dict[_Key, dict[_Key, list[int]]]] = {}
+        action_keys: dict[int, list[_Key]] = {}
         for n, entry in enumerate(entries):
             slots = entry.link.values if entry.link is not None else {}
             pkey = _scope_key(entry.est.get("principal"), slots)
             rkey = _scope_key(entry.est.get("resource"), slots)
-            for akey in _action_keys(entry.est.get("action")):
+            akeys = action_keys.get(id(entry.est))  # the same for every link of a template
+            if akeys is None:
+                akeys = action_keys[id(entry.est)] = _action_keys(entry.est.get("action"))
+            for akey in akeys:
                 tree.setdefault(akey, {}).setdefault(pkey, {}).setdefault(rkey, []).append(n)
         buckets: list[tuple[int, ...]] = []
 
@@ -173,11 +195,73 @@ class SliceIndex:
                         for akey, by_p in tree.items()})
         return cls(policy_set, tuple(entries), templates, frozen, tuple(buckets),
                    max(cache_size, 0), frozenset(flow.read),
-                   frozenset(flow.dereferenced if flow.exact else flow.read))
+                   frozenset(flow.dereferenced if flow.exact else flow.read),
+                   {tid: literals[tid] for tid in templates},
+                   {e.id: n for n, e in enumerate(entries) if e.link is not None},
+                   tags_read=flow.tags)
+
+    def linked(self, add: Iterable[Link] = (), remove: Iterable[str] = ()) -> SliceIndex:
+        """This index with template links added and removed (by id), at a cost that grows
+        with the change, not with the links already indexed: only the buckets the changed
+        links fall in are replaced (under new numbers), and the tree nodes on their paths
+        are copied. Everything else is shared, the memo of built sub-sets included: a bucket
+        number always means the same members, so a memoised slice stays right. Links of a
+        template this index does not have are ignored (the caller checks links first)."""
+        entries = list(self._entries)
+        buckets = list(self._buckets)
+        numbers = dict(self._links)
+        changes: dict[tuple[_Key, _Key, _Key], tuple[list[int], set[int]]] = {}
+
+        def paths(entry: _Entry) -> list[tuple[_Key, _Key, _Key]]:
+            slots = entry.link.values if entry.link is not None else {}
+            pkey = _scope_key(entry.est.get("principal"), slots)
+            rkey = _scope_key(entry.est.get("resource"), slots)
+            return [(akey, pkey, rkey) for akey in _action_keys(entry.est.get("action"))]
+
+        for link_id in remove:
+            n = numbers.pop(link_id, None)
+            if n is not None:
+                for path in paths(entries[n]):
+                    changes.setdefault(path, ([], set()))[1].add(n)
+        for link in add:
+            est = self._templates.get(link.template_id)
+            if est is None:
+                continue
+            old = numbers.get(link.new_id)
+            if old is not None:  # replaced: the old one goes
+                for path in paths(entries[old]):
+                    changes.setdefault(path, ([], set()))[1].add(old)
+            entry = _Entry(link.new_id, est, link, self._literals.get(link.template_id, ()))
+            numbers[link.new_id] = len(entries)
+            entries.append(entry)
+            for path in paths(entry):
+                changes.setdefault(path, ([], set()))[0].append(numbers[link.new_id])
+        if not changes:
+            return self
+        by_action: dict[_Key, dict[_Key, dict[_Key, int]]] = {}
+        for (akey, pkey, rkey), (added, removed) in changes.items():
+            by_p = _child(self._tree, akey)
+            by_r = _child(by_p, pkey) if by_p is not None else None
+            current = _child(by_r, rkey) if by_r is not None else None
+            members = [m for m in (buckets[current] if current is not None else ())
+                       if m not in removed]
+            members.extend(m for m in added if m not in removed)
+            buckets.append(tuple(sorted(members)))
+            by_action.setdefault(akey, {}).setdefault(pkey, {})[rkey] = len(buckets) - 1
+        tree = _with(self._tree, {
+            akey: _with(_child(self._tree, akey) or _EMPTY, {
+                pkey: _with(_child(_child(self._tree, akey) or _EMPTY, pkey) or _EMPTY, by_r)
+                for pkey, by_r in by_p.items()})
+            for akey, by_p in by_action.items()})
+        statics = sum(1 for e in self._entries if e.link is None) if self._count < 0 \
+            else self._count - len(self._links)
+        return dataclasses.replace(self, _entries=tuple(entries), _tree=tree,
+                                   _buckets=tuple(buckets), _links=numbers,
+                                   _count=statics + len(numbers))
 
     def __len__(self) -> int:
         """Number of policies that can match a request (static and template-linked)."""
-        return len(self._entries)
+        return len(self._entries) if self._count < 0 else self._count
 
     def select(self, principal: EntityUid, principal_ancestors: Iterable[EntityUid],
                action: EntityUid, action_ancestors: Iterable[EntityUid],
@@ -305,6 +389,7 @@ class _DataFlow:
         self.read: set[str] = set()
         self.dereferenced: set[str] = set()
         self.exact = True
+        self.tags = False  # some condition calls getTag/hasTag
 
     def policy(self, est: Mapping[str, Any]) -> tuple[EntityUid, ...]:
         """Walk one policy's conditions; return the literals whose data it consults."""
@@ -326,6 +411,8 @@ class _DataFlow:
                     continue
                 if op in (".", "has") and isinstance(body.get("attr"), str):
                     self.read.add(body["attr"])
+                if op in ("getTag", "hasTag"):
+                    self.tags = True
                 if op in self._USES_DATA or (op == "is" and "in" in body):
                     self._operand(body.get("left"), consumed)
                 stack.extend(v for v in body.values() if isinstance(v, Mapping | list))
@@ -469,6 +556,55 @@ def _node(children: Mapping[_Key, Any]) -> _Node:
             is_[key[1]] = child
         else:
             is_in[(key[1], key[2])] = child
+    return _Node(any_child, eq, in_, is_, is_in)
+
+
+_EMPTY = _Node(None, {}, {}, {}, {})
+
+
+def _child(node: _Node | None, key: _Key) -> Any:
+    """The child of ``node`` under exactly ``key`` (not a probe), or None."""
+    if node is None:
+        return None
+    kind = key[0]
+    if kind == "*":
+        return node.any
+    if kind == "==":
+        return node.eq.get(key[1])
+    if kind == "in":
+        return node.in_.get(key[1])
+    if kind == "is":
+        return node.is_.get(key[1])
+    return node.is_in.get((key[1], key[2]))
+
+
+def _with(node: _Node, children: Mapping[_Key, Any]) -> _Node:
+    """``node`` with these children set: the maps of the kinds touched are copied."""
+    any_child, eq, in_, is_, is_in = node.any, node.eq, node.in_, node.is_, node.is_in
+    copied: set[str] = set()
+    for key, child in children.items():
+        kind = key[0]
+        if kind == "*":
+            any_child = child
+            continue
+        if kind not in copied:
+            copied.add(kind)
+            if kind == "==":
+                eq = dict(eq)
+            elif kind == "in":
+                in_ = dict(in_)
+            elif kind == "is":
+                is_ = dict(is_)
+            else:
+                is_in = dict(is_in)
+        if kind == "==":
+            eq[key[1]] = child  # type: ignore[index]
+        elif kind == "in":
+            in_[key[1]] = child  # type: ignore[index]
+        elif kind == "is":
+            is_[key[1]] = child  # type: ignore[index]
+        else:
+            is_in[(key[1], key[2])] = child  # type: ignore[index]
     return _Node(any_child, eq, in_, is_, is_in)
 
 

@@ -72,6 +72,7 @@ from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder, ReloadFailure
+from pdp.policies.links import schema_problems, stranded
 
 __all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "ReloadStats", "policy_file"]
 
@@ -88,7 +89,7 @@ _Snapshot = dict[str, tuple[int, int, bytes]]
 
 def policy_file(name: str) -> bool:
     """Whether a file in the policy directory is part of the policy set."""
-    return (name.endswith((".cedar", ".cedarschema", ".cedarschema.json"))
+    return (name.endswith((".cedar", ".cedarschema", ".cedarschema.json", ".links.json"))
             or name == ENTITIES_FILE) and not name.startswith(".")
 
 
@@ -203,6 +204,11 @@ class Reloader:
                 self._reject(old, exc, trigger)
                 return None
             with _fine_grained_switching(), _collector_paused():
+                problems = self._stranded_links(new)
+                if problems:
+                    self._reject(old, PolicyLoadError(problems), trigger)
+                    _retire(new, self._grace)
+                    return None
                 if new.version == old.version:
                     self._unchanged += 1
                     holder.last_failure = None
@@ -324,6 +330,27 @@ class Reloader:
         self._failures += 1
         log.error("policy reload (%s) rejected, still serving %s:\n%s", trigger, old.version,
                   exc.message)
+
+    def _stranded_links(self, new: CompiledPolicySet) -> list[PolicyDiagnostic]:
+        """A set that cannot hold a template link stored with the entities is refused (its
+        link would silently stop applying, and a forbid would stop forbidding): remove the
+        link first (``pdp links remove``), or keep the template as it is."""
+        read_links = getattr(self._store, "links", None)
+        if read_links is None:
+            return []
+        try:
+            stored = list(read_links().by_id.values())
+        except PDPError as exc:  # cannot tell: keep the set that is known to fit
+            return [PolicyDiagnostic("<stored links>", f"cannot check the stored template "
+                                                       f"links: {exc.message}")]
+        taken = {p.id for p in new.policies} | {x.link_id for x in new.links}
+        templates = new.templates()
+        found = dict(stranded(stored, templates, new.schema_types, taken))
+        for link_id, problem in schema_problems(
+                [x for x in stored if x.link_id not in found], templates, new.schema).items():
+            found[link_id] = problem
+        return [PolicyDiagnostic("<stored links>", f"{problem} (remove the link first)")
+                for problem in found.values()]
 
     def _apply_entities(self, new: CompiledPolicySet) -> None:
         store: Any = self._store

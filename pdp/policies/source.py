@@ -1,9 +1,16 @@
 """Reading Cedar policy files and locating problems in them.
 
-cedarpy parses and validates whole texts and reports errors without positions. This module
-splits each ``.cedar`` file into its policy statements, remembering where each one starts, so
-that every error can be reported as ``file:line:column`` with the policy's ``@id`` (or its
-position and first line).
+cedarpy parses whole texts (it is the judge of what Cedar accepts) and reports errors and
+policies without positions. This module finds where each policy statement starts with a
+lexer that follows Cedar's grammar for the parts that matter here:
+
+* a string literal is ``"`` then any characters, a backslash escaping the next one, up to the
+  closing ``"``; it may span lines (Cedar's ``"(\\\\.|[^"\\\\])*"``);
+* a comment is ``//`` up to the end of the line; Cedar has no block comments;
+* outside strings and comments, ``;`` occurs only as the end of a policy.
+
+So the statements of a file Cedar accepts are exactly its policies, in order; every error can
+be reported as ``file:line:column`` with the policy's ``@id`` (or its position and first line).
 """
 
 from __future__ import annotations
@@ -13,10 +20,13 @@ from dataclasses import dataclass
 
 __all__ = ["Statement", "SplitError", "split_statements", "locate_in_statement"]
 
-_ID_ANNOTATION = re.compile(r'@id\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
 _BACKTICKED = re.compile(r"`([^`]+)`")
-_EFFECT = re.compile(r"\b(permit|forbid)\s*\(")
 _WORD = re.compile(r"[_a-zA-Z0-9]+")
+# One lexeme at a time, each alternative linear: whitespace, a comment (to the end of the
+# line), a string literal (a backslash escapes the next character other than a line feed),
+# an identifier, or any single character. A lone `"` is a string that does not terminate.
+_TOKEN = re.compile(r'(?P<skip>\s+|//[^\n\r]*)|(?P<string>"(?:[^"\\]|\\.)*")'
+                    r"|(?P<ident>[_a-zA-Z][_a-zA-Z0-9]*)|(?P<other>[\s\S])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,25 +38,25 @@ class Statement:
     text: str
     line: int  # where the statement starts, from 1
     column: int
+    body_offset: int = 0  # where the ``permit``/``forbid`` keyword is, in ``text``
+    annotations: tuple[tuple[str, str | None], ...] = ()  # leading ``@name("value")``
 
     @property
     def annotation_id(self) -> str | None:
-        m = _ID_ANNOTATION.search(self.head)
-        return m.group(1) if m else None
+        for name, value in self.annotations:
+            if name == "id":
+                return value
+        return None
 
     @property
     def head(self) -> str:
         """The annotations before the ``permit``/``forbid`` keyword."""
-        m = _EFFECT.search(self.text)
-        return self.text[: m.start()] if m else self.text
+        return self.text[: self.body_offset]
 
     @property
     def first_line(self) -> str:
-        for raw in self.text.splitlines():
-            stripped = raw.strip()
-            if stripped and not stripped.startswith("@"):
-                return stripped[:120]
-        return self.text.strip().splitlines()[0][:120] if self.text.strip() else ""
+        body = self.text[self.body_offset:].strip()
+        return body.splitlines()[0][:120] if body else ""
 
     def describe(self) -> str:
         if self.annotation_id is not None:
@@ -70,77 +80,78 @@ class SplitError:
     message: str
 
 
+class _Lines:
+    """Line and column of increasing offsets in one text, counted once."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._offset = 0
+        self._line = 1
+        self._line_start = 0
+
+    def at(self, offset: int) -> tuple[int, int]:
+        text = self._text
+        if offset < self._offset:  # (not expected) start over
+            self._offset, self._line, self._line_start = 0, 1, 0
+        newlines = text.count("\n", self._offset, offset)
+        if newlines:
+            self._line += newlines
+            self._line_start = text.rfind("\n", self._offset, offset) + 1
+        self._offset = offset
+        return self._line, offset - self._line_start + 1
+
+
 def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitError]]:
-    """Split Cedar policy text at top-level ``;``, honouring strings and comments."""
+    """Split Cedar policy text at each ``;`` outside strings and comments."""
+    lines = _Lines(text)
     statements: list[Statement] = []
-    errors: list[SplitError] = []
-    i, n = 0, len(text)
-    line, col = 1, 1
     start: int | None = None
-    start_pos = (1, 1)
-    depth = 0
-    opened: list[tuple[str, int, int]] = []  # unclosed brackets of the current statement
-    last = (1, 1)  # just after the last character of the current statement (not a comment)
-
-    def advance(k: int) -> None:
-        nonlocal i, line, col
-        for _ in range(k):
-            if i < n and text[i] == "\n":
-                line += 1
-                col = 1
-            else:
-                col += 1
-            i += 1
-
-    while i < n:
-        ch = text[i]
-        if ch == "/" and text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                advance(1)
+    state, name, value, body = 0, "", "", 0
+    annotations: list[tuple[str, str | None]] = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "skip":
             continue
-        if ch.isspace():
-            advance(1)
-            continue
+        token, at = m.group(), m.start()
+        if kind == "other":
+            if token == '"':
+                return statements, [SplitError(file, *lines.at(at),
+                                               "unterminated string literal")]
+            if token == ";" and start is not None:
+                if state >= 0:  # (nothing but annotations)
+                    body = at
+                statements.append(Statement(file, len(statements) + 1, text[start:at + 1],
+                                            *lines.at(start), body - start,
+                                            tuple(annotations)))
+                start = None
+                continue
         if start is None:
-            start, start_pos = i, (line, col)
-        if ch == '"':
-            str_line, str_col = line, col
-            advance(1)
-            while i < n and text[i] != '"':
-                if text[i] == "\\":
-                    advance(1)
-                if text[i : i + 1] == "\n":
-                    break
-                advance(1)
-            if i >= n or text[i] != '"':
-                errors.append(SplitError(file, str_line, str_col, "unterminated string literal"))
-                return statements, errors
-            advance(1)
-            last = (line, col)
+            start, state, annotations = at, 0, []
+        if state < 0:
             continue
-        if ch in "([{":
-            depth += 1
-            opened.append((ch, line, col))
-        elif ch in ")]}":
-            depth -= 1
-            if opened:
-                opened.pop()
-        elif ch == ";" and depth <= 0:
-            advance(1)
-            statements.append(Statement(file, len(statements) + 1, text[start:i], *start_pos))
-            start, depth, opened = None, 0, []
-            continue
-        advance(1)
-        last = (line, col)
-    if start is not None:
-        if opened:  # report the outermost bracket left open, where it opens
-            bracket, at_line, at_col = opened[0]
-            errors.append(SplitError(
-                file, at_line, at_col,
-                f"`{bracket}` is never closed (a `;` inside brackets does not end the policy)"))
+        # the leading annotations: ( "@" IDENT [ "(" STRING ")" ] )*
+        if state == 0:
+            state, body = (1, 0) if token == "@" else (-1, at)
+        elif state == 1:
+            state, name, body = (2, token, 0) if kind == "ident" else (-1, "", at)
+        elif state == 2:
+            if token == "(":
+                state = 3
+            else:
+                annotations.append((name, None))
+                state, body = (1, 0) if token == "@" else (-1, at)
+        elif state == 3:
+            state, value, body = (4, token[1:-1], 0) if kind == "string" else (-1, "", at)
         else:
-            errors.append(SplitError(file, *last, "expected `;` at the end of the policy"))
-    return statements, errors
+            if token == ")":
+                annotations.append((name, value))
+                state = 0
+            else:
+                state, body = -1, at
+    if start is not None:
+        return statements, [SplitError(file, *lines.at(start),
+                                       "policy is not terminated by ';'")]
+    return statements, []
 
 
 def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
@@ -154,9 +165,7 @@ def locate_in_statement(statement: Statement, message: str) -> tuple[int, int]:
     tail = message.rsplit(":", 1)[-1].strip() if ":" in message else ""
     if tail and " " not in tail:
         candidates.append(tail)
-    body_start = 0
-    for m in _ID_ANNOTATION.finditer(statement.text):
-        body_start = m.end()
+    body_start = statement.body_offset
     for token in candidates:
         token = token.split("::")[-1].strip('"') if token.count("::") > 1 else token
         at = _find_token(statement.text, token, body_start)

@@ -371,11 +371,12 @@ def _judge(case: PolicyTestCase, decision: Decision, compiled: CompiledPolicySet
         return CaseResult(case, "failed", f"expected {_describe(case.decision)}, got "
                                           f"{_describe(decision.allowed)}{notes}", decision)
     if case.policies is not None:
-        unknown = sorted(p for p in case.policies if compiled.policy(p) is None)
+        ids = [p.id for p in compiled.policies if not p.template]
+        ids.extend(x.link_id for x in compiled.links)
+        unknown = sorted(set(case.policies) - set(ids))
         if unknown:
             return CaseResult(case, "error", "no policy has the id(s) " + ", ".join(unknown)
-                              + f" (ids in the set: {', '.join(p.id for p in compiled.policies)})",
-                              decision)
+                              + f" (ids in the set: {', '.join(ids)})", decision)
         if frozenset(got) != case.policies:
             return CaseResult(case, "failed", f"expected determining policies "
                                               f"[{', '.join(sorted(case.policies))}], got "

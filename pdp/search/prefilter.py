@@ -98,10 +98,14 @@ class Prefilter:
     @classmethod
     def build(cls, compiled: CompiledPolicySet, store: EntityStore, translator: Translator,
               searched: str, subject: Entity, action_name: str, resource: Entity,
-              context: Mapping[str, Any] | None) -> Prefilter | None:
+              context: Mapping[str, Any] | None, policy_set: Any = None) -> Prefilter | None:
         """The prefilter for searching ``searched`` ("principal" or "resource"), or None
-        when there is none to be had (the search then decides every candidate)."""
-        if compiled.policy_set is None:
+        when there is none to be had (the search then decides every candidate).
+        ``policy_set`` is the set decisions use (with template links held in the store);
+        the compiled set's when not given."""
+        if policy_set is None:
+            policy_set = compiled.policy_set
+        if policy_set is None:
             return None
         try:
             cr = translator.translate(EvaluationRequest(
@@ -127,7 +131,7 @@ class Prefilter:
         }
         try:
             answer = cedarpy.is_authorized_partial(
-                request, compiled.policy_set, orjson.dumps(entities).decode())
+                request, policy_set, orjson.dumps(entities).decode())
             raw = answer._authz_resp  # the JSON answer as a dict
             if raw["diagnostics"].get("errors"):
                 return None  # some policy failed before the unknown mattered: decide all
@@ -219,10 +223,11 @@ def _known_entities(store: EntityStore, uid: EntityUid,
     if stored is not None or overlay:
         attrs = dict(overlay)
         parents: tuple[EntityUid, ...] = ()
+        tags: Mapping[str, Any] | None = None
         if stored is not None:
             attrs.update(stored.attrs)  # stored attributes win, as in the engine
-            parents = stored.parents
-        out.append(StoredEntity.build(uid[0], uid[1], attrs, parents).to_cedar_json())
+            parents, tags = stored.parents, stored.tags
+        out.append(StoredEntity.build(uid[0], uid[1], attrs, parents, tags).to_cedar_json())
     ancestors = _ancestors(store, uid)
     out.extend(e.to_cedar_json() for e in store.get_many(ancestors).values())
     return out

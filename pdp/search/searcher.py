@@ -156,7 +156,8 @@ class Searcher:
         return Prefilter.build(
             compiled, self._engine.store, translator,
             "principal" if request.kind is SearchKind.SUBJECT else "resource",
-            request.subject, request.action.name, request.resource, request.context)
+            request.subject, request.action.name, request.resource, request.context,
+            self._engine.policy_set())
 
     def _cedar_type(self, request: SearchRequest) -> str:
         searched = request.searched_type

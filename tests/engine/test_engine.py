@@ -300,3 +300,21 @@ def test_request_properties_hold_even_when_another_root_reaches_the_same_entity(
     for _ in range(3):  # cold, then from the memo of closures
         decision = engine.decide([req])[0]
         assert decision.allowed, decision
+
+
+def test_an_entity_named_in_a_tag_is_in_the_slice_when_the_policies_read_tags(
+        tmp_path: Path) -> None:
+    # the manager is reachable only through a tag: were it left out of the slice, reading
+    # its attribute would be an error and the forbid would be skipped (a permit)
+    policies = ('@id("all")\npermit (principal, action, resource);\n'
+                '@id("suspended-manager")\nforbid (principal, action, resource) when {\n'
+                '  principal.hasTag("manager") && principal.getTag("manager").suspended };\n')
+    tagged = StoredEntity.build("User", "ann", {}, (), {"manager": ref("User", "boss")})
+    for suspended, allowed in ((True, False), (False, True)):
+        directory = tmp_path / str(suspended)
+        directory.mkdir()
+        engine = make_engine(directory, policies,
+                             [tagged, ent("User", "boss", {"suspended": suspended})])
+        decision = engine.decide([request(("User", "ann"), "read", ("Doc", "d"))])[0]
+        assert decision.allowed is allowed, decision
+        assert decision.errors == ()

@@ -285,3 +285,42 @@ def test_an_unreachable_database_at_start_is_store_unavailable(
         url = f"sqlite:///{blocker}/entities.db"
     with pytest.raises(StoreUnavailable):
         SQLEntityStore.open(url)
+
+
+def test_entity_tags_are_stored_and_reach_every_replica(
+        stores: Callable[..., SQLEntityStore]) -> None:
+    first, second = stores(), stores()
+    tagged = StoredEntity.build("user", "tia", {"role": "employee", "department": "Legal"},
+                                (), {"clearance": "high"})
+    first.put_many([tagged])
+    wait_for(lambda: second.get(("user", "tia")) is not None)
+    found = second.get(("user", "tia"))
+    assert found is not None and found.tags == {"clearance": "high"}
+    assert b'"tags":{"clearance":"high"}' in found.json
+    record = first.describe(("user", "tia"))
+    assert record is not None and record.to_dict()["tags"] == {"clearance": "high"}
+
+
+def test_a_first_version_database_gains_the_tags_column(backend: Backend) -> None:
+    from pdp.entities.database import migrate
+    from pdp.entities.sql import MIGRATIONS
+
+    db = open_database(backend.url)
+    with db.write() as conn:  # a database as the first schema version made it
+        conn.execute(sa.text(
+            "CREATE TABLE pdp_entities (type VARCHAR NOT NULL, id VARCHAR NOT NULL, attrs JSON,"
+            " parents JSON, source VARCHAR(8), revision BIGINT, deleted BOOLEAN, digest "
+            "VARCHAR(64), updated_at TIMESTAMP, PRIMARY KEY (type, id))"))
+        conn.execute(sa.text("CREATE TABLE pdp_store_state (id INTEGER PRIMARY KEY, version "
+                             "BIGINT, purged_through BIGINT)"))
+        conn.execute(sa.text("INSERT INTO pdp_store_state VALUES (1, 0, 0)"))
+    migrate(db, "entities", (lambda conn: None,))  # recorded as version 1
+    assert migrate(db, "entities", MIGRATIONS) == 1
+    db.dispose()
+    store = SQLEntityStore.open(backend.url)
+    try:
+        store.put_many([StoredEntity.build("user", "x", {}, (), {"t": 1})])
+        found = store.get(("user", "x"))
+        assert found is not None and found.tags == {"t": 1}
+    finally:
+        store.close()

@@ -266,10 +266,10 @@ def test_an_entity_without_a_uid_and_a_duplicate_entity_are_reported(tmp_path: P
     diags = diagnostics_of(write_set(tmp_path, {"a.cedar": ALLOW_ALL, "entities.json": json.dumps([
         {"attrs": {}},
         {"uid": {"type": "User", "id": "a"}, "attrs": {}, "parents": []},
-        {"uid": {"type": "User", "id": "a"}, "attrs": {}, "parents": []}])}))
+        {"uid": {"type": "User", "id": "a"}, "attrs": {"x": 1}, "parents": []}])}))
     assert len(diags) == 2
     assert "entity #1" in diags[0].message and "uid" in diags[0].message
-    assert 'duplicate entity User::"a"' in diags[1].message
+    assert 'entity User::"a": duplicate entity' in diags[1].message
 
 
 # -- pdp check and pdp serve on an invalid set -------------------------------------------------

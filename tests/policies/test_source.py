@@ -54,10 +54,27 @@ def test_an_unterminated_string_is_reported_where_it_opens() -> None:
     assert "unterminated string" in errors[0].message
 
 
-def test_a_string_cannot_run_across_a_line_break() -> None:
-    _, errors = split_statements("p.cedar", 'permit(principal, action, resource) when {\n'
-                                            '  principal.name == "abc\n" };')
-    assert [(e.line, e.column) for e in errors] == [(2, 21)]
+def test_a_string_may_span_lines_as_in_cedar() -> None:
+    statements, errors = split_statements("p.cedar", 'permit(principal, action, resource) when {\n'
+                                                     '  principal.name == "abc\n;" };\n'
+                                                     '@doc("two\nlines;")\nforbid(principal, '
+                                                     'action, resource);')
+    assert errors == []
+    assert [(s.line, s.column) for s in statements] == [(1, 1), (4, 1)]
+    assert statements[1].annotations == (("doc", "two\nlines;"),)
+    assert statements[1].first_line == "forbid(principal, action, resource);"
+
+
+def test_an_effect_keyword_inside_an_annotation_is_not_the_head_end() -> None:
+    st_ = _one('@doc("permit (x)")\n@id("real")\nforbid(principal, action, resource);')
+    assert st_.annotation_id == "real"
+    assert st_.head == '@doc("permit (x)")\n@id("real")\n'
+
+
+def test_a_comment_ends_at_a_carriage_return_or_line_feed() -> None:
+    statements, errors = split_statements("p.cedar", '// a "quote; here\rpermit(principal, '
+                                                     'action, resource);')
+    assert errors == [] and len(statements) == 1
 
 
 def test_a_statement_without_its_semicolon_is_reported_where_it_ends() -> None:
