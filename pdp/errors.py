@@ -309,6 +309,9 @@ class CedarInputError(PDPError):
     is Cedar's."""
 
     code = "invalid_cedar_input"
+    status = 400
+
+
 class LinkError(PDPError):
     """A template link names no template, fills its slots wrongly or names an entity of a
     type the schema does not allow."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cli.entities import _documents, _guard, _read, _settings
+from pdp.cli.text import plain
 from pdp.entities.manage_links import LinkAdmin
 from pdp.entities.setup import open_sql_store
 from pdp.policies.compiled import compile_directory
@@ -31,7 +32,7 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "links", help="add, remove and list stored template links", description=__doc__,
+        "links", help="add, remove and list stored template links", description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", help="entity store URL (PDP_DATABASE_URL)")

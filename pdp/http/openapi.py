@@ -114,6 +114,12 @@ _ENTITY = _object("A stored entity: Cedar entity JSON plus where it came from",
                   attrs={"type": "object"}, parents={"type": "array", "items": {}},
                   managed_by={"enum": ["file", "api"]}, revision={"type": "integer"},
                   updated_at={"type": "string", "format": "date-time"})
+_LINK = _object("A template link (Cedar CLI template-linked format) and where it is held",
+                template_id=_STRING, link_id=_STRING, args={"type": "object"},
+                managed_by={"enum": ["file", "api"]}, template={"type": "object"})
+_LINKS = {"required": True, "content": {"application/json": {"schema": {
+    "description": "One link or an array: {template_id, link_id, args}",
+    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}
 _WRITE = _object("What a write changed", written={"type": "integer"},
                  deleted={"type": "integer"}, version={"type": "integer"})
 _CHECKS = {"type": "object", "additionalProperties": _object(
@@ -139,6 +145,10 @@ _OK_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         decisions={"type": "array", "items": {"type": "object"}}, next_cursor=_CURSOR),
     ("/admin/reload", "post"): _object("The policy set now served", version=_STRING,
                                        policies={"type": "integer"}),
+    ("/admin/links", "get"): _object("Every template link in force", links={
+        "type": "array", "items": _LINK}),
+    ("/admin/links", "post"): _WRITE,
+    ("/admin/links/{link_id}", "delete"): _WRITE,
 }
 
 
@@ -167,6 +177,8 @@ def _complete(schema: dict[str, Any]) -> None:
             if (path, method) in (("/admin/entities", "put"),
                                   ("/admin/entities/import", "post")):
                 op["requestBody"] = _ENTITIES
+            if (path, method) == ("/admin/links", "post"):
+                op["requestBody"] = _LINKS
     schema["paths"]["/metrics"]["get"]["responses"]["200"] = {
         "description": "Prometheus text exposition",
         "content": {"text/plain": {"schema": {"type": "string"}}}}

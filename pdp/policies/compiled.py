@@ -418,7 +418,9 @@ def _entity_errors(name: str, text: str, raw: Sequence[Any], schema: Any,
     own, and at the second of two different entities with one uid."""
     found: list[PolicyDiagnostic] = []
     seen: dict[tuple[str, str], Any] = {}
+    starts = _element_starts(text)
     for i, ent in enumerate(raw):
+        where = starts[i] if i < len(starts) else (None, None)
         uid = _raw_uid(ent)
         label = f"entity #{i + 1}" if uid is None else \
             f"entity {uid[0]}::{json.dumps(uid[1], ensure_ascii=False)}"
@@ -426,30 +428,33 @@ def _entity_errors(name: str, text: str, raw: Sequence[Any], schema: Any,
             cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
         except ValueError as exc:
             hint = " (no `uid` with a `type` and an `id`)" if uid is None else ""
-            why = _entity_reason(ent, schema, types)
-            found.append(PolicyDiagnostic(name, why or f"{label}: {exc}{hint}",
-                                          *_locate_entity(text, uid, i)))
+            why = _entity_reason(ent, schema, types) if uid is not None else None
+            found.append(PolicyDiagnostic(name, f"{why} (Cedar: {exc})" if why
+                                          else f"{label}: {exc}{hint}",
+                                          *where))
             continue
         if uid is not None and uid in seen and seen[uid] != ent:
             found.append(PolicyDiagnostic(name, f"{label}: duplicate entity entry",
-                                          *_locate_entity(text, uid, i)))
+                                          *where))
         elif uid is not None:
             seen[uid] = ent
     return found or [PolicyDiagnostic(name, reason, 1, 1)]
 
 
-def _locate_entity(text: str, uid: tuple[str, str] | None,
-                   index: int) -> tuple[int | None, int | None]:
-    """Line and column of the entity: the last mention of its id at or before its turn (a
-    best effort: JSON positions are not kept by the parser)."""
-    if uid is None:
-        return None, None
-    needle = json.dumps(uid[1])
-    at, found, count = -1, text.find(needle), 0
-    while found >= 0 and count <= index:
-        at, count = found, count + 1
-        found = text.find(needle, found + 1)
-    if at < 0:
-        return None, None
-    line = text.count("\n", 0, at) + 1
-    return line, at - text.rfind("\n", 0, at)
+def _element_starts(text: str) -> list[tuple[int | None, int | None]]:
+    """Line and column where each element of a top-level JSON array starts."""
+    decoder = json.JSONDecoder()
+    starts: list[tuple[int | None, int | None]] = []
+    at = text.find("[") + 1
+    try:
+        while 0 < at < len(text):
+            while at < len(text) and text[at] in " \t\r\n,":
+                at += 1
+            if at >= len(text) or text[at] == "]":
+                break
+            line = text.count("\n", 0, at) + 1
+            starts.append((line, at - text.rfind("\n", 0, at)))
+            _, at = decoder.raw_decode(text, at)
+    except json.JSONDecodeError:
+        pass
+    return starts

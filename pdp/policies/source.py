@@ -102,12 +102,14 @@ class _Lines:
 
 
 def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitError]]:
-    """Split Cedar policy text at each ``;`` outside strings and comments."""
+    """Split Cedar policy text at each ``;`` outside strings, comments and brackets."""
     lines = _Lines(text)
     statements: list[Statement] = []
     start: int | None = None
     state, name, value, body = 0, "", "", 0
     annotations: list[tuple[str, str | None]] = []
+    opened: list[int] = []  # brackets of the current statement not closed yet
+    last = 0  # just after the current statement's last token
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         if kind == "skip":
@@ -117,7 +119,11 @@ def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitE
             if token == '"':
                 return statements, [SplitError(file, *lines.at(at),
                                                "unterminated string literal")]
-            if token == ";" and start is not None:
+            if token in "([{":
+                opened.append(at)
+            elif token in ")]}" and opened:
+                opened.pop()
+            elif token == ";" and start is not None and not opened:
                 if state >= 0:  # (nothing but annotations)
                     body = at
                 statements.append(Statement(file, len(statements) + 1, text[start:at + 1],
@@ -125,6 +131,7 @@ def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitE
                                             tuple(annotations)))
                 start = None
                 continue
+        last = m.end()
         if start is None:
             start, state, annotations = at, 0, []
         if state < 0:
@@ -149,8 +156,12 @@ def split_statements(file: str, text: str) -> tuple[list[Statement], list[SplitE
             else:
                 state, body = -1, at
     if start is not None:
-        return statements, [SplitError(file, *lines.at(start),
-                                       "policy is not terminated by ';'")]
+        if opened:  # the outermost bracket left open, where it opens
+            return statements, [SplitError(
+                file, *lines.at(opened[0]), f"`{text[opened[0]]}` is never closed (a `;` "
+                "inside brackets does not end the policy)")]
+        return statements, [SplitError(file, *lines.at(last),
+                                       "expected `;` at the end of the policy")]
     return statements, []
 
 
