@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import POLICIES, ROOT, free_port, stop_server
 from tests.gateway.support import ISSUER, Keys
+from tests.waiting import wait_until
 
 UPSTREAM_TOKEN = "upstream-e2e-s3cret"
 
@@ -49,17 +49,17 @@ class Stack:
 
 
 def _wait(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"{what} exited: {err}")
         try:
             httpx.get(url, timeout=1)
-            return
+            return True
         except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start in 30 s")
+            return False
+
+    wait_until(answers, timeout=30, message=f"{what} starting")
 
 
 @pytest.fixture(scope="module")
