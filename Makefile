@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck policies pytest bench bench-full bench-mcp bench-store bench-auth wrk compare clean
+.PHONY: install run test test-deep lint typecheck policies pytest bench bench-full bench-mcp bench-store bench-auth wrk compare clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ policies: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+## test-deep: every property test with the deep hypothesis profile (random, 20x the examples)
+test-deep: $(STAMP)
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -m hypothesis
 
 ## bench: decision latency and HTTP throughput (quick, ~2 min); bench-full: the full sizes
 bench: $(STAMP) wrk

@@ -24,7 +24,10 @@ import pytest_asyncio
 from pdp.http import create_app
 from pdp.service import PDPService
 from pdp.settings import Settings
+from tests import profiles
 from tests.waiting import wait_until
+
+profiles.load()
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

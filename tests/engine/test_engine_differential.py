@@ -27,6 +27,7 @@ from tests.policies.test_index_differential import (
     policy,
     requests,
 )
+from tests.profiles import examples
 
 
 def engine_for(policies: list[dict[str, Any]], graph: Mapping[Uid, Mapping[str, Any]],
@@ -61,7 +62,7 @@ def with_properties(graph: Mapping[Uid, Mapping[str, Any]], uid: Uid,
     return [*(e for u, e in graph.items() if u != uid), merged]
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
        st.lists(requests, min_size=1, max_size=5), st.sampled_from([0, 16]),
@@ -72,7 +73,7 @@ def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
     check(policies, graph, reqs, cache, levels)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
        st.lists(requests, min_size=2, max_size=24), st.sampled_from([0, 16]))
@@ -129,7 +130,7 @@ DATA_PATHS = [
 ]
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=examples(150), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.sampled_from(DATA_PATHS), entity_graphs(dense=True),
        st.lists(requests, min_size=1, max_size=5),
