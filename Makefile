@@ -21,8 +21,10 @@ run: $(STAMP)
 ## test: lint, type-check, the shipped policy sets' own checks and tests, the whole test suite
 test: lint typecheck policies pytest
 
+## lint: ruff, and the import contracts of .importlinter (layers, adapters, light packages)
 lint: $(STAMP)
-	$(BIN)/ruff check pdp tests benchmarks
+	$(BIN)/ruff check pdp tests benchmarks tools
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
