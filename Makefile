@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-runtime
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint typecheck policies pytest docs bench bench-full bench-mcp bench-store bench-auth wrk compare clean
+.PHONY: install install-dev run test test-deep lint typecheck policies pytest docs bench bench-full bench-mcp bench-store bench-auth wrk compare clean
 
 # `make run` needs the runtime dependencies only; the checks need the development tools too.
 $(STAMP): pyproject.toml
@@ -31,8 +31,10 @@ run: $(STAMP)
 ## build, the whole test suite
 test: lint typecheck policies docs pytest
 
+## lint: ruff, and the import contracts of .importlinter (layers, adapters, light packages)
 lint: $(DEV)
-	$(BIN)/ruff check pdp tests benchmarks
+	$(BIN)/ruff check pdp tests benchmarks tools
+	$(BIN)/lint-imports
 
 typecheck: $(DEV)
 	$(BIN)/mypy
@@ -49,6 +51,10 @@ pytest: $(DEV)
 ## docs: build the documentation site into .site/ (strict: a warning or a broken link fails)
 docs: $(DEV)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .site
+
+## test-deep: every property test with the deep hypothesis profile (random, 20x the examples)
+test-deep: $(DEV)
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -m hypothesis
 
 ## bench: decision latency and HTTP throughput (quick, ~2 min); bench-full: the full sizes
 bench: $(DEV) wrk

@@ -1,4 +1,5 @@
-"""Latency of mapping one MCP ``tools/call`` to an AuthZEN request (coaz.md, both dialects).
+"""Latency of mapping one MCP ``tools/call`` to an AuthZEN request (docs/spec/coaz.md, both
+dialects).
 
 Each case calls :func:`pdp.coaz.map_message` on the spec's example call (argument validation
 against ``inputSchema``, reference resolution, subject anchoring and shape checks included) and

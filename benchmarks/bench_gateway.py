@@ -1,4 +1,4 @@
-"""Latency the MCP gateway adds to a ``tools/call`` (coaz.md; MCP Streamable HTTP).
+"""Latency the MCP gateway adds to a ``tools/call`` (docs/spec/coaz.md; MCP Streamable HTTP).
 
     python benchmarks/bench_gateway.py [--calls 2000] [--sse] [--json OUT]
 

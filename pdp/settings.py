@@ -427,7 +427,7 @@ class Settings(BaseSettings):
     @field_validator("type_names")
     @classmethod
     def _reversible_type_names(cls, value: dict[str, str]) -> dict[str, str]:
-        from pdp.engine.type_names import TypeNames
+        from pdp.authzen.type_names import TypeNames
 
         TypeNames(value)  # ValueError: not a reversible table of Cedar names
         return value

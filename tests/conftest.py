@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,10 @@ import pytest_asyncio
 from pdp.http import create_app
 from pdp.service import PDPService
 from pdp.settings import Settings
+from tests import profiles
+from tests.waiting import wait_until
+
+profiles.load()
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
@@ -109,17 +112,21 @@ def launch_server(policies: Path, *extra: str, env: dict[str, str] | None = None
              "--port", str(port), *extra],
             env=full_env, stdout=subprocess.DEVNULL, stderr=stderr)
     server = Server(proc, f"{scheme}://127.0.0.1:{port}", data_dir, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise RuntimeError("pdp serve exited: " + log.read_text())
         try:
-            if httpx.get(server.base + "/health", timeout=1, verify=verify).status_code == 200:
-                return server
+            return httpx.get(server.base + "/health", timeout=1, verify=verify).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("pdp serve did not become healthy in 30 s")
+            return False
+
+    try:
+        wait_until(healthy, timeout=30, message="pdp serve becoming healthy")
+    except AssertionError:
+        server.stop()
+        raise RuntimeError("pdp serve did not become healthy in 30 s") from None
+    return server
 
 
 def start_server(policies: Path, *extra: str, env: dict[str, str] | None = None,

@@ -11,7 +11,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from pdp.settings import Settings, shipped_policies_dir
 from tests.conftest import ROOT, free_port, stop_server
+from tests.waiting import wait_until
 
 DOCKERFILE = ROOT / "Dockerfile"
 README = ROOT / "README.md"
@@ -279,16 +279,14 @@ def test_pdp_serve_without_policies_serves_the_default_set(tmp_path: Path) -> No
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def healthy() -> bool:
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
+                return httpx.get(base + "/health", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "pdp serve did not become healthy in 30 s"
-            time.sleep(0.1)
+                return False
+
+        wait_until(healthy, timeout=30, message="pdp serve becoming healthy")
         status = httpx.get(base + "/status", timeout=5).json()
         assert Path(status["policy_set"]["directory"]) == (ROOT / "policies" / "default").resolve()
         decision = httpx.post(base + "/access/v1/evaluation", timeout=5, json={

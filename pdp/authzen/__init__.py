@@ -1,4 +1,5 @@
-"""The AuthZEN 1.0 wire: request/response types, parsing, batch defaults and semantics."""
+"""The AuthZEN 1.0 wire (docs/spec/authzen-1.0.md): request/response types, parsing, batch
+defaults and semantics."""
 
 from pdp.authzen.body import check_content_type, load_json, nesting_depth, parse_json_body
 from pdp.authzen.evaluation import parse_evaluation

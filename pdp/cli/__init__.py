@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pdp.cli import check, evaluate, fmt, keys, policy_test, serve, settings_reference
+from pdp.cli import check, evaluate, fmt, keys, optional, policy_test, serve, settings_reference
 
 __all__ = ["main", "build_parser", "version"]
 
@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _MODULES:
         module.register(sub)
-    try:  # optional command groups, present when their modules are installed
-        from pdp.cli import optional
-
-        for module in optional.modules():
-            module.register(sub)
-    except ImportError:
-        pass
+    optional.register(sub)  # command groups that need packages beyond the core
     return parser
 
 

@@ -37,9 +37,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdp.coaz.cedar_schema import schema_for_tools
     from pdp.errors import MappingError, PDPError, UpstreamError
     from pdp.gateway.catalog import load_tools_file
+    from pdp.policies.mcp_schema import schema_for_tools
 
     try:
         tools = _upstream_tools() if args.from_upstream else load_tools_file(args.tools)

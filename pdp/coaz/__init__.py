@@ -1,5 +1,5 @@
 """COAZ: mapping MCP messages and validated access-token claims to AuthZEN requests
-(coaz.md, both dialects, the default mappings and the open points).
+(docs/spec/coaz.md, both dialects, the default mappings and the open points).
 
 Load a server's tools once with :meth:`ToolCatalog.from_tools_list`, then call
 :func:`map_message` for every client-to-server message::

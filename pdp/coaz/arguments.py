@@ -1,4 +1,4 @@
-"""Validation of ``tools/call`` arguments against the tool's ``inputSchema`` (coaz.md,
+"""Validation of ``tools/call`` arguments against the tool's ``inputSchema`` (docs/spec/coaz.md,
 "Tool definitions": arguments are validated before mapping; "Dialect 1": ``$properties`` is
 checked against ``inputSchema.properties``).
 

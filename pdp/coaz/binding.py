@@ -1,4 +1,4 @@
-"""Dialect 2: the OpenID AuthZEN WG "COAZ-MCP binding" (coaz.md, "Dialect 2").
+"""Dialect 2: the OpenID AuthZEN WG "COAZ-MCP binding" (docs/spec/coaz.md, "Dialect 2").
 
 The mapping is ``inputSchema["x-authzen-mapping"]``: an envelope with exactly one member,
 

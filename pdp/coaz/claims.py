@@ -1,4 +1,4 @@
-"""The token claims COAZ itself interprets (coaz.md, "Dialect 2": subject anchoring and
+"""The token claims COAZ itself interprets (docs/spec/coaz.md, "Dialect 2": subject anchoring and
 ``$token.aud``; "Open points in the drafts": tokens without ``sub``; RFC 8693 ``act``).
 
 Claims reach this module only after the token was validated (:mod:`pdp.tokens`).

@@ -1,4 +1,5 @@
-"""Default mappings of the COAZ-MCP binding (coaz.md, "Dialect 2", the default-mapping table).
+"""Default mappings of the COAZ-MCP binding (docs/spec/coaz.md, "Dialect 2", the
+default-mapping table).
 
 Every method of the table gets
 ``subject {type: identity, id: $token.sub}`` (anchored: see :mod:`pdp.coaz.claims` for the

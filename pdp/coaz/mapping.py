@@ -1,4 +1,4 @@
-"""The normalised compiled mapping and the message dispatcher (coaz.md, "Dialect 1",
+"""The normalised compiled mapping and the message dispatcher (docs/spec/coaz.md, "Dialect 1",
 "Dialect 2": pass-through, default mappings, errors, subject anchoring).
 
 Both dialects compile to one :class:`CompiledMapping`: a body template (an ``evaluation`` or

@@ -1,4 +1,4 @@
-"""Deployment settings for COAZ mapping (coaz.md, "Dialect 2": subject anchoring, default
+"""Deployment settings for COAZ mapping (docs/spec/coaz.md, "Dialect 2": subject anchoring, default
 mappings, errors; "Open points in the drafts": deny codes, tokens without ``sub``).
 
 Built once by the caller and passed to :func:`pdp.coaz.map_message`; nothing here reads the

@@ -1,4 +1,4 @@
-"""What a PEP does with one MCP message (coaz.md, "Dialect 2": pass-through, errors,
+"""What a PEP does with one MCP message (docs/spec/coaz.md, "Dialect 2": pass-through, errors,
 enforcement).
 
 * :class:`Pass` — forward without asking the PDP (``ping``, ``notifications/*``, responses).

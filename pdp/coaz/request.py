@@ -1,4 +1,4 @@
-"""Checks and finishing touches on a built AuthZEN request body (coaz.md, "Dialect 2":
+"""Checks and finishing touches on a built AuthZEN request body (docs/spec/coaz.md, "Dialect 2":
 absent ``subject``/``action``/``resource`` is a mapping error, the ``evaluations`` envelope, and
 the RFC 8693 ``act`` claim).
 

@@ -1,5 +1,5 @@
 """Dialect 1: the MCP SEP "COAZ: Parameter-Level Authorization Mapping for AuthZEN"
-(coaz.md, "Dialect 1").
+(docs/spec/coaz.md, "Dialect 1").
 
 A tool opts in with ``"coaz": true``; its mapping is ``inputSchema["x-coaz-mapping"]`` with the
 members ``subject``, ``resource`` and ``context`` (required objects) and ``action`` (optional

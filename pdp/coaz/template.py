@@ -1,4 +1,4 @@
-"""Compiled value templates shared by both COAZ dialects (coaz.md, "Dialect 1" and
+"""Compiled value templates shared by both COAZ dialects (docs/spec/coaz.md, "Dialect 1" and
 "Dialect 2": every value of a mapping is a literal or a reference).
 
 A mapping is compiled once into a tree of :class:`Obj`, :class:`Arr`, literal leaves and

@@ -1,4 +1,4 @@
-"""Tool definitions from a ``tools/list`` result, compiled into one catalogue (coaz.md,
+"""Tool definitions from a ``tools/list`` result, compiled into one catalogue (docs/spec/coaz.md,
 "Tool definitions"; "Dialect 1" and "Dialect 2": how a tool declares its mapping).
 
 Each tool needs a non-empty string ``name`` (names outside the recommended 1–128 characters of

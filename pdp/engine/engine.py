@@ -49,11 +49,11 @@ import cedarpy
 import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
+from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.engine._cedar import authorize_batch
 from pdp.engine.cache import DecisionCache
 from pdp.engine.native import NativeEvaluator
 from pdp.engine.translate import Translator
-from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
 from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, SchemaViolation, StoreUnavailable, TranslationError

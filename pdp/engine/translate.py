@@ -37,25 +37,18 @@ describe entities the store does not hold.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pdp.authzen.model import EvaluationRequest
-from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
+from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames, cedar_name_ok
 from pdp.errors import SchemaViolation, TranslationError
 from pdp.policies.schema_types import Attribute, AttrType, SchemaTypes
 
 __all__ = ["Translator", "CedarRequest", "cedar_name_ok"]
 
-_IDENT = r"[_a-zA-Z][_a-zA-Z0-9]*"
-_NAME = re.compile(rf"{_IDENT}(?:::{_IDENT})*")
-# Cedar's grammar: IDENT excludes only these; `principal`, `resource`, `permit`… are valid
-# type names (`resource is resource` parses).
-_RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has",
-                       "__cedar"})
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _DECIMAL_MAX = Decimal("922337203685477.5807")
 _EXACT_FLOAT = 2**53  # integral doubles below this are exact
@@ -67,11 +60,6 @@ _EXTENSION_FN = {"ipaddr": "ip", "decimal": "decimal", "datetime": "datetime",
                  "duration": "duration"}
 _DROP = object()
 _KNOWN_TYPES = 1024  # valid type names a translator remembers (skips re-checking them)
-
-
-def cedar_name_ok(name: str) -> bool:
-    return _NAME.fullmatch(name) is not None and not any(
-        part in _RESERVED for part in name.split("::"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +102,7 @@ class Translator:
         known = self._types.get(authzen_type)
         if known is not None:
             return known
-        name = self._type_names.cedar(authzen_type, field)  # pdp.engine.type_names
+        name = self._type_names.cedar(authzen_type, field)  # pdp.authzen.type_names
         if not cedar_name_ok(name):
             raise TranslationError(
                 f"{field}.type {authzen_type!r} is not a valid Cedar entity type name",

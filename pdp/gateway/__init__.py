@@ -1,4 +1,5 @@
-"""An authorizing MCP gateway (coaz.md; MCP "Transports": Streamable HTTP; MCP "Authorization").
+"""An authorizing MCP gateway (docs/spec/coaz.md; MCP "Transports": Streamable HTTP; MCP
+"Authorization").
 
 A reverse proxy for one Streamable HTTP MCP server: it validates each client's bearer token,
 maps every client-to-server message to AuthZEN requests with the COAZ mapper

@@ -1,5 +1,5 @@
 """The MCP gateway as an ASGI application (MCP "Transports": Streamable HTTP, 2025-03-26 to
-2026-07-28; "Authorization"; RFC 9728; coaz.md).
+2026-07-28; "Authorization"; RFC 9728; docs/spec/coaz.md).
 
 One MCP endpoint (``PDP_GATEWAY_PATH``, ``/mcp``) in front of one upstream MCP server:
 

@@ -1,5 +1,5 @@
 """Bearer-token authentication of MCP clients (MCP "Authorization": access-token usage and
-validation, RFC 6750 section 3, RFC 9728 section 5.1; coaz.md, "Both dialects: the access
+validation, RFC 6750 section 3, RFC 9728 section 5.1; docs/spec/coaz.md, "Both dialects: the access
 token").
 
 Every request to the gateway must carry ``Authorization: Bearer <token>``. The token is

@@ -1,4 +1,4 @@
-"""Deciding one client-to-server MCP message (coaz.md, "Dialect 2": pass-through, default
+"""Deciding one client-to-server MCP message (docs/spec/coaz.md, "Dialect 2": pass-through, default
 mappings, errors, enforcement; "Dialect 1": the SEP deny code).
 
 :class:`Authorizer` turns a message and the validated token's claims into ``None`` (forward it)

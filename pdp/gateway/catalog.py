@@ -1,5 +1,5 @@
-"""The gateway's view of the upstream server's tools (coaz.md, "Dialect 1" and "Dialect 2": a
-tool declares its mapping in the ``tools/list`` response; "Tool definitions").
+"""The gateway's view of the upstream server's tools (docs/spec/coaz.md, "Dialect 1" and
+"Dialect 2": a tool declares its mapping in the ``tools/list`` response; "Tool definitions").
 
 Tool definitions reach the gateway in three ways:
 

@@ -1,4 +1,4 @@
-"""Asking the PDP and enforcing the answer (coaz.md, "Dialect 2": errors and enforcement;
+"""Asking the PDP and enforcing the answer (docs/spec/coaz.md, "Dialect 2": errors and enforcement;
 AuthZEN 1.0 sections 6 and 7).
 
 A :class:`Decider` takes the request body a COAZ mapping built and returns the decisions:

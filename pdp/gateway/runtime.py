@@ -1,4 +1,4 @@
-"""The gateway's parts, wired once from :class:`~pdp.settings.Settings` (coaz.md; MCP
+"""The gateway's parts, wired once from :class:`~pdp.settings.Settings` (docs/spec/coaz.md; MCP
 "Authorization"; RFC 9728).
 
 :class:`GatewayConfig` is the resolved configuration (URLs, resource identifier, limits);

@@ -1,6 +1,6 @@
 """COAZ mapping endpoints for Policy Enforcement Points that do not map MCP messages themselves
-(coaz.md, both dialects, the default mappings and "Both dialects: the access token"; AuthZEN
-1.0 section 10: authenticating the PEP).
+(docs/spec/coaz.md, both dialects, the default mappings and "Both dialects: the access token";
+AuthZEN 1.0 section 10: authenticating the PEP).
 
 ``POST /coaz/v1/map`` turns one MCP JSON-RPC message into what the PEP must do: ``pass``,
 ``evaluate`` (with the AuthZEN request to send), ``deny`` (with the JSON-RPC error to answer)

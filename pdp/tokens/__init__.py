@@ -1,4 +1,4 @@
-"""Access-token validation for COAZ (coaz.md, "Both dialects: the access token") and the
+"""Access-token validation for COAZ (docs/spec/coaz.md, "Both dialects: the access token") and the
 RFC 9728 / RFC 6750 pieces an MCP server needs to ask for one. Framework-free::
 
     settings = TokenSettings(issuers=("https://as.example.com",),

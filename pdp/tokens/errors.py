@@ -1,4 +1,4 @@
-"""Errors of token validation beyond :mod:`pdp.errors` (coaz.md, "Both dialects: the
+"""Errors of token validation beyond :mod:`pdp.errors` (docs/spec/coaz.md, "Both dialects: the
 access token").
 
 An invalid token raises :class:`pdp.errors.TokenError`; an authorization server that cannot be

@@ -1,4 +1,4 @@
-"""RFC 7662 token introspection for opaque access tokens (coaz.md, "Both dialects: the
+"""RFC 7662 token introspection for opaque access tokens (docs/spec/coaz.md, "Both dialects: the
 access token": an opaque token may be resolved through introspection).
 
 The token is POSTed (``token``, ``token_type_hint=access_token``) with the configured client

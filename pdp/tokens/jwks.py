@@ -1,5 +1,5 @@
-"""The issuers' signing keys (coaz.md, "Both dialects: the access token": signature against
-the issuer's JWKS).
+"""The issuers' signing keys (docs/spec/coaz.md, "Both dialects: the access token": signature
+against the issuer's JWKS).
 
 Keys come from a JWKS URL (fetched with httpx) or a JWKS file, are imported by joserfc, and are
 held in an immutable snapshot that a refresh replaces as a whole. A refresh happens when the

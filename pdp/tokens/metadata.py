@@ -1,7 +1,7 @@
 """OAuth 2.0 Protected Resource Metadata (RFC 9728) and the ``WWW-Authenticate`` challenge
-(RFC 6750 §3, RFC 9728 §5.1) an MCP server answers a missing or invalid token with (coaz.md,
-"Both dialects: the access token": 401 with ``WWW-Authenticate: Bearer``, no detail that helps
-an attacker).
+(RFC 6750 §3, RFC 9728 §5.1) an MCP server answers a missing or invalid token with
+(docs/spec/coaz.md, "Both dialects: the access token": 401 with ``WWW-Authenticate: Bearer``, no
+detail that helps an attacker).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Settings of access-token validation (coaz.md, "Both dialects: the access token").
+"""Settings of access-token validation (docs/spec/coaz.md, "Both dialects: the access token").
 
 Frozen values built once by the caller; nothing here reads the environment.
 """

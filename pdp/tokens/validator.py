@@ -1,5 +1,5 @@
-"""Access-token validation (coaz.md, "Both dialects: the access token"; RFC 7519, RFC 8707,
-RFC 9068, RFC 7662).
+"""Access-token validation (docs/spec/coaz.md, "Both dialects: the access token"; RFC 7519,
+RFC 8707, RFC 9068, RFC 7662).
 
 A token is validated before any claim reaches a mapping:
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pdp.authzen import EvaluationRequest, parse_evaluation, parse_evaluations
 from pdp.errors import RequestError
 from tests.conftest import POLICIES, make_service
+from tests.profiles import examples
 
 SERVICE = make_service(POLICIES / "todo")
 TODO_ENTITIES = json.loads((POLICIES / "todo" / "entities.json").read_text())
@@ -93,7 +94,7 @@ def _is_permit(decision: dict[str, Any]) -> bool:
 # -- execute_all ------------------------------------------------------------------------------
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(items=st.lists(ITEMS, min_size=1, max_size=8),
        options=st.sampled_from([None, {}, {"evaluations_semantic": "execute_all"},
                                 {"evaluations_semantic": "execute_all", "other": 1}]))
@@ -105,7 +106,7 @@ def test_execute_all_over_n_items_equals_n_single_evaluations(
     assert batch(body) == [single(item) for item in items]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(items=st.lists(VALID_ITEMS, min_size=1, max_size=6))
 def test_execute_all_with_explanations_equals_explained_single_evaluations(
         items: list[dict[str, Any]]) -> None:
@@ -123,7 +124,7 @@ def _prefix_through_first(decisions: list[dict[str, Any]], permit: bool) -> list
     return decisions
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(items=st.lists(ITEMS, min_size=1, max_size=8))
 def test_deny_on_first_deny_returns_the_prefix_through_the_first_deny(
         items: list[dict[str, Any]]) -> None:
@@ -135,7 +136,7 @@ def test_deny_on_first_deny_returns_the_prefix_through_the_first_deny(
         assert not _is_permit(got[-1])
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(items=st.lists(ITEMS, min_size=1, max_size=8))
 def test_permit_on_first_permit_returns_the_prefix_through_the_first_permit(
         items: list[dict[str, Any]]) -> None:
@@ -171,7 +172,7 @@ def test_the_semantics_cut_a_known_batch_where_the_specification_says() -> None:
 # -- defaults ----------------------------------------------------------------------------------
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(defaults=ITEMS, overrides=st.lists(ITEMS, min_size=1, max_size=6).flatmap(
     lambda items: st.tuples(*[st.sets(st.sampled_from(KEYS)) for _ in items]).map(
         lambda keep: [{k: v for k, v in item.items() if k in ks}
@@ -225,7 +226,7 @@ def _outcome(call: Any) -> Any:
         return ("error", type(exc).__name__, exc.field, exc.message)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(body=ITEMS, evaluations=st.sampled_from(["absent", None, []]), explain=st.booleans())
 def test_no_or_empty_evaluations_behaves_exactly_like_a_single_evaluation(
         body: dict[str, Any], evaluations: Any, explain: bool) -> None:
@@ -241,7 +242,7 @@ def test_no_or_empty_evaluations_behaves_exactly_like_a_single_evaluation(
 # -- bad items ---------------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(items=st.lists(st.one_of(VALID_ITEMS, ITEMS, st.sampled_from([1, "x", None, []])),
                       min_size=1, max_size=8))
 def test_a_bad_item_yields_exactly_its_own_error_and_the_rest_are_decided(
@@ -275,7 +276,7 @@ def http(todo_server: str) -> Any:
         yield client
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(items=st.lists(ITEMS, min_size=1, max_size=5),
        semantic=st.sampled_from(["execute_all", "deny_on_first_deny",
                                  "permit_on_first_permit"]))
@@ -287,7 +288,7 @@ def test_batches_over_http_answer_as_the_service_does(
     assert response.json() == SERVICE.evaluations(body)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(body=VALID_ITEMS)
 def test_an_evaluations_request_without_items_over_http_is_a_single_decision(
         http: httpx.Client, body: dict[str, Any]) -> None:

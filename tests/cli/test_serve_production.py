@@ -11,7 +11,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pdp.decision_log.query import DecisionReader
 from pdp.entities.database import open_database, sqlite_url
 from tests.conftest import POLICIES, RICK_READS_TODOS, Server, launch_server
+from tests.waiting import wait_until
 
 VALID = RICK_READS_TODOS
 
@@ -321,13 +321,12 @@ def test_with_several_workers_any_scrape_shows_every_workers_metrics(
     for _ in range(sent):  # a new connection each: the workers share them out
         assert httpx.post(server.base + "/access/v1/evaluation", json=VALID,
                           timeout=5).status_code == 200
-    deadline = time.monotonic() + 15
-    while True:
+    def every_scrape_counts_all() -> list[tuple[dict[str, float], set[str]]] | None:
         scrapes = [_scrape(server.base) for _ in range(4)]
-        if (all(sum(counts.values()) == sent for counts, _ in scrapes)
-                or time.monotonic() > deadline):
-            break
-        time.sleep(0.2)
+        return scrapes if all(sum(c.values()) == sent for c, _ in scrapes) else None
+
+    scrapes = wait_until(every_scrape_counts_all, timeout=15,
+                         message="every scrape counting every worker's requests")
     for counts, workers in scrapes:  # whichever worker answered the scrape
         assert sum(counts.values()) == sent
         assert len(workers) == 2 and all(w.isdigit() for w in workers), workers

@@ -1,11 +1,11 @@
-"""The examples of coaz.md, verbatim, and the binding example ``transfer_funds``."""
+"""The examples of docs/spec/coaz.md, verbatim, and the binding example ``transfer_funds``."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-# coaz.md, "Dialect 1": the example tool.
+# docs/spec/coaz.md, "Dialect 1": the example tool.
 GET_CUSTOMER_TOOL = """
 {
   "name": "get_customer",
@@ -27,7 +27,7 @@ GET_CUSTOMER_TOOL = """
 }
 """
 
-# coaz.md, "Dialect 1": the call, the token claims and the request it becomes.
+# docs/spec/coaz.md, "Dialect 1": the call, the token claims and the request it becomes.
 GET_CUSTOMER_CALL = """
 {"name": "get_customer", "arguments": {"id": "cust-12345", "case": "case-67890"}}
 """
@@ -41,7 +41,7 @@ GET_CUSTOMER_REQUEST = """
  "context": {"agent": "agent-app-1", "case": "case-67890"}}
 """
 
-# coaz.md, "Dialect 2": two decisions for one call.
+# docs/spec/coaz.md, "Dialect 2": two decisions for one call.
 COPY_OBJECT_TOOL = """
 {
   "name": "copy_object",

@@ -45,7 +45,7 @@ def evaluate(method: str, params: dict[str, Any] | None = None,
     return outcome
 
 
-# One case per row of the default-mapping table in coaz.md.
+# One case per row of the default-mapping table in docs/spec/coaz.md.
 ROWS: list[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, Any]]] = [
     ("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                     "clientInfo": {"name": "c", "version": "1"}},

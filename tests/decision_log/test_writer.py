@@ -21,6 +21,7 @@ from pdp.http import create_app
 from pdp.service import PDPService
 from tests.conftest import POLICIES, make_service
 from tests.entities.databases import Backend
+from tests.waiting import eventually, wait_until
 
 ALICE_DELETES_101 = {"subject": {"type": "user", "id": "alice"}, "action": {"name": "delete"},
                      "resource": {"type": "record", "id": "101"}}
@@ -165,11 +166,11 @@ async def test_decisions_made_while_the_database_is_down_are_written_when_it_ret
     assert log.flush()
     with backend.locked():  # SQLite: another connection holds the write lock; PG: unreachable
         slowest = max([await decide(i) for i in range(20, 220)])
-        deadline = time.monotonic() + 10
-        while log.stats().last_error is None:
-            assert time.monotonic() < deadline, "the writer never noticed the outage"
+        async def outage_noticed() -> bool:
             await decide(999)  # keep deciding while the writer retries
-            time.sleep(0.05)
+            return log.stats().last_error is not None
+
+        await eventually(outage_noticed, message="the writer noticing the outage")
         during = log.stats()
         assert during.queued + during.waiting > 0
         status = (await client.get("/status")).json()["decision_log"]
@@ -223,7 +224,4 @@ def test_the_writer_purges_on_its_own_schedule(logs: Callable[..., DecisionLog],
     log.evaluation(None, request, Decision(False), "v", 0.0)
     log.start()
     assert log.flush()
-    deadline = time.monotonic() + 5
-    while reader.latest(1):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: not reader.latest(1), timeout=5, message="the scheduled purge")

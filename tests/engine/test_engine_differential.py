@@ -29,6 +29,7 @@ from tests.policies.test_index_differential import (
     policy,
     requests,
 )
+from tests.profiles import examples
 
 EVALUATORS = ["native", "cedarpy"]
 
@@ -67,7 +68,7 @@ def with_properties(graph: Mapping[Uid, Mapping[str, Any]], uid: Uid,
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
        st.lists(requests, min_size=1, max_size=5), st.sampled_from([0, 16]),
@@ -79,7 +80,7 @@ def test_the_engine_decides_as_cedar_does_with_every_policy_and_entity(
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(policy(), max_size=8), entity_graphs(),
        st.lists(requests, min_size=2, max_size=24), st.sampled_from([0, 16]))
@@ -152,7 +153,7 @@ DATA_PATHS = [
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=examples(150), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.sampled_from(DATA_PATHS), entity_graphs(dense=True),
        st.lists(requests, min_size=1, max_size=5),

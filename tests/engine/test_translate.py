@@ -21,6 +21,7 @@ from pdp.errors import SchemaViolation, TranslationError
 from pdp.policies.compiled import compile_directory
 from pdp.policies.schema_types import SchemaTypes
 from tests.conftest import POLICIES, make_service
+from tests.profiles import examples
 
 SCHEMA_TEXT = """
 entity Group;
@@ -360,7 +361,7 @@ def _only_cedar_json(value: Any) -> bool:
     return value is not None and not isinstance(value, float)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(req=REQUESTS, with_schema=st.booleans(), namespace=st.sampled_from(["", "Acme"]))
 def test_translating_any_json_raises_nothing_but_a_translation_error(
         req: EvaluationRequest, with_schema: bool, namespace: str) -> None:
@@ -376,7 +377,7 @@ def test_translating_any_json_raises_nothing_but_a_translation_error(
     assert cr.principal[1] == req.subject.id and cr.resource[1] == req.resource.id
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(req=REQUESTS)
 def test_the_engine_decides_any_request_without_raising(req: EvaluationRequest) -> None:
     engine = CERTIFICATION.engine
@@ -502,7 +503,7 @@ def _declared(req: EvaluationRequest) -> bool:
                                and req.resource.type in applies[1])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(reqs=st.lists(todo_requests(), min_size=1, max_size=4))
 def test_the_engine_decides_as_plain_cedarpy_does_on_the_todo_policies(
         reqs: list[EvaluationRequest]) -> None:

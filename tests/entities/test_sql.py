@@ -23,6 +23,7 @@ from pdp.http import create_app
 from pdp.policies.compiled import compile_directory
 from tests.conftest import POLICIES, make_service
 from tests.entities.databases import Backend
+from tests.waiting import wait_until
 
 SEARCH = compile_directory(POLICIES / "search")
 VALIDATOR = EntityValidator(SEARCH.schema, SEARCH.schema_types)
@@ -66,11 +67,9 @@ def admin(store: SQLEntityStore) -> EntityAdmin:
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Wait until ``condition`` holds; how long that took, in seconds."""
     started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+    wait_until(condition, timeout=timeout)
     return time.monotonic() - started
 
 
@@ -243,10 +242,8 @@ async def test_decisions_are_503_with_retry_after_while_the_store_is_unreachable
             assert (await client.post("/access/v1/evaluation", json=body)).json() == {
                 "decision": True}
             with backend.unreachable():
-                deadline = time.monotonic() + 5
-                while service.store.status()["available"]:  # type: ignore[attr-defined]
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
+                wait_for(lambda: not service.store.status()[  # type: ignore[attr-defined]
+                    "available"])
                 for path, payload in (("/access/v1/evaluation", body),
                                       ("/access/v1/search/resource", search)):
                     denied = await client.post(path, json=payload)

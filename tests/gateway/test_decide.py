@@ -1,4 +1,4 @@
-"""Enforcing a PDP answer (coaz.md, "Dialect 2": enforcement; AuthZEN 1.0 section 7)."""
+"""Enforcing a PDP answer (docs/spec/coaz.md, "Dialect 2": enforcement; AuthZEN 1.0 section 7)."""
 
 from __future__ import annotations
 

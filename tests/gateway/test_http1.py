@@ -12,19 +12,21 @@ import pytest_asyncio
 
 from pdp.errors import UpstreamError
 from pdp.gateway.http1 import Http1Client
+from tests.waiting import eventually
 
 
 @dataclass
 class Server:
-    """Answers request ``n`` on connection ``c`` with ``responses[n]``: a list of byte strings
-    written with ``delay`` seconds between them; ``close_after`` closes the connection after
-    that many responses."""
+    """Answers request ``n`` on connection ``c`` with ``responses[n]``: a list of byte strings,
+    each after the first written only once ``release`` is set (when given); ``close_after``
+    closes the connection after that many responses."""
 
     responses: list[list[bytes]] = field(default_factory=list)
-    delay: float = 0.0
+    release: asyncio.Event | None = None
     close_after: int | None = None
     requests: list[tuple[int, bytes]] = field(default_factory=list)
     connections: int = 0
+    closed: int = 0  # connections this server has closed
     port: int = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -42,8 +44,8 @@ class Server:
                 self.requests.append((conn, head + body))
                 parts = self.responses[len(self.requests) - 1]
                 for i, part in enumerate(parts):
-                    if i and self.delay:
-                        await asyncio.sleep(self.delay)
+                    if i and self.release is not None:
+                        await self.release.wait()
                     writer.write(part)
                     await writer.drain()
                 served += 1
@@ -53,6 +55,7 @@ class Server:
             pass
         finally:
             writer.close()
+            self.closed += 1
 
 
 @pytest_asyncio.fixture
@@ -92,7 +95,7 @@ async def test_keep_alive_connections_are_reused(server: Server) -> None:
 
 @pytest.mark.asyncio
 async def test_chunked_bodies_stream_as_they_arrive(server: Server) -> None:
-    server.delay = 0.3
+    server.release = asyncio.Event()
     server.responses = [[
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
         b"6\r\nevent:\r\n",
@@ -102,13 +105,13 @@ async def test_chunked_bodies_stream_as_they_arrive(server: Server) -> None:
     client = Http1Client(f"http://127.0.0.1:{server.port}/mcp")
     try:
         response = await client.request("POST", {}, b"{}")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        seen: list[tuple[bytes, float]] = []
-        async for chunk in response.aiter_raw():
-            seen.append((chunk, loop.time() - start))
-        assert b"".join(c for c, _ in seen) == b"event: data\n\n"
-        assert seen[0][1] < 0.2  # the first part came before the server finished
+        chunks = response.aiter_raw()
+        # arrives while the server still holds the rest back (a buffering client never returns)
+        first = await asyncio.wait_for(anext(chunks), timeout=10)
+        assert not server.release.is_set()
+        server.release.set()
+        seen = [first] + [chunk async for chunk in chunks]
+        assert b"".join(seen) == b"event: data\n\n"
     finally:
         await client.aclose()
 
@@ -133,7 +136,11 @@ async def test_a_stale_keep_alive_connection_is_retried_once(server: Server) -> 
     client = Http1Client(f"http://127.0.0.1:{server.port}/")
     try:
         assert await (await client.request("POST", {}, b"a")).aread() == b"1"
-        await asyncio.sleep(0.05)
+
+        async def dropped() -> bool:
+            return server.closed == 1
+
+        await eventually(dropped, message="the server dropping the connection")
         assert await (await client.request("POST", {}, b"b")).aread() == b"2"
     finally:
         await client.aclose()
@@ -142,13 +149,14 @@ async def test_a_stale_keep_alive_connection_is_retried_once(server: Server) -> 
 
 @pytest.mark.asyncio
 async def test_closing_early_drops_the_connection(server: Server) -> None:
-    server.delay = 0.2
+    server.release = asyncio.Event()
     server.responses = [[b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n12345", b"67890"],
                         _json(b"ok")]
     client = Http1Client(f"http://127.0.0.1:{server.port}/")
     try:
         response = await client.request("GET", {})
-        await response.aclose()
+        await response.aclose()  # half the body is still to come
+        server.release.set()
         assert await (await client.request("GET", {})).aread() == b"ok"
     finally:
         await client.aclose()

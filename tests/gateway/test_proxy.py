@@ -1,4 +1,4 @@
-"""The gateway in process, in front of a scripted upstream (coaz.md; MCP Streamable HTTP).
+"""The gateway in process, in front of a scripted upstream (docs/spec/coaz.md; MCP Streamable HTTP).
 
 Covers: tools learned from proxied tools/list answers (JSON and SSE), the refresh before a call
 of an unknown tool and after notifications/tools/list_changed, pass-through of ping,

@@ -26,6 +26,7 @@ from pdp.http.responses import json_response
 from pdp.settings import Settings
 from tests.auth.conftest import PepTokens
 from tests.conftest import POLICIES, make_service, start_server, stop_server
+from tests.waiting import eventually
 
 GW_A, GW_B, ADMIN = new_key(), new_key(), new_key()
 KEYS = [entry_for("gateway-a", GW_A), entry_for("gateway-b", GW_B)]
@@ -124,11 +125,20 @@ async def test_a_key_is_rotated_through_the_keys_file_without_a_restart(
         assert (await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_A))).is_success
         _refused(await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_B)))
         keys_file.write_text(f"# rotating gateway-a to gateway-b\n{KEYS[1]}\n")
-        time.sleep(0.06)
+
+        async def accepted(key: str) -> bool:
+            answer = await client.post(EVALUATION, json=REQUEST, headers=_bearer(key))
+            return answer.is_success
+
+        await eventually(lambda: accepted(GW_B), message="the new key being accepted")
         assert (await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_B))).is_success
         _refused(await client.post(EVALUATION, json=REQUEST, headers=_bearer(GW_A)))
         keys_file.write_text("")  # every key revoked: still enforced, nobody gets in
-        time.sleep(0.06)
+
+        async def b_refused() -> bool:
+            return not await accepted(GW_B)
+
+        await eventually(b_refused, message="the emptied keys file taking effect")
         for key in (GW_A, GW_B):
             _refused(await client.post(EVALUATION, json=REQUEST, headers=_bearer(key)))
         _refused(await client.post(EVALUATION, json=REQUEST))

@@ -1,4 +1,5 @@
-"""``POST /coaz/v1/map`` and ``POST /coaz/v1/authorize`` (coaz.md; AuthZEN 1.0 section 10).
+"""``POST /coaz/v1/map`` and ``POST /coaz/v1/authorize`` (docs/spec/coaz.md; AuthZEN 1.0
+section 10).
 
 Every outcome (pass, evaluate with one or many evaluations, deny for mapping errors and unknown
 methods, unauthenticated), the decisions of /authorize, the 400s, PEP authentication (401) and

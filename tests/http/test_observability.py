@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from pdp.service import PDPService
 from pdp.settings import Settings
 from tests.conftest import POLICIES, RICK_READS_TODOS, fresh_data_dir, make_service
 from tests.entities.databases import make_backend
+from tests.waiting import eventually, wait_until
 
 EVALUATION = "/access/v1/evaluation"
 VALID = RICK_READS_TODOS
@@ -146,20 +146,21 @@ async def test_ready_is_200_while_the_store_answers_and_503_once_it_is_gone(
             assert body["checks"]["entity_store"]["ready"] is True
             assert "decision_log" in body["checks"]  # reported, never a reason to be unready
             with backend.unreachable():
-                deadline = time.monotonic() + 10
-                while (answer := await client.get("/ready")).status_code == 200:
-                    assert time.monotonic() < deadline, "never became unready"
-                    time.sleep(0.05)
+                async def unready() -> httpx.Response | None:
+                    answer = await client.get("/ready")
+                    return answer if answer.status_code != 200 else None
+
+                answer = await eventually(unready, message="becoming unready")
                 assert answer.status_code == 503
                 body = answer.json()
                 assert body["status"] == "not_ready"
                 assert body["checks"]["entity_store"]["ready"] is False
                 assert "entity store" in body["checks"]["entity_store"]["message"]
                 assert (await client.get("/health")).status_code == 200  # still alive
-            deadline = time.monotonic() + 10
-            while (await client.get("/ready")).status_code != 200:
-                assert time.monotonic() < deadline, "never became ready again"
-                time.sleep(0.05)
+            async def ready() -> bool:
+                return (await client.get("/ready")).status_code == 200
+
+            await eventually(ready, message="becoming ready again")
     finally:
         service.close()
         backend.close()
@@ -183,7 +184,9 @@ async def test_a_line_logged_while_handling_a_request_carries_its_request_id(
     try:
         async with _client(create_app(service)) as client:
             with backend.unreachable():
-                time.sleep(0.3)  # past the staleness bound: decisions fail closed
+                # past the staleness bound: decisions fail closed
+                wait_until(lambda: not service.store.status()[  # type: ignore[attr-defined]
+                    "available"], message="the store passing its staleness bound")
                 failed = await client.post(EVALUATION, json=body,
                                            headers={"X-Request-ID": "req-failing-1"})
                 assert failed.status_code == 503

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pdp.policies.index import SliceIndex, TemplateLink, _scope_key
+from tests.profiles import examples
 
 Uid = tuple[str, str]
 
@@ -26,7 +27,7 @@ ACTION_GROUPS = [("Action", f"ag{i}") for i in range(2)]
 TYPES = ["User", "Group", "Doc", "Folder"]
 EVERY_ENTITY = USERS + GROUPS + DOCS + FOLDERS
 
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=examples(120), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -254,7 +255,7 @@ def test_a_request_evaluated_against_its_slice_matches_the_full_set(
         assert decide_with_slice(index, graph, entities_json, req) == expected, req
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(policy_sets(max_policies=20), entity_graphs(), requests)
 def test_a_slice_holds_every_policy_whose_scope_matches_and_no_other(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from pdp.policies.compiled import compile_directory
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.reload import GenerationFile, Reloader
 from tests.conftest import make_service, start_server, stop_server
+from tests.waiting import wait_until
 
 TOKEN = "reload-test-token"
 
@@ -38,12 +38,8 @@ def entities_json(*ids: str) -> str:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+    wait_until(predicate, timeout=timeout)
+    return True
 
 
 def setup(directory: Path, text: str, *, store: Any = None, cache: int = 0,
@@ -132,17 +128,34 @@ async def test_an_invalid_edit_keeps_the_last_good_set_and_status_shows_why(
         assert status["policy_set"]["version"] == answer.json()["version"]
 
 
+class WatchTicks(GenerationFile):
+    """A generation file that counts the watcher's passes: the watcher reads it after each
+    batch of file events (or quiet timeout), so a new count means every earlier file change has
+    been seen (and acted on, if relevant)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.ticks = 0
+
+    def changed(self) -> bool:
+        self.ticks += 1
+        return super().changed()
+
+
 def test_a_file_change_is_picked_up_by_the_watcher_within_seconds(tmp_path: Path) -> None:
-    holder, engine, reloader = setup(tmp_path, policy("before"), watch=True,
-                                     poll_interval=0.1)
+    ticks = WatchTicks(tmp_path / "generation")
+    holder, engine, reloader = setup(tmp_path / "policies", policy("before"), watch=True,
+                                     poll_interval=0.1, generation=ticks)
+    directory = tmp_path / "policies"
     reloader.start()
     try:
-        time.sleep(0.3)  # the watcher is up
-        (tmp_path / "p.cedar").write_text(policy("after"))
+        wait_until(lambda: ticks.ticks > 0, message="the watcher being up")
+        (directory / "p.cedar").write_text(policy("after"))
         assert wait_for(lambda: ask(engine, 1) == [(True, ("after",))], timeout=10)
-        (tmp_path / "notes.txt").write_text("not part of the policy set")
-        (tmp_path / ".p.cedar.swp").write_text("an editor's scratch file")
-        time.sleep(0.5)
+        (directory / "notes.txt").write_text("not part of the policy set")
+        (directory / ".p.cedar.swp").write_text("an editor's scratch file")
+        seen = ticks.ticks
+        wait_until(lambda: ticks.ticks > seen + 2, message="the watcher passing the writes")
         assert reloader.stats().last_trigger == "files changed"
         assert reloader.stats().reloads + reloader.stats().unchanged == 1
     finally:
@@ -187,9 +200,11 @@ def test_requests_made_during_a_reload_coalesce_into_one_more(tmp_path: Path) ->
         reloader.request(trigger)
     gate.set()
     assert wait_for(lambda: reloader.stats().unchanged == 1, 10)
-    time.sleep(0.2)
-    assert len(compiled) == 2 and reloader.stats().reloads == 1
     assert reloader.stats().last_trigger == "four" and holder.current.policy("b") is not None
+    # a later request is a barrier: once it is done, any extra run of two-four would be too
+    reloader.request("barrier")
+    assert wait_for(lambda: reloader.stats().unchanged == 2, 10)
+    assert len(compiled) == 3 and reloader.stats().reloads == 1
 
 
 class RecordingStore(InMemoryEntityStore):

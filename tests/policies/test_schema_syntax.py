@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pdp.errors import PolicyLoadError
 from pdp.policies.schema_syntax import schema_to_json
+from tests.profiles import examples
 
 
 def rendered_by_cedar(text: str) -> str | None:
@@ -421,7 +422,7 @@ def schemas(draw: st.DrawFn) -> str:
     return draw(_SPACE).join(draw(st.permutations(parts)))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schemas())
 def test_random_schemas_convert_to_json_cedar_renders_identically(text: str) -> None:
     expected = rendered_by_cedar(text)
@@ -434,7 +435,7 @@ def _tokens_of(text: str) -> list[str]:
     return [token for token in found if not token.startswith("//")]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schemas(), st.data())
 def test_mutated_schemas_are_accepted_or_rejected_exactly_as_cedar_does(
         text: str, data: st.DataObject) -> None:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from pdp.errors import PolicyLoadError
 from pdp.policies.schema_syntax import schema_to_json
 from pdp.policies.schema_types import Attribute, AttrType, RecordType, SchemaTypes
+from tests.profiles import examples
 
 from .test_schema_syntax import DOCUMENTS, MULTI_NAMESPACE, PHOTOS, schemas
 
@@ -186,7 +187,7 @@ def test_text_and_json_give_the_same_types(text: str) -> None:
     assert from_text.entity_type_names() == from_json.entity_type_names()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schemas())
 def test_every_generated_schema_resolves_completely(text: str) -> None:
     types = SchemaTypes.from_text(text)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdp.policies.source import Statement, locate_in_statement, split_statements
+from tests.profiles import examples
 
 TWO_POLICIES = """\
 // Readers read.
@@ -165,7 +166,7 @@ POLICY_BODIES = st.sampled_from([
 SEPARATORS = st.sampled_from(["\n", "\n\n", "  ", "\n// a comment; here\n", "\t\n  "])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(parts=st.lists(st.tuples(SEPARATORS, POLICY_BODIES), min_size=1, max_size=6),
        tail=SEPARATORS)
 def test_splitting_finds_every_statement_where_it_was_put(

@@ -19,6 +19,7 @@ from pdp.search import PageTokens, Searcher, SearchKind, SearchOptions, parse_se
 from pdp.search.prefilter import Prefilter
 from pdp.service import PDPService
 from tests.conftest import POLICIES, make_service
+from tests.profiles import examples
 
 SCHEMA = """
 entity group in [group];
@@ -145,7 +146,7 @@ def both(service: PDPService, kind: str, body: dict[str, Any]) -> tuple[Any, Any
     return (with_filter.search(request).results, without.search(request).results)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=examples(150), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(people=users, papers=docs, kind=st.sampled_from(["subject", "resource"]),
        action=st.sampled_from(["read", "write", "admin"]), data=st.data())

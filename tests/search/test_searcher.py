@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pdp.entities import InMemoryEntityStore, StoredEntity
 from pdp.service import PDPService
 from tests.conftest import POLICIES, make_service
+from tests.profiles import examples
 
 USER_IDS = ["ann", "bo", "cy", "di", "ed", "fay", "gus"]
 DEPARTMENTS = ["Sales", "Legal", "Finance"]
@@ -60,7 +61,7 @@ def walk(service: PDPService, kind: str, body: dict[str, Any], limit: int) -> li
     raise AssertionError("paging did not end")
 
 
-@settings(max_examples=80, deadline=None,
+@settings(max_examples=examples(80), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(people=users, docs=records, kind=st.sampled_from(["subject", "resource", "action"]),
        action=st.sampled_from(ACTIONS), limit=st.integers(1, 12), data=st.data())

@@ -16,12 +16,26 @@ name; the namespace prefix, if any, is added after the table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from pdp.errors import TranslationError
 
-__all__ = ["NO_TYPE_NAMES", "TypeNames"]
+_IDENT = r"[_a-zA-Z][_a-zA-Z0-9]*"
+_NAME = re.compile(rf"{_IDENT}(?:::{_IDENT})*")
+# Cedar's grammar: IDENT excludes only these; `principal`, `resource`, `permit`… are valid
+# type names (`resource is resource` parses).
+_RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has",
+                       "__cedar"})
+
+
+def cedar_name_ok(name: str) -> bool:
+    """Whether ``name`` is a Cedar name (``Ident`` or ``Ns::Ident``, no reserved word)."""
+    return _NAME.fullmatch(name) is not None and not any(
+        part in _RESERVED for part in name.split("::"))
+
+__all__ = ["NO_TYPE_NAMES", "TypeNames", "cedar_name_ok"]
 
 
 class TypeNames:
@@ -57,8 +71,6 @@ class TypeNames:
 
 def _checked(table: Mapping[str, str]) -> dict[str, str]:
     """The reverse of ``table``; ValueError unless it is a reversible table of valid names."""
-    from pdp.engine.translate import cedar_name_ok
-
     reverse: dict[str, str] = {}
     for authzen, cedar in table.items():
         if not isinstance(authzen, str) or not authzen:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdp.authzen import parse_evaluation
-from pdp.engine.type_names import TypeNames
+from pdp.authzen.type_names import TypeNames
 from pdp.errors import TranslationError
 from pdp.settings import Settings
 from tests.conftest import make_service
