@@ -23,4 +23,7 @@ def test_every_markdown_file_cited_in_the_code_is_a_path_in_the_repository() -> 
     cited = {(str(p.relative_to(ROOT)), name) for p in sources
              for name in CITED.findall(p.read_text())}
     assert cited  # the search does find the citations
-    assert sorted((where, name) for where, name in cited if not (ROOT / name).is_file()) == []
+    # a page of the documentation is also cited by its name in docs/ (``api.md``)
+    # (a glob's tail such as ``*/README.md`` is no citation)
+    assert sorted((where, name) for where, name in cited if not name.startswith("/")
+                  and not (ROOT / name).is_file() and not (ROOT / "docs" / name).is_file()) == []

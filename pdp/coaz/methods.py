@@ -1,6 +1,6 @@
 """The method table: what a deployment says about MCP methods beyond the default mappings
-(coaz.md, "Dialect 2": default mappings, pass-through, "any other method without a mapping is
-denied").
+(docs/spec/coaz.md, "Dialect 2": default mappings, pass-through, "any other method without a
+mapping is denied").
 
 A table maps a method name to one of:
 

@@ -1,4 +1,4 @@
-"""What a client sees when a policy denies its message (coaz.md, "Dialect 2": errors, "a
+"""What a client sees when a policy denies its message (docs/spec/coaz.md, "Dialect 2": errors, "a
 deployment may instead return a denial as a tool result with ``isError: true``"; MCP
 "Authorization": scope challenge; RFC 6750 §3.1 ``insufficient_scope``).
 

@@ -108,7 +108,7 @@ class CacheConsistency(RuleBasedStateMachine):
             self.store = InMemoryEntityStore()
         self.store.replace_file_managed(holder.current.entities)
         self.policies, self.files = chosen, files
-        self.engine = Engine(holder, self.store, EngineOptions(decision_cache_size=64))
+        self.engine = Engine(holder, self.store, EngineOptions(decision_cache_bytes=64 * 600))
         self.reloader = Reloader(holder, self.store, self.directory, watch=False, grace=0)
 
     def write_directory(self, chosen: frozenset[str], files: list[dict[str, Any]]) -> None:
