@@ -100,8 +100,9 @@ def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
         engine = engine_for(policies, graph, Path(tmp), cache, evaluator)
     full = engine.current().policy_set
     pairs = list(zip(reqs, levels, strict=False))
-    expected = [answer(cedarpy.is_authorized(cedar_request(*r), full, orjson.dumps(
-        with_properties(graph, r[0], level)).decode())) for r, level in pairs]
+    forbids = {f"p{i}" for i, p in enumerate(policies) if p["effect"] == "forbid"}
+    expected = [fail_closed(answer(cedarpy.is_authorized(cedar_request(*r), full, orjson.dumps(
+        with_properties(graph, r[0], level)).decode())), forbids) for r, level in pairs]
     asked = [authzen(r, level) for r, level in pairs]
     batch = engine.decide(asked)
     again = engine.decide(asked)  # a union of slices, seen twice now
@@ -113,6 +114,18 @@ def check(policies: list[dict[str, Any]], graph: dict[Uid, dict[str, Any]],
                     list(got.errors)) == want
     assert (engine.native is not None) is (evaluator == "native")
     assert engine.native is None or engine.native.fallbacks == 0
+
+
+def fail_closed(want: tuple[str, list[str], list[str]], forbids: set[str],
+                ) -> tuple[str, list[str], list[str]]:
+    """Cedar's answer under the engine's default PDP_FORBID_ERRORS=deny: a permit stands only
+    when no forbid policy errored."""
+    decision, _, errors = want
+    if decision == "Allow" and any(
+            e.removeprefix("error while evaluating policy `").partition("`")[0] in forbids
+            for e in errors):
+        return ("Deny", [], errors)
+    return want
 
 
 def _when(text: str, pid: str) -> dict[str, Any]:
