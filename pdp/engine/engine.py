@@ -50,7 +50,9 @@ import orjson
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.engine._cedar import authorize_batch
 from pdp.engine.cache import DecisionCache
-from pdp.engine.native import NativeEvaluator
+from pdp.cedar import Answer
+from pdp.cedar.runtime import Store
+from pdp.engine.native import NativeEvaluator, merge
 from pdp.engine.translate import Translator
 from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
@@ -152,14 +154,57 @@ class _VersionState:
     trusted: frozenset[str]  # attributes request properties may set on stored entities
 
 
-@dataclass(frozen=True, slots=True)
 class _Prepared:
-    index: int
-    cedar: dict[str, Any]
-    entities: Mapping[EntityUid, StoredEntity]
-    absent: frozenset[EntityUid]  # uids the slice references but deliberately lacks
-    slice: PolicySlice
-    parts: tuple[_Closure, ...]  # the closures ``entities`` is the union of
+    """One request ready for evaluation: its Cedar request and its entity slice, as the
+    closures the slice is the union of (merged only when a batch or cedarpy needs it)."""
+
+    __slots__ = ("index", "principal", "action", "resource", "context", "slice", "parts",
+                 "_entities", "_absent")
+
+    def __init__(self, index: int, principal: EntityUid, action: EntityUid,
+                 resource: EntityUid, context: dict[str, Any], policy_slice: PolicySlice,
+                 parts: tuple[_Closure, ...]) -> None:
+        self.index = index
+        self.principal, self.action, self.resource = principal, action, resource
+        self.context = context
+        self.slice = policy_slice
+        self.parts = parts  # request properties last: they win over a stored self
+        self._entities: Mapping[EntityUid, StoredEntity] | None = None
+        self._absent: frozenset[EntityUid] | None = None
+
+    @property
+    def cedar(self) -> dict[str, Any]:
+        """The request in the form cedarpy takes (context as JSON text)."""
+        return {"principal": {"type": self.principal[0], "id": self.principal[1]},
+                "action": {"type": self.action[0], "id": self.action[1]},
+                "resource": {"type": self.resource[0], "id": self.resource[1]},
+                "context": orjson.dumps(self.context).decode() if self.context else "{}"}
+
+    @property
+    def entities(self) -> Mapping[EntityUid, StoredEntity]:
+        """The entity slice: the union of the closures."""
+        found = self._entities
+        if found is None:
+            parts = self.parts
+            if len(parts) == 1:
+                found = parts[0].entities
+            else:
+                merged: dict[EntityUid, StoredEntity] = {}
+                for part in parts:
+                    merged.update(part.entities)
+                found = merged
+            self._entities = found
+        return found
+
+    @property
+    def absent(self) -> frozenset[EntityUid]:
+        """Uids the slice references but deliberately lacks."""
+        found = self._absent
+        if found is None:
+            parts = self.parts
+            found = parts[0].absent if len(parts) == 1 else _Closure.absent_of(parts)
+            self._absent = found
+        return found
 
 
 class Engine:
@@ -380,19 +425,10 @@ class Engine:
             return None
         if chosen.literals:  # entities the chosen policies name in their conditions
             parts.extend(closures.get(uid, 0) for uid in chosen.literals)
-        cedar = {
-            "principal": {"type": principal[0], "id": principal[1]},
-            "action": {"type": action[0], "id": action[1]},
-            "resource": {"type": resource[0], "id": resource[1]},
-            "context": orjson.dumps(cr.context).decode() if cr.context else "{}",
-        }
-        if len(parts) == 1:
-            only = parts[0]
-            return _Prepared(i, cedar, only.entities, only.absent, chosen, (only,))
-        entities: dict[EntityUid, StoredEntity] = {}
-        for part in sorted(parts, key=_overlaid_last):
-            entities.update(part.entities)
-        return _Prepared(i, cedar, entities, _Closure.absent_of(parts), chosen, tuple(parts))
+        if len(parts) > 1 and any(part.overlaid for part in parts):
+            parts.sort(key=_overlaid_last)
+        return _Prepared(i, principal, action, resource, cr.context, chosen,
+                         tuple(parts))
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -400,12 +436,14 @@ class Engine:
                   state: _VersionState, decisions: list[Decision | None],
                   evaluated: list[int], group_memo: _GroupMemo | None = None) -> None:
         try:
-            answers = None
+            native = None
             if self._native is not None:
-                answers = self._native.authorize(state.compiled, policy_slice,
-                                                 [p.cedar for p in group], _merged(group),
-                                                 state.actions_json)
-            if answers is None:
+                native = self._native.authorize(
+                    state.compiled, policy_slice,
+                    [(p.principal, p.action, p.resource, p.context) for p in group],
+                    _native_store(self._native, group, state.actions_json))
+            answers = None
+            if native is None:
                 answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
                                           _cedar_entities(group, state.actions_json,
                                                           group_memo))
@@ -415,8 +453,9 @@ class Engine:
                 decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
             return
         permits = state.permits if self._options.forbid_errors == "deny" else None
-        for p, answer in zip(group, answers, strict=True):
-            decision = _decision(answer, permits)
+        for n, p in enumerate(group):
+            decision = (_decision(answers[n], permits) if answers is not None
+                        else _native_decision(native[n], permits))  # type: ignore[index]
             decisions[p.index] = decision
             if decision.error is None:
                 evaluated.append(p.index)
@@ -563,6 +602,19 @@ class _Closure:
     absent: frozenset[EntityUid]  # referenced here, not found here
     ancestors: tuple[EntityUid, ...]  # the root's
     _parsed: list[Any] = field(default_factory=list)  # [uses, Cedar's parsed form or None]
+    _native: list[Any] = field(default_factory=list)  # [actions, native Store or None]
+
+    def native_store(self, native: NativeEvaluator, actions_json: tuple[bytes, ...]
+                     ) -> Store | None:
+        """These entities and the action entities as the native evaluator reads them, built
+        once per closure (``None``: a value it does not read)."""
+        cell = self._native
+        if cell and cell[0] is actions_json:
+            found: Store | None = cell[1]
+            return found
+        found = native.store(self.entities, actions_json)
+        cell[:] = [actions_json, found]
+        return found
 
     def parsed(self) -> Any | None:
         """These entities as a parsed ``cedarpy.Entities``, from the second use on.
@@ -597,6 +649,11 @@ def _overlaid_last(part: _Closure) -> bool:
     return part.overlaid  # a root with request properties wins over its stored self
 
 
+# (generation, root, depth) or, for a root with request properties, and the properties
+_MemoKey = tuple[object, EntityUid, int] | tuple[object, EntityUid, int, bytes]
+_OVERLAY_MEMO_BYTES = 1024  # request properties larger than this are not memoised
+
+
 class _Memo:
     """A bounded LRU of closures, keyed by generation (policy and store versions) and root:
     entries of an older generation are never hit again and are evicted first."""
@@ -605,17 +662,17 @@ class _Memo:
 
     def __init__(self, max_size: int) -> None:
         self._max = max_size
-        self._entries: OrderedDict[tuple[object, EntityUid, int], _Closure] = OrderedDict()
+        self._entries: OrderedDict[_MemoKey, _Closure] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[object, EntityUid, int]) -> _Closure | None:
+    def get(self, key: _MemoKey) -> _Closure | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: tuple[object, EntityUid, int], value: _Closure) -> None:
+    def put(self, key: _MemoKey, value: _Closure) -> None:
         with self._lock:
             self._entries[key] = value
             if len(self._entries) > self._max:
@@ -649,7 +706,7 @@ class _Closures:
     def get(self, uid: EntityUid, depth: int,
             overlay: dict[str, Any] | None = None) -> _Closure:
         if overlay is not None:
-            return self._compute(uid, depth, {uid: dict(overlay)})
+            return self._overlaid(uid, depth, overlay)
         key = (uid, depth)
         found = self._local.get(key)
         if found is None:
@@ -661,6 +718,27 @@ class _Closures:
                 if memo is not None:
                     memo.put((self._generation, uid, depth), found)
             self._local[key] = found
+        return found
+
+    def _overlaid(self, uid: EntityUid, depth: int, overlay: dict[str, Any]) -> _Closure:
+        """A root carrying request properties: memoised by the properties' content (small
+        ones only) within the generation, since the same content gives the same closure."""
+        memo = self._memo
+        content: bytes | None = None
+        if memo is not None:
+            try:
+                content = orjson.dumps(overlay, option=orjson.OPT_SORT_KEYS)
+            except TypeError:
+                content = None
+            if content is not None and len(content) <= _OVERLAY_MEMO_BYTES:
+                found = memo.get((self._generation, uid, depth, content))
+                if found is not None:
+                    return found
+            else:
+                content = None
+        found = self._compute(uid, depth, {uid: dict(overlay)})
+        if memo is not None and content is not None:
+            memo.put((self._generation, uid, depth, content), found)
         return found
 
     def _compute(self, uid: EntityUid, depth: int,
@@ -781,6 +859,36 @@ def _cedar_entities(group: Sequence[_Prepared], actions_json: tuple[bytes, ...],
         return handle.with_added_json_str(_entities_json(actions_json, rest))._inner
     except ValueError:  # cannot happen with one store state; text is always right
         return _entities_json(actions_json, merged)
+
+
+def _native_store(native: NativeEvaluator, group: Sequence[_Prepared],
+                  actions_json: tuple[bytes, ...]) -> Store | None:
+    """The group's entities for the native evaluator: the union of its closures' stores
+    (request properties last). ``None`` when one of them is not native."""
+    if len(group) == 1:
+        parts: Sequence[_Closure] = group[0].parts
+    else:
+        unique = {id(part): part for p in group for part in p.parts}
+        parts = sorted(unique.values(), key=_overlaid_last)
+    stores = []
+    for part in parts:
+        store = part.native_store(native, actions_json)
+        if store is None:
+            return None
+        stores.append(store)
+    return merge(stores)
+
+
+def _native_decision(answer: Answer, permits: frozenset[str] | None) -> Decision:
+    """The native evaluator's answer as a decision (as :func:`_decision` reads Cedar's)."""
+    errors = tuple(sorted(f"{_POLICY_ERROR}{p}`: {m}" for p, m in answer.errors))
+    if answer.allow:
+        if errors and permits is not None and not all(p in permits for p, _ in answer.errors):
+            return Decision(False, "error", (), errors)
+        return Decision(True, "permit", tuple(sorted(answer.reasons)), errors)
+    reasons = tuple(sorted(answer.reasons))
+    outcome = "forbid" if reasons else ("error" if errors else "no_permit")
+    return Decision(False, outcome, reasons, errors)
 
 
 def _json(ent: StoredEntity) -> bytes:

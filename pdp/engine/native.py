@@ -1,10 +1,13 @@
 """The engine's native evaluation: a group of prepared requests decided by :mod:`pdp.cedar`.
 
-The engine hands over exactly what it would give cedarpy (the policy slice, the requests, the
-entity slice and the action entities) and gets answers of the same shape as cedarpy's, so
-everything around the evaluation (slices, batching, the decision cache, explanations, the
-fail-closed rules) is the same with either evaluator. Compiled slices and decoded entities are
-memoised: both are immutable for a given policy version and store state.
+The engine hands over the policy slice, the requests as (principal, action, resource,
+context) and an evaluation :class:`~pdp.cedar.runtime.Store` read straight from the entities
+the store holds: each stored entity's attributes are decoded once (memoised by the entity
+object, which is immutable), and each memoised entity closure keeps its own store, with the
+transitive ancestors of its entities computed once per (policy version, store version). A
+request's store is the union of its closures' stores: no entity JSON is built or parsed per
+request. Everything around the evaluation (slices, batching, the decision cache,
+explanations, the fail-closed rules) is the same with either evaluator.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from pdp.cedar import PolicySet, decode
+from pdp.cedar import Answer, PolicySet, decode
 from pdp.cedar.entities import closure
 from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
@@ -22,9 +25,12 @@ from pdp.entities.model import EntityUid, StoredEntity
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice
 
-__all__ = ["NativeEvaluator", "native_reason"]
+__all__ = ["NativeEvaluator", "NativeRequest", "native_reason"]
 
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
+# (principal, action, resource, context) as the engine prepared them
+NativeRequest = tuple[EntityUid, EntityUid, EntityUid, Mapping[str, Any]]
+_new_uid = tuple.__new__
 
 
 class _Lru:
@@ -85,53 +91,53 @@ class NativeEvaluator:
         return found if found.native_reason is None else None
 
     def authorize(self, compiled: CompiledPolicySet, policy_slice: PolicySlice,
-                  requests: Sequence[Mapping[str, Any]],
-                  entities: Mapping[EntityUid, StoredEntity],
-                  actions_json: tuple[bytes, ...]) -> list[dict[str, Any]] | None:
-        """Cedar-shaped answers (``decision``, ``diagnostics``) for ``requests`` (the engine's
-        Cedar requests, context as JSON text), or ``None`` if any part is not native."""
-        policies = self.compiled(policy_slice, compiled)
-        if policies is None:
+                  requests: Sequence[NativeRequest], store: Store | None) -> list[Answer] | None:
+        """Cedar's answers for ``requests`` over ``store`` (see :meth:`store`), or ``None``
+        if any part is not native (no store, a policy or a context value)."""
+        policies = self.compiled(policy_slice, compiled) if store is not None else None
+        if policies is None or store is None:
             self.fallbacks += len(requests)
             return None
+        evaluate = policies.evaluate
         try:
-            store = self._store(entities, actions_json)
             answers = []
-            for r in requests:
-                ctx = r["context"]
-                context = decode.value(orjson.loads(ctx)) if ctx != "{}" else {}
+            for principal, action, resource, ctx in requests:
+                context = decode.value(ctx if type(ctx) is dict else dict(ctx)) if ctx else {}
                 if type(context) is not dict:
                     raise decode.Unsupported("the context is not a record")
-                answer = policies.evaluate(decode.uid(r["principal"]), decode.uid(r["action"]),
-                                           decode.uid(r["resource"]), context, store)
-                answers.append({
-                    "decision": "Allow" if answer.allow else "Deny",
-                    "diagnostics": {"reason": list(answer.reasons), "errors": [
-                        f"error while evaluating policy `{p}`: {m}" for p, m in answer.errors]}})
+                answers.append(evaluate(_new_uid(UID, principal), _new_uid(UID, action),
+                                        _new_uid(UID, resource), context, store))
         except decode.Unsupported:
             self.fallbacks += len(requests)
             return None
         self.decided += len(requests)
         return answers
 
-    def _store(self, entities: Mapping[EntityUid, StoredEntity],
-               actions_json: tuple[bytes, ...]) -> Store:
+    def store(self, entities: Mapping[EntityUid, StoredEntity],
+              actions_json: tuple[bytes, ...]) -> Store | None:
+        """What evaluation reads of ``entities`` and the action entities: decoded attributes
+        and tags, and transitive ancestors (a parent counts whether or not it is present).
+        ``None`` when a value is not read natively. Immutable: callers keep it as long as the
+        entities it was built from."""
         attrs: dict[UID, dict[str, Any]] = {}
         parents: dict[UID, list[UID]] = {}
         tags: dict[UID, dict[str, Any]] = {}
-        for uid, a, ps, t in self._actions_decoded(actions_json):
-            attrs[uid], parents[uid] = a, ps
-            if t:
-                tags[uid] = t
-        for ent in entities.values():
-            decoded: _Decoded | None = self._entities.get(ent)
-            if decoded is None:
-                decoded = _decode(ent.to_cedar_json() if not ent.json else orjson.loads(ent.json))
-                self._entities.put(ent, decoded)
-            uid, a, ps, t = decoded
-            attrs[uid], parents[uid] = a, ps
-            if t:
-                tags[uid] = t
+        try:
+            for uid, a, ps, t in self._actions_decoded(actions_json):
+                attrs[uid], parents[uid] = a, ps
+                if t:
+                    tags[uid] = t
+            for ent in entities.values():
+                decoded: _Decoded | None = self._entities.get(ent)
+                if decoded is None:
+                    decoded = _decode_entity(ent)
+                    self._entities.put(ent, decoded)
+                uid, a, ps, t = decoded
+                attrs[uid], parents[uid] = a, ps
+                if t:
+                    tags[uid] = t
+        except decode.Unsupported:
+            return None
         return Store(attrs, closure(parents), tags)
 
     def _actions_decoded(self, actions_json: tuple[bytes, ...]) -> Iterable[_Decoded]:
@@ -142,9 +148,38 @@ class NativeEvaluator:
         return found
 
 
+def merge(stores: Sequence[Store]) -> Store:
+    """One store of several (later ones win for an entity in two: they agree, or the later
+    one carries request properties)."""
+    if len(stores) == 1:
+        return stores[0]
+    attrs: dict[UID, dict[str, Any]] = {}
+    ancestors: dict[UID, frozenset[UID]] = {}
+    tags: dict[UID, dict[str, Any]] = {}
+    for s in stores:
+        attrs.update(s.attrs)
+        ancestors.update(s.ancestors)
+        if s.tags:
+            tags.update(s.tags)
+    return Store(attrs, ancestors, tags)
+
+
 def native_reason(compiled: CompiledPolicySet) -> str | None:
     """Why ``compiled`` is not evaluated natively as a whole (``None``: it is)."""
     return PolicySet.from_json(compiled.index.full_json(), compiled.policy_set).native_reason
+
+
+def _decode_entity(ent: StoredEntity) -> _Decoded:
+    """A stored entity's attributes as held (Cedar's JSON value form), decoded."""
+    held = ent.attrs
+    a = decode.value(held if type(held) is dict else dict(held)) if held else {}
+    if type(a) is not dict:
+        raise decode.Unsupported("attributes are not a record")
+    parents = [_new_uid(UID, (p[0], p[1])) for p in ent.parents]
+    if type(ent.type) is not str or type(ent.id) is not str or not all(
+            type(p[0]) is str and type(p[1]) is str for p in parents):
+        raise decode.Unsupported("an entity uid is not two strings")
+    return (_new_uid(UID, (ent.type, ent.id)), a, parents, {})
 
 
 def _decode(doc: Mapping[str, Any]) -> _Decoded:
