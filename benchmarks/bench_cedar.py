@@ -13,8 +13,8 @@ that they share the machine's weather:
   native values, such as the engine, pays).
 
 Part 3 (run last), the engine: ``Engine.decide`` on the Todo scenario's AuthZEN requests
-(the todo's owner as a request property; a user as the resource of ``can_read_user``), decision cache off, with ``evaluator="native"``
-and with ``evaluator="cedarpy"``.
+(the todo's owner as a request property; a user as the resource of ``can_read_user``),
+decision cache off, with ``evaluator="native"`` and with ``evaluator="cedarpy"``.
 
 Part 2, scale: the generated document-sharing workload (``benchmarks.workload``) with 10 and
 with 10,000 policies over 1,000 entities, ``native-eval`` p50 at each and their ratio.

@@ -48,11 +48,11 @@ import cedarpy
 import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
-from pdp.engine._cedar import authorize_batch
-from pdp.engine.cache import DecisionCache
 from pdp.cedar import Answer
 from pdp.cedar.runtime import Store
-from pdp.engine.native import NativeEvaluator, merge
+from pdp.engine._cedar import authorize_batch
+from pdp.engine.cache import DecisionCache
+from pdp.engine.native import NativeEvaluator
 from pdp.engine.translate import Translator
 from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
@@ -75,6 +75,7 @@ _NO_PERMIT = Decision(False, "no_permit")
 _NOTHING: frozenset[EntityUid] = frozenset()
 _OUTCOMES = ("permit", "forbid", "no_permit", "error", "invalid")
 _POLICY_ERROR = "error while evaluating policy `"
+_DECISION_MEMO = 4096  # native decisions without errors kept per policy version
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ class _VersionState:
     actions_json: tuple[bytes, ...]  # those of them Cedar needs (in or grouping a group)
     action_ancestors: Mapping[EntityUid, frozenset[EntityUid]]
     trusted: frozenset[str]  # attributes request properties may set on stored entities
+    # decisions of native answers without errors (see _native_decision)
+    decisions: dict[tuple[bool, tuple[str, ...]], Decision] = field(default_factory=dict)
 
 
 class _Prepared:
@@ -227,6 +230,7 @@ class Engine:
         # Parsed entity sets of whole batch groups, keyed by the memoised closures they are
         # the union of (see _cedar_entities); only used with the closure memo.
         self._group_memo: _GroupMemo | None = _GroupMemo(64) if closure_size > 0 else None
+        self._shared_closures: tuple[tuple[str, int], _VersionState, _Closures] | None = None
         prefix = f"{self._options.namespace}::" if self._options.namespace else ""
         self._trusted = frozenset(
             prefix + entry if "." in entry else entry
@@ -384,15 +388,26 @@ class Engine:
         return state
 
     def _closures_for(self, state: _VersionState) -> _Closures:
+        """The closures of this call: shared by every call of one generation (policy and
+        store versions) when the store has versions, else this call's own."""
         memo = self._closure_memo
         generation: tuple[str, int] | None = None
         if memo is not None:
             store_version = self._store.version  # before any entity is read
             if store_version is not None:
                 generation = (state.version, store_version)
+                shared = self._shared_closures
+                if shared is not None and shared[0] == generation and shared[1] is state:
+                    return shared[2]
+                closures = self._new_closures(state, memo, generation)
+                self._shared_closures = (generation, state, closures)
+                return closures
+        return self._new_closures(state, None, None)
+
+    def _new_closures(self, state: _VersionState, memo: _Memo | None,
+                      generation: tuple[str, int] | None) -> _Closures:
         return _Closures(self._store, state.actions, state.compiled.index.followed,
-                         self._options.entity_depth, memo if generation else None, generation,
-                         state.trusted)
+                         self._options.entity_depth, memo, generation, state.trusted)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:
@@ -400,15 +415,22 @@ class Engine:
         index = state.compiled.index
         depth = self._options.entity_depth
         principal, action, resource = cr.principal, cr.action, cr.resource
-        overlays: dict[EntityUid, dict[str, Any]] = {}
-        if cr.principal_attrs:
-            overlays[principal] = dict(cr.principal_attrs)
-        if cr.resource_attrs:
-            overlays.setdefault(resource, {}).update(cr.resource_attrs)
         action_ancestors = state.action_ancestors.get(action)
-        roots = (principal, resource) if action_ancestors is not None else (
-            principal, resource, action)  # a declared action is never read from the store
-        parts = [closures.get(uid, 0, overlays.get(uid)) for uid in dict.fromkeys(roots)]
+        if cr.principal_attrs or cr.resource_attrs:
+            overlays: dict[EntityUid, dict[str, Any]] = {}
+            if cr.principal_attrs:
+                overlays[principal] = dict(cr.principal_attrs)
+            if cr.resource_attrs:
+                overlays.setdefault(resource, {}).update(cr.resource_attrs)
+            roots = (principal, resource) if action_ancestors is not None else (
+                principal, resource, action)  # a declared action is never read from the store
+            parts = [closures.get(uid, 0, overlays.get(uid)) for uid in dict.fromkeys(roots)]
+        elif action_ancestors is not None and principal != resource:
+            parts = [closures.get(principal, 0), closures.get(resource, 0)]
+        else:
+            roots = (principal, resource) if action_ancestors is not None else (
+                principal, resource, action)
+            parts = [closures.get(uid, 0) for uid in dict.fromkeys(roots)]
         if cr.context and depth >= 1:
             followed = index.followed
             refs: list[EntityUid] = []
@@ -417,8 +439,8 @@ class Engine:
                     entity_refs(value, refs)
             parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
         lineages = {part.root: part.ancestors for part in parts}
-        chosen = index.select(
-            principal, lineages[principal],
+        chosen = closures.select(
+            index, principal, lineages[principal],
             action, lineages[action] if action_ancestors is None else action_ancestors,
             resource, lineages[resource])
         if chosen is None:
@@ -455,7 +477,7 @@ class Engine:
         permits = state.permits if self._options.forbid_errors == "deny" else None
         for n, p in enumerate(group):
             decision = (_decision(answers[n], permits) if answers is not None
-                        else _native_decision(native[n], permits))  # type: ignore[index]
+                        else _native_decision(native[n], permits, state.decisions))  # type: ignore[index]
             decisions[p.index] = decision
             if decision.error is None:
                 evaluated.append(p.index)
@@ -654,29 +676,41 @@ _MemoKey = tuple[object, EntityUid, int] | tuple[object, EntityUid, int, bytes]
 _OVERLAY_MEMO_BYTES = 1024  # request properties larger than this are not memoised
 
 
-class _Memo:
-    """A bounded LRU of closures, keyed by generation (policy and store versions) and root:
-    entries of an older generation are never hit again and are evicted first."""
+_UNSEEN = object()
+_SELECT_MEMO = 16_384  # (principal, action, resource) slice choices kept per generation
 
-    __slots__ = ("_max", "_entries", "_lock")
+
+class _Memo:
+    """A bounded, approximately least-recently-used memo of closures, keyed by generation
+    (policy and store versions) and root: entries of an older generation are never hit
+    again and age out.
+
+    Two generations of entries, each at most half the size: a hit in the older one moves
+    the entry to the newer; when the newer is full it becomes the older (the older is
+    dropped). A read takes no lock (single dict operations are atomic); a lost race only
+    drops or recomputes an entry, which is always equal."""
+
+    __slots__ = ("_half", "_new", "_old")
 
     def __init__(self, max_size: int) -> None:
-        self._max = max_size
-        self._entries: OrderedDict[_MemoKey, _Closure] = OrderedDict()
-        self._lock = threading.Lock()
+        self._half = max(max_size // 2, 1)
+        self._new: dict[_MemoKey, _Closure] = {}
+        self._old: dict[_MemoKey, _Closure] = {}
 
     def get(self, key: _MemoKey) -> _Closure | None:
-        with self._lock:
-            found = self._entries.get(key)
+        found = self._new.get(key)
+        if found is None:
+            found = self._old.get(key)
             if found is not None:
-                self._entries.move_to_end(key)
-            return found
+                self.put(key, found)
+        return found
 
     def put(self, key: _MemoKey, value: _Closure) -> None:
-        with self._lock:
-            self._entries[key] = value
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        new = self._new
+        if len(new) >= self._half:
+            self._old, self._new = new, {}
+            new = self._new
+        new[key] = value
 
 
 class _Closures:
@@ -684,7 +718,7 @@ class _Closures:
     calls through the engine's memo when the store can say when it changes."""
 
     __slots__ = ("_store", "_provided", "_follow", "_limit", "_memo", "_generation", "_local",
-                 "_trusted")
+                 "_trusted", "_selected")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int, memo: _Memo | None,
@@ -696,7 +730,10 @@ class _Closures:
         self._limit = limit
         self._memo = memo
         self._generation = generation
-        self._local: dict[tuple[EntityUid, int], _Closure] = {}
+        self._local: dict[tuple[EntityUid, int], _Closure] = {}  # (when not memoised)
+        # the policy slices chosen for (principal, action, resource), when memoised
+        self._selected: dict[tuple[EntityUid, EntityUid, EntityUid], PolicySlice | None] | \
+            None = {} if memo is not None else None
 
     @property
     def memoised(self) -> bool:
@@ -707,18 +744,38 @@ class _Closures:
             overlay: dict[str, Any] | None = None) -> _Closure:
         if overlay is not None:
             return self._overlaid(uid, depth, overlay)
+        memo = self._memo
+        if memo is not None:
+            found = memo.get((self._generation, uid, depth))
+            if found is None:
+                found = self._compute(uid, depth, {})
+                memo.put((self._generation, uid, depth), found)
+            return found
         key = (uid, depth)
         found = self._local.get(key)
         if found is None:
-            memo = self._memo
-            if memo is not None:
-                found = memo.get((self._generation, uid, depth))
-            if found is None:
-                found = self._compute(uid, depth, {})
-                if memo is not None:
-                    memo.put((self._generation, uid, depth), found)
-            self._local[key] = found
+            found = self._local[key] = self._compute(uid, depth, {})
         return found
+
+    def select(self, index: SliceIndex, principal: EntityUid,
+               principal_ancestors: tuple[EntityUid, ...], action: EntityUid,
+               action_ancestors: Iterable[EntityUid], resource: EntityUid,
+               resource_ancestors: tuple[EntityUid, ...]) -> PolicySlice | None:
+        """``index.select``, memoised within the generation when closures are: the ancestors
+        of a uid (request properties never change them) are then the generation's."""
+        memo = self._selected
+        if memo is None:
+            return index.select(principal, principal_ancestors, action, action_ancestors,
+                                resource, resource_ancestors)
+        key = (principal, action, resource)
+        found = memo.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = index.select(principal, principal_ancestors, action, action_ancestors,
+                                 resource, resource_ancestors)
+            if len(memo) >= _SELECT_MEMO:
+                memo.clear()
+            memo[key] = found
+        return found  # type: ignore[return-value]
 
     def _overlaid(self, uid: EntityUid, depth: int, overlay: dict[str, Any]) -> _Closure:
         """A root carrying request properties: memoised by the properties' content (small
@@ -876,11 +933,24 @@ def _native_store(native: NativeEvaluator, group: Sequence[_Prepared],
         if store is None:
             return None
         stores.append(store)
-    return merge(stores)
+    return native.merge(stores)
 
 
-def _native_decision(answer: Answer, permits: frozenset[str] | None) -> Decision:
-    """The native evaluator's answer as a decision (as :func:`_decision` reads Cedar's)."""
+def _native_decision(answer: Answer, permits: frozenset[str] | None,
+                     memo: dict[tuple[bool, tuple[str, ...]], Decision]) -> Decision:
+    """The native evaluator's answer as a decision (as :func:`_decision` reads Cedar's).
+    Answers without errors are few and their decisions immutable: ``memo`` keeps them."""
+    if not answer.errors:
+        key = (answer.allow, answer.reasons)
+        found = memo.get(key)
+        if found is None:
+            reasons = tuple(sorted(answer.reasons))
+            found = (Decision(True, "permit", reasons) if answer.allow else
+                     Decision(False, "forbid" if reasons else "no_permit", reasons))
+            if len(memo) >= _DECISION_MEMO:
+                memo.clear()
+            memo[key] = found
+        return found
     errors = tuple(sorted(f"{_POLICY_ERROR}{p}`: {m}" for p, m in answer.errors))
     if answer.allow:
         if errors and permits is not None and not all(p in permits for p, _ in answer.errors):

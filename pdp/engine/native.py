@@ -66,6 +66,25 @@ class NativeEvaluator:
         self._entities = _Lru(entities)
         self._actions = _Lru(16)
         self._full = _Lru(2)
+        self._merged: dict[tuple[int, ...], tuple[tuple[Store, ...], Store]] = {}
+        self._merged_max = 4096
+
+    def merge(self, stores: Sequence[Store]) -> Store:
+        """One store of several (later ones win for an entity in two: they agree, or the
+        later one carries request properties); memoised by the stores' identities (an entry
+        holds them, so the identities are not reused while it lives)."""
+        if len(stores) == 1:
+            return stores[0]
+        held = tuple(stores)
+        key = tuple(map(id, held))
+        found = self._merged.get(key)
+        if found is not None and found[0] == held:  # (identical items compare equal at once)
+            return found[1]
+        merged = _merge(held)
+        if len(self._merged) >= self._merged_max:
+            self._merged = {}
+        self._merged[key] = (held, merged)
+        return merged
 
     def prepare(self, compiled: CompiledPolicySet) -> PolicySet:
         """The whole policy set, compiled once per version (the reloader calls this after a
@@ -148,11 +167,7 @@ class NativeEvaluator:
         return found
 
 
-def merge(stores: Sequence[Store]) -> Store:
-    """One store of several (later ones win for an entity in two: they agree, or the later
-    one carries request properties)."""
-    if len(stores) == 1:
-        return stores[0]
+def _merge(stores: Sequence[Store]) -> Store:
     attrs: dict[UID, dict[str, Any]] = {}
     ancestors: dict[UID, frozenset[UID]] = {}
     tags: dict[UID, dict[str, Any]] = {}
