@@ -39,9 +39,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from pdp.authzen.model import EvaluationRequest
 from pdp.engine.type_names import NO_TYPE_NAMES, TypeNames
@@ -74,8 +73,7 @@ def cedar_name_ok(name: str) -> bool:
         part in _RESERVED for part in name.split("::"))
 
 
-@dataclass(frozen=True, slots=True)
-class CedarRequest:
+class CedarRequest(NamedTuple):
     """A translated request: the Cedar request and the request-carried entity attributes."""
 
     principal: tuple[str, str]
