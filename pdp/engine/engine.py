@@ -24,7 +24,10 @@ and, from their second use, kept parsed by Cedar: a request then costs Cedar onl
 of the entities not already parsed (Cedar's entity parsing, several microseconds an entity,
 is most of the cost of a decision).
 
-Batching. Requests of one call whose policy slices are the same share one Cedar call when
+Batching. The native evaluator decides each request of a call over its own slice (the
+closures' decoded stores: no entity set is built per call), so nothing needs grouping. For
+cedarpy (the configured evaluator, or the fallback for what is not native), requests of one
+call whose policy slices are the same share one Cedar call when
 their entity slices agree: no entity with two different contents, and no entity that one
 request's slice deliberately leaves out (missing from the store, or past the depth limit)
 present in another's. Each request therefore sees exactly the entities it would see alone, so
@@ -338,6 +341,9 @@ class Engine:
                 evaluated.append(i)
             else:
                 prepared.append(p)
+        if prepared and self._native is not None:
+            prepared = self._evaluate_natively(self._native, prepared, state, decisions,
+                                               evaluated)
         if prepared:
             group_memo = self._group_memo if closures.memoised else None
             for policy_slice, group in _groups(prepared, state.compiled.index):
@@ -458,29 +464,44 @@ class Engine:
                   state: _VersionState, decisions: list[Decision | None],
                   evaluated: list[int], group_memo: _GroupMemo | None = None) -> None:
         try:
-            native = None
-            if self._native is not None:
-                native = self._native.authorize(
-                    state.compiled, policy_slice,
-                    [(p.principal, p.action, p.resource, p.context) for p in group],
-                    _native_store(self._native, group, state.actions_json))
-            answers = None
-            if native is None:
-                answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
-                                          _cedar_entities(group, state.actions_json,
-                                                          group_memo))
+            answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
+                                      _cedar_entities(group, state.actions_json, group_memo))
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             for p in group:
                 decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
             return
         permits = state.permits if self._options.forbid_errors == "deny" else None
-        for n, p in enumerate(group):
-            decision = (_decision(answers[n], permits) if answers is not None
-                        else _native_decision(native[n], permits, state.decisions))  # type: ignore[index]
+        for p, answer in zip(group, answers, strict=True):
+            decision = _decision(answer, permits)
             decisions[p.index] = decision
             if decision.error is None:
                 evaluated.append(p.index)
+
+    def _evaluate_natively(self, native: NativeEvaluator, prepared: Sequence[_Prepared],
+                           state: _VersionState, decisions: list[Decision | None],
+                           evaluated: list[int]) -> list[_Prepared]:
+        """Each request over its own entity slice (exactly as alone: no batch grouping is
+        needed); returns those the native evaluator does not take, for cedarpy."""
+        permits = state.permits if self._options.forbid_errors == "deny" else None
+        left: list[_Prepared] = []
+        for p in prepared:
+            try:
+                answers = native.authorize(
+                    state.compiled, p.slice, ((p.principal, p.action, p.resource, p.context),),
+                    _native_store(native, p.parts, state.actions_json))
+            except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
+                log.error("cedar evaluation failed: %s", exc)
+                decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
+                continue
+            if answers is None:
+                left.append(p)
+                continue
+            decision = _native_decision(answers[0], permits, state.decisions)
+            decisions[p.index] = decision
+            if decision.error is None:
+                evaluated.append(p.index)
+        return left
 
 
 
@@ -918,15 +939,10 @@ def _cedar_entities(group: Sequence[_Prepared], actions_json: tuple[bytes, ...],
         return _entities_json(actions_json, merged)
 
 
-def _native_store(native: NativeEvaluator, group: Sequence[_Prepared],
+def _native_store(native: NativeEvaluator, parts: Sequence[_Closure],
                   actions_json: tuple[bytes, ...]) -> Store | None:
-    """The group's entities for the native evaluator: the union of its closures' stores
+    """A request's entities for the native evaluator: the union of its closures' stores
     (request properties last). ``None`` when one of them is not native."""
-    if len(group) == 1:
-        parts: Sequence[_Closure] = group[0].parts
-    else:
-        unique = {id(part): part for p in group for part in p.parts}
-        parts = sorted(unique.values(), key=_overlaid_last)
     stores = []
     for part in parts:
         store = part.native_store(native, actions_json)
