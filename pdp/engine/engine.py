@@ -422,7 +422,8 @@ class Engine:
         depth = self._options.entity_depth
         principal, action, resource = cr.principal, cr.action, cr.resource
         action_ancestors = state.action_ancestors.get(action)
-        if cr.principal_attrs or cr.resource_attrs:
+        overlaid = bool(cr.principal_attrs or cr.resource_attrs)
+        if overlaid:
             overlays: dict[EntityUid, dict[str, Any]] = {}
             if cr.principal_attrs:
                 overlays[principal] = dict(cr.principal_attrs)
@@ -430,7 +431,10 @@ class Engine:
                 overlays.setdefault(resource, {}).update(cr.resource_attrs)
             roots = (principal, resource) if action_ancestors is not None else (
                 principal, resource, action)  # a declared action is never read from the store
-            parts = [closures.get(uid, 0, overlays.get(uid)) for uid in dict.fromkeys(roots)]
+            uids = dict.fromkeys(roots)
+            # request properties last: they win over a stored self
+            parts = [closures.get(uid, 0) for uid in uids if uid not in overlays]
+            parts.extend(closures.get(uid, 0, overlays[uid]) for uid in uids if uid in overlays)
         elif action_ancestors is not None and principal != resource:
             parts = [closures.get(principal, 0), closures.get(resource, 0)]
         else:
@@ -444,16 +448,13 @@ class Engine:
                 if key in followed and isinstance(value, dict | list):
                     entity_refs(value, refs)
             parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
-        lineages = {part.root: part.ancestors for part in parts}
-        chosen = closures.select(
-            index, principal, lineages[principal],
-            action, lineages[action] if action_ancestors is None else action_ancestors,
-            resource, lineages[resource])
+        roots_end = len(parts)
+        chosen = closures.select(index, principal, action, action_ancestors, resource, parts)
         if chosen is None:
             return None
         if chosen.literals:  # entities the chosen policies name in their conditions
             parts.extend(closures.get(uid, 0) for uid in chosen.literals)
-        if len(parts) > 1 and any(part.overlaid for part in parts):
+        if overlaid and len(parts) > roots_end:
             parts.sort(key=_overlaid_last)
         return _Prepared(i, principal, action, resource, cr.context, chosen,
                          tuple(parts))
@@ -778,25 +779,29 @@ class _Closures:
             found = self._local[key] = self._compute(uid, depth, {})
         return found
 
-    def select(self, index: SliceIndex, principal: EntityUid,
-               principal_ancestors: tuple[EntityUid, ...], action: EntityUid,
-               action_ancestors: Iterable[EntityUid], resource: EntityUid,
-               resource_ancestors: tuple[EntityUid, ...]) -> PolicySlice | None:
-        """``index.select``, memoised within the generation when closures are: the ancestors
-        of a uid (request properties never change them) are then the generation's."""
+    def select(self, index: SliceIndex, principal: EntityUid, action: EntityUid,
+               action_ancestors: Iterable[EntityUid] | None, resource: EntityUid,
+               parts: Sequence[_Closure]) -> PolicySlice | None:
+        """``index.select`` with the ancestors the closures ``parts`` found (the action's
+        are ``action_ancestors`` when the schema declares it), memoised within the
+        generation when closures are: the ancestors of a uid (request properties never
+        change them) are then the generation's."""
         memo = self._selected
-        if memo is None:
-            return index.select(principal, principal_ancestors, action, action_ancestors,
-                                resource, resource_ancestors)
         key = (principal, action, resource)
-        found = memo.get(key, _UNSEEN)
-        if found is _UNSEEN:
-            found = index.select(principal, principal_ancestors, action, action_ancestors,
-                                 resource, resource_ancestors)
+        if memo is not None:
+            found = memo.get(key, _UNSEEN)
+            if found is not _UNSEEN:
+                return found  # type: ignore[return-value]
+        lineages = {part.root: part.ancestors for part in parts}
+        chosen = index.select(
+            principal, lineages[principal],
+            action, lineages[action] if action_ancestors is None else action_ancestors,
+            resource, lineages[resource])
+        if memo is not None:
             if len(memo) >= _SELECT_MEMO:
                 memo.clear()
-            memo[key] = found
-        return found  # type: ignore[return-value]
+            memo[key] = chosen
+        return chosen
 
     def _overlaid(self, uid: EntityUid, depth: int, overlay: dict[str, Any]) -> _Closure:
         """A root carrying request properties: memoised by the properties' content (small
