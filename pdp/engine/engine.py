@@ -488,17 +488,17 @@ class Engine:
         left: list[_Prepared] = []
         for p in prepared:
             try:
-                answers = native.authorize(
-                    state.compiled, p.slice, ((p.principal, p.action, p.resource, p.context),),
+                answer = native.authorize_one(
+                    state.compiled, p.slice, p.principal, p.action, p.resource, p.context,
                     _native_store(native, p.parts, state.actions_json))
             except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
                 log.error("cedar evaluation failed: %s", exc)
                 decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
                 continue
-            if answers is None:
+            if answer is None:
                 left.append(p)
                 continue
-            decision = _native_decision(answers[0], permits, state.decisions)
+            decision = _native_decision(answer, permits, state.decisions)
             decisions[p.index] = decision
             if decision.error is None:
                 evaluated.append(p.index)
@@ -948,6 +948,8 @@ def _native_store(native: NativeEvaluator, parts: Sequence[_Closure],
                   actions_json: tuple[bytes, ...]) -> Store | None:
     """A request's entities for the native evaluator: the union of its closures' stores
     (request properties last). ``None`` when one of them is not native."""
+    if len(parts) == 1:
+        return parts[0].native_store(native, actions_json)
     stores = []
     for part in parts:
         store = part.native_store(native, actions_json)

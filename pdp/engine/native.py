@@ -25,11 +25,9 @@ from pdp.entities.model import EntityUid, StoredEntity
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice
 
-__all__ = ["NativeEvaluator", "NativeRequest", "native_reason"]
+__all__ = ["NativeEvaluator", "native_reason"]
 
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
-# (principal, action, resource, context) as the engine prepared them
-NativeRequest = tuple[EntityUid, EntityUid, EntityUid, Mapping[str, Any]]
 _new_uid = tuple.__new__
 
 
@@ -109,28 +107,26 @@ class NativeEvaluator:
             self._slices.put(policy_slice, found)
         return found if found.native_reason is None else None
 
-    def authorize(self, compiled: CompiledPolicySet, policy_slice: PolicySlice,
-                  requests: Sequence[NativeRequest], store: Store | None) -> list[Answer] | None:
-        """Cedar's answers for ``requests`` over ``store`` (see :meth:`store`), or ``None``
-        if any part is not native (no store, a policy or a context value)."""
+    def authorize_one(self, compiled: CompiledPolicySet, policy_slice: PolicySlice,
+                      principal: EntityUid, action: EntityUid, resource: EntityUid,
+                      context: Mapping[str, Any], store: Store | None) -> Answer | None:
+        """Cedar's answer for one request over ``store`` (see :meth:`store`), or ``None`` if
+        any part is not native (no store, a policy or a context value)."""
         policies = self.compiled(policy_slice, compiled) if store is not None else None
         if policies is None or store is None:
-            self.fallbacks += len(requests)
+            self.fallbacks += 1
             return None
-        evaluate = policies.evaluate
         try:
-            answers = []
-            for principal, action, resource, ctx in requests:
-                context = decode.value(ctx if type(ctx) is dict else dict(ctx)) if ctx else {}
-                if type(context) is not dict:
-                    raise decode.Unsupported("the context is not a record")
-                answers.append(evaluate(_new_uid(UID, principal), _new_uid(UID, action),
-                                        _new_uid(UID, resource), context, store))
+            ctx = decode.value(context if type(context) is dict else dict(context)) \
+                if context else {}
+            if type(ctx) is not dict:
+                raise decode.Unsupported("the context is not a record")
         except decode.Unsupported:
-            self.fallbacks += len(requests)
+            self.fallbacks += 1
             return None
-        self.decided += len(requests)
-        return answers
+        self.decided += 1
+        return policies.evaluate(_new_uid(UID, principal), _new_uid(UID, action),
+                                 _new_uid(UID, resource), ctx, store)
 
     def store(self, entities: Mapping[EntityUid, StoredEntity],
               actions_json: tuple[bytes, ...]) -> Store | None:
