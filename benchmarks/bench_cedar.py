@@ -13,8 +13,8 @@ that they share the machine's weather:
   native values, such as the engine, pays).
 
 Part 3 (run last), the engine: ``Engine.decide`` on the Todo scenario's AuthZEN requests
-(the todo's owner as a request property), decision cache off, with ``evaluator="native"``
-and with ``evaluator="cedarpy"``.
+(the todo's owner as a request property; a user as the resource of ``can_read_user``),
+decision cache off, with ``evaluator="native"`` and with ``evaluator="cedarpy"``.
 
 Part 2, scale: the generated document-sharing workload (``benchmarks.workload``) with 10 and
 with 10,000 policies over 1,000 entities, ``native-eval`` p50 at each and their ratio.
@@ -112,8 +112,12 @@ def engine_methods() -> list[tuple[str, Any, str]]:
     users = json.loads((TODO / "entities.json").read_text())
     emails = [u["attrs"]["email"] for u in users]
     asked = [EvaluationRequest(Entity("user", u["uid"]["id"]), Action(a),
-                               Entity("todo", "1", {"ownerID": owner}))
+                               Entity("user", owner) if a == "can_read_user"
+                               else Entity("todo", "1", {"ownerID": owner}))
              for u in users for a in ACTIONS for owner in (emails[0], emails[1])]
+    assert not any(d.outcome == "invalid" for d in Engine(
+        PolicyHolder(compiled), InMemoryEntityStore(StoredEntity.from_cedar_json(e)
+                                                    for e in users)).decide(asked))
     calls: list[tuple[str, Any, str]] = []
     for evaluator in ("native", "cedarpy"):
         store = InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in users)

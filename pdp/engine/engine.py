@@ -24,7 +24,10 @@ and, from their second use, kept parsed by Cedar: a request then costs Cedar onl
 of the entities not already parsed (Cedar's entity parsing, several microseconds an entity,
 is most of the cost of a decision).
 
-Batching. Requests of one call whose policy slices are the same share one Cedar call when
+Batching. The native evaluator decides each request of a call over its own slice (the
+closures' decoded stores: no entity set is built per call), so nothing needs grouping. For
+cedarpy (the configured evaluator, or the fallback for what is not native), requests of one
+call whose policy slices are the same share one Cedar call when
 their entity slices agree: no entity with two different contents, and no entity that one
 request's slice deliberately leaves out (missing from the store, or past the depth limit)
 present in another's. Each request therefore sees exactly the entities it would see alone, so
@@ -50,6 +53,8 @@ import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames
+from pdp.cedar import Answer
+from pdp.cedar.runtime import Store
 from pdp.engine._cedar import authorize_batch
 from pdp.engine.cache import DecisionCache
 from pdp.engine.native import NativeEvaluator
@@ -75,6 +80,7 @@ _NO_PERMIT = Decision(False, "no_permit")
 _NOTHING: frozenset[EntityUid] = frozenset()
 _OUTCOMES = ("permit", "forbid", "no_permit", "error", "invalid")
 _POLICY_ERROR = "error while evaluating policy `"
+_DECISION_MEMO = 4096  # native decisions without errors kept per policy version
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +167,61 @@ class _VersionState:
     @property
     def slices(self) -> SliceIndex:
         return self.index if self.index is not None else self.compiled.index
+    # decisions of native answers without errors (see _native_decision)
+    decisions: dict[tuple[bool, tuple[str, ...]], Decision] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
 class _Prepared:
-    index: int
-    cedar: dict[str, Any]
-    entities: Mapping[EntityUid, StoredEntity]
-    absent: frozenset[EntityUid]  # uids the slice references but deliberately lacks
-    slice: PolicySlice
-    parts: tuple[_Closure, ...]  # the closures ``entities`` is the union of
+    """One request ready for evaluation: its Cedar request and its entity slice, as the
+    closures the slice is the union of (merged only when a batch or cedarpy needs it)."""
+
+    __slots__ = ("index", "principal", "action", "resource", "context", "slice", "parts",
+                 "_entities", "_absent")
+
+    def __init__(self, index: int, principal: EntityUid, action: EntityUid,
+                 resource: EntityUid, context: dict[str, Any], policy_slice: PolicySlice,
+                 parts: tuple[_Closure, ...]) -> None:
+        self.index = index
+        self.principal, self.action, self.resource = principal, action, resource
+        self.context = context
+        self.slice = policy_slice
+        self.parts = parts  # request properties last: they win over a stored self
+        self._entities: Mapping[EntityUid, StoredEntity] | None = None
+        self._absent: frozenset[EntityUid] | None = None
+
+    @property
+    def cedar(self) -> dict[str, Any]:
+        """The request in the form cedarpy takes (context as JSON text)."""
+        return {"principal": {"type": self.principal[0], "id": self.principal[1]},
+                "action": {"type": self.action[0], "id": self.action[1]},
+                "resource": {"type": self.resource[0], "id": self.resource[1]},
+                "context": orjson.dumps(self.context).decode() if self.context else "{}"}
+
+    @property
+    def entities(self) -> Mapping[EntityUid, StoredEntity]:
+        """The entity slice: the union of the closures."""
+        found = self._entities
+        if found is None:
+            parts = self.parts
+            if len(parts) == 1:
+                found = parts[0].entities
+            else:
+                merged: dict[EntityUid, StoredEntity] = {}
+                for part in parts:
+                    merged.update(part.entities)
+                found = merged
+            self._entities = found
+        return found
+
+    @property
+    def absent(self) -> frozenset[EntityUid]:
+        """Uids the slice references but deliberately lacks."""
+        found = self._absent
+        if found is None:
+            parts = self.parts
+            found = parts[0].absent if len(parts) == 1 else _Closure.absent_of(parts)
+            self._absent = found
+        return found
 
 
 class Engine:
@@ -193,6 +244,7 @@ class Engine:
         # Parsed entity sets of whole batch groups, keyed by the memoised closures they are
         # the union of (see _cedar_entities); only used with the closure memo.
         self._group_memo: _GroupMemo | None = _GroupMemo(64) if closure_size > 0 else None
+        self._shared_closures: tuple[tuple[str, int], _VersionState, _Closures] | None = None
         prefix = f"{self._options.namespace}::" if self._options.namespace else ""
         self._trusted = frozenset(
             prefix + entry if "." in entry else entry
@@ -318,6 +370,9 @@ class Engine:
                 evaluated.append(i)
             else:
                 prepared.append(p)
+        if prepared and self._native is not None:
+            prepared = self._evaluate_natively(self._native, prepared, state, decisions,
+                                               evaluated)
         if prepared:
             group_memo = self._group_memo if closures.memoised else None
             for policy_slice, group in _groups(prepared, state.slices):
@@ -413,15 +468,27 @@ class Engine:
                                    links=links, permits=permits, _full=[])
 
     def _closures_for(self, state: _VersionState) -> _Closures:
+        """The closures of this call: shared by every call of one generation (policy and
+        store versions) when the store has versions, else this call's own."""
         memo = self._closure_memo
         generation: tuple[str, int] | None = None
         if memo is not None:
             store_version = self._store.version  # before any entity is read
             if store_version is not None:
                 generation = (state.version, store_version)
+                shared = self._shared_closures
+                if shared is not None and shared[0] == generation and shared[1] is state:
+                    return shared[2]
+                closures = self._new_closures(state, memo, generation)
+                self._shared_closures = (generation, state, closures)
+                return closures
+        return self._new_closures(state, None, None)
+
+    def _new_closures(self, state: _VersionState, memo: _Memo | None,
+                      generation: tuple[str, int] | None) -> _Closures:
         return _Closures(self._store, state.actions, state.slices.followed,
-                         self._options.entity_depth, memo if generation else None, generation,
-                         state.slices.tags_read, state.trusted)
+                         self._options.entity_depth, memo, generation,
+                         tags=state.slices.tags_read, trusted=state.trusted)
 
     def _prepare(self, i: int, req: EvaluationRequest, state: _VersionState,
                  closures: _Closures) -> _Prepared | None:
@@ -429,15 +496,26 @@ class Engine:
         index = state.slices
         depth = self._options.entity_depth
         principal, action, resource = cr.principal, cr.action, cr.resource
-        overlays: dict[EntityUid, dict[str, Any]] = {}
-        if cr.principal_attrs:
-            overlays[principal] = dict(cr.principal_attrs)
-        if cr.resource_attrs:
-            overlays.setdefault(resource, {}).update(cr.resource_attrs)
         action_ancestors = state.action_ancestors.get(action)
-        roots = (principal, resource) if action_ancestors is not None else (
-            principal, resource, action)  # a declared action is never read from the store
-        parts = [closures.get(uid, 0, overlays.get(uid)) for uid in dict.fromkeys(roots)]
+        overlaid = bool(cr.principal_attrs or cr.resource_attrs)
+        if overlaid:
+            overlays: dict[EntityUid, dict[str, Any]] = {}
+            if cr.principal_attrs:
+                overlays[principal] = dict(cr.principal_attrs)
+            if cr.resource_attrs:
+                overlays.setdefault(resource, {}).update(cr.resource_attrs)
+            roots = (principal, resource) if action_ancestors is not None else (
+                principal, resource, action)  # a declared action is never read from the store
+            uids = dict.fromkeys(roots)
+            # request properties last: they win over a stored self
+            parts = [closures.get(uid, 0) for uid in uids if uid not in overlays]
+            parts.extend(closures.get(uid, 0, overlays[uid]) for uid in uids if uid in overlays)
+        elif action_ancestors is not None and principal != resource:
+            parts = [closures.get(principal, 0), closures.get(resource, 0)]
+        else:
+            roots = (principal, resource) if action_ancestors is not None else (
+                principal, resource, action)
+            parts = [closures.get(uid, 0) for uid in dict.fromkeys(roots)]
         if cr.context and depth >= 1:
             followed = index.followed
             refs: list[EntityUid] = []
@@ -445,28 +523,16 @@ class Engine:
                 if key in followed and isinstance(value, dict | list):
                     entity_refs(value, refs)
             parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
-        lineages = {part.root: part.ancestors for part in parts}
-        chosen = index.select(
-            principal, lineages[principal],
-            action, lineages[action] if action_ancestors is None else action_ancestors,
-            resource, lineages[resource])
+        roots_end = len(parts)
+        chosen = closures.select(index, principal, action, action_ancestors, resource, parts)
         if chosen is None:
             return None
         if chosen.literals:  # entities the chosen policies name in their conditions
             parts.extend(closures.get(uid, 0) for uid in chosen.literals)
-        cedar = {
-            "principal": {"type": principal[0], "id": principal[1]},
-            "action": {"type": action[0], "id": action[1]},
-            "resource": {"type": resource[0], "id": resource[1]},
-            "context": orjson.dumps(cr.context).decode() if cr.context else "{}",
-        }
-        if len(parts) == 1:
-            only = parts[0]
-            return _Prepared(i, cedar, only.entities, only.absent, chosen, (only,))
-        entities: dict[EntityUid, StoredEntity] = {}
-        for part in sorted(parts, key=_overlaid_last):
-            entities.update(part.entities)
-        return _Prepared(i, cedar, entities, _Closure.absent_of(parts), chosen, tuple(parts))
+        if overlaid and len(parts) > roots_end:
+            parts.sort(key=_overlaid_last)
+        return _Prepared(i, principal, action, resource, cr.context, chosen,
+                         tuple(parts))
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -474,15 +540,8 @@ class Engine:
                   state: _VersionState, decisions: list[Decision | None],
                   evaluated: list[int], group_memo: _GroupMemo | None = None) -> None:
         try:
-            answers = None
-            if self._native is not None:
-                answers = self._native.authorize(state.compiled, state.slices, policy_slice,
-                                                 [p.cedar for p in group], _merged(group),
-                                                 state.actions_json)
-            if answers is None:
-                answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
-                                          _cedar_entities(group, state.actions_json,
-                                                          group_memo))
+            answers = authorize_batch([p.cedar for p in group], policy_slice.policy_set,
+                                      _cedar_entities(group, state.actions_json, group_memo))
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             for p in group:
@@ -494,6 +553,32 @@ class Engine:
             decisions[p.index] = decision
             if decision.error is None:
                 evaluated.append(p.index)
+
+    def _evaluate_natively(self, native: NativeEvaluator, prepared: Sequence[_Prepared],
+                           state: _VersionState, decisions: list[Decision | None],
+                           evaluated: list[int]) -> list[_Prepared]:
+        """Each request over its own entity slice (exactly as alone: no batch grouping is
+        needed); returns those the native evaluator does not take, for cedarpy."""
+        permits = state.permits if self._options.forbid_errors == "deny" else None
+        left: list[_Prepared] = []
+        for p in prepared:
+            try:
+                answer = native.authorize_one(
+                    state.compiled, state.slices, p.slice, p.principal, p.action, p.resource,
+                    p.context,
+                    _native_store(native, p.parts, state.actions_json))
+            except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
+                log.error("cedar evaluation failed: %s", exc)
+                decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
+                continue
+            if answer is None:
+                left.append(p)
+                continue
+            decision = _native_decision(answer, permits, state.decisions)
+            decisions[p.index] = decision
+            if decision.error is None:
+                evaluated.append(p.index)
+        return left
 
 
 
@@ -644,6 +729,19 @@ class _Closure:
     absent: frozenset[EntityUid]  # referenced here, not found here
     ancestors: tuple[EntityUid, ...]  # the root's
     _parsed: list[Any] = field(default_factory=list)  # [uses, Cedar's parsed form or None]
+    _native: list[Any] = field(default_factory=list)  # [actions, native Store or None]
+
+    def native_store(self, native: NativeEvaluator, actions_json: tuple[bytes, ...]
+                     ) -> Store | None:
+        """These entities and the action entities as the native evaluator reads them, built
+        once per closure (``None``: a value it does not read)."""
+        cell = self._native
+        if cell and cell[0] is actions_json:
+            found: Store | None = cell[1]
+            return found
+        found = native.store(self.entities, actions_json)
+        cell[:] = [actions_json, found]
+        return found
 
     def parsed(self) -> Any | None:
         """These entities as a parsed ``cedarpy.Entities``, from the second use on.
@@ -678,29 +776,46 @@ def _overlaid_last(part: _Closure) -> bool:
     return part.overlaid  # a root with request properties wins over its stored self
 
 
-class _Memo:
-    """A bounded LRU of closures, keyed by generation (policy and store versions) and root:
-    entries of an older generation are never hit again and are evicted first."""
+# (generation, root, depth) or, for a root with request properties, and the properties
+_MemoKey = tuple[object, EntityUid, int] | tuple[object, EntityUid, int, bytes]
+_OVERLAY_MEMO_BYTES = 1024  # request properties larger than this are not memoised
 
-    __slots__ = ("_max", "_entries", "_lock")
+
+_UNSEEN = object()
+_SELECT_MEMO = 16_384  # (principal, action, resource) slice choices kept per generation
+
+
+class _Memo:
+    """A bounded, approximately least-recently-used memo of closures, keyed by generation
+    (policy and store versions) and root: entries of an older generation are never hit
+    again and age out.
+
+    Two generations of entries, each at most half the size: a hit in the older one moves
+    the entry to the newer; when the newer is full it becomes the older (the older is
+    dropped). A read takes no lock (single dict operations are atomic); a lost race only
+    drops or recomputes an entry, which is always equal."""
+
+    __slots__ = ("_half", "_new", "_old")
 
     def __init__(self, max_size: int) -> None:
-        self._max = max_size
-        self._entries: OrderedDict[tuple[object, EntityUid, int], _Closure] = OrderedDict()
-        self._lock = threading.Lock()
+        self._half = max(max_size // 2, 1)
+        self._new: dict[_MemoKey, _Closure] = {}
+        self._old: dict[_MemoKey, _Closure] = {}
 
-    def get(self, key: tuple[object, EntityUid, int]) -> _Closure | None:
-        with self._lock:
-            found = self._entries.get(key)
+    def get(self, key: _MemoKey) -> _Closure | None:
+        found = self._new.get(key)
+        if found is None:
+            found = self._old.get(key)
             if found is not None:
-                self._entries.move_to_end(key)
-            return found
+                self.put(key, found)
+        return found
 
-    def put(self, key: tuple[object, EntityUid, int], value: _Closure) -> None:
-        with self._lock:
-            self._entries[key] = value
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+    def put(self, key: _MemoKey, value: _Closure) -> None:
+        new = self._new
+        if len(new) >= self._half:
+            self._old, self._new = new, {}
+            new = self._new
+        new[key] = value
 
 
 class _Closures:
@@ -708,7 +823,7 @@ class _Closures:
     calls through the engine's memo when the store can say when it changes."""
 
     __slots__ = ("_store", "_provided", "_follow", "_tags", "_limit", "_memo", "_generation",
-                 "_local", "_trusted")
+                 "_local", "_trusted", "_selected")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int, memo: _Memo | None,
@@ -722,7 +837,10 @@ class _Closures:
         self._limit = limit
         self._memo = memo
         self._generation = generation
-        self._local: dict[tuple[EntityUid, int], _Closure] = {}
+        self._local: dict[tuple[EntityUid, int], _Closure] = {}  # (when not memoised)
+        # the policy slices chosen for (principal, action, resource), when memoised
+        self._selected: dict[tuple[EntityUid, EntityUid, EntityUid], PolicySlice | None] | \
+            None = {} if memo is not None else None
 
     @property
     def memoised(self) -> bool:
@@ -732,18 +850,63 @@ class _Closures:
     def get(self, uid: EntityUid, depth: int,
             overlay: dict[str, Any] | None = None) -> _Closure:
         if overlay is not None:
-            return self._compute(uid, depth, {uid: dict(overlay)})
+            return self._overlaid(uid, depth, overlay)
+        memo = self._memo
+        if memo is not None:
+            found = memo.get((self._generation, uid, depth))
+            if found is None:
+                found = self._compute(uid, depth, {})
+                memo.put((self._generation, uid, depth), found)
+            return found
         key = (uid, depth)
         found = self._local.get(key)
         if found is None:
-            memo = self._memo
-            if memo is not None:
-                found = memo.get((self._generation, uid, depth))
-            if found is None:
-                found = self._compute(uid, depth, {})
-                if memo is not None:
-                    memo.put((self._generation, uid, depth), found)
-            self._local[key] = found
+            found = self._local[key] = self._compute(uid, depth, {})
+        return found
+
+    def select(self, index: SliceIndex, principal: EntityUid, action: EntityUid,
+               action_ancestors: Iterable[EntityUid] | None, resource: EntityUid,
+               parts: Sequence[_Closure]) -> PolicySlice | None:
+        """``index.select`` with the ancestors the closures ``parts`` found (the action's
+        are ``action_ancestors`` when the schema declares it), memoised within the
+        generation when closures are: the ancestors of a uid (request properties never
+        change them) are then the generation's."""
+        memo = self._selected
+        key = (principal, action, resource)
+        if memo is not None:
+            found = memo.get(key, _UNSEEN)
+            if found is not _UNSEEN:
+                return found  # type: ignore[return-value]
+        lineages = {part.root: part.ancestors for part in parts}
+        chosen = index.select(
+            principal, lineages[principal],
+            action, lineages[action] if action_ancestors is None else action_ancestors,
+            resource, lineages[resource])
+        if memo is not None:
+            if len(memo) >= _SELECT_MEMO:
+                memo.clear()
+            memo[key] = chosen
+        return chosen
+
+    def _overlaid(self, uid: EntityUid, depth: int, overlay: dict[str, Any]) -> _Closure:
+        """A root carrying request properties: memoised by the properties' content (small
+        ones only) within the generation, since the same content gives the same closure."""
+        memo = self._memo
+        content: bytes | None = None
+        if memo is not None:
+            try:
+                content = orjson.dumps(overlay, option=orjson.OPT_SORT_KEYS)
+            except TypeError:
+                content = None
+            if content is not None and len(content) <= _OVERLAY_MEMO_BYTES:
+                found = memo.get((self._generation, uid, depth, content))
+                if found is not None:
+                    return found
+            else:
+                content = None
+        found = self._compute(uid, depth, {uid: dict(overlay)})
+        if memo is not None and content is not None:
+            memo.put((self._generation, uid, depth, content), found)
         return found
 
     def _compute(self, uid: EntityUid, depth: int,
@@ -864,6 +1027,46 @@ def _cedar_entities(group: Sequence[_Prepared], actions_json: tuple[bytes, ...],
         return handle.with_added_json_str(_entities_json(actions_json, rest))._inner
     except ValueError:  # cannot happen with one store state; text is always right
         return _entities_json(actions_json, merged)
+
+
+def _native_store(native: NativeEvaluator, parts: Sequence[_Closure],
+                  actions_json: tuple[bytes, ...]) -> Store | None:
+    """A request's entities for the native evaluator: the union of its closures' stores
+    (request properties last). ``None`` when one of them is not native."""
+    if len(parts) == 1:
+        return parts[0].native_store(native, actions_json)
+    stores = []
+    for part in parts:
+        store = part.native_store(native, actions_json)
+        if store is None:
+            return None
+        stores.append(store)
+    return native.merge(stores)
+
+
+def _native_decision(answer: Answer, permits: frozenset[str] | None,
+                     memo: dict[tuple[bool, tuple[str, ...]], Decision]) -> Decision:
+    """The native evaluator's answer as a decision (as :func:`_decision` reads Cedar's).
+    Answers without errors are few and their decisions immutable: ``memo`` keeps them."""
+    if not answer.errors:
+        key = (answer.allow, answer.reasons)
+        found = memo.get(key)
+        if found is None:
+            reasons = tuple(sorted(answer.reasons))
+            found = (Decision(True, "permit", reasons) if answer.allow else
+                     Decision(False, "forbid" if reasons else "no_permit", reasons))
+            if len(memo) >= _DECISION_MEMO:
+                memo.clear()
+            memo[key] = found
+        return found
+    errors = tuple(sorted(f"{_POLICY_ERROR}{p}`: {m}" for p, m in answer.errors))
+    if answer.allow:
+        if errors and permits is not None and not all(p in permits for p, _ in answer.errors):
+            return Decision(False, "error", (), errors)
+        return Decision(True, "permit", tuple(sorted(answer.reasons)), errors)
+    reasons = tuple(sorted(answer.reasons))
+    outcome = "forbid" if reasons else ("error" if errors else "no_permit")
+    return Decision(False, outcome, reasons, errors)
 
 
 def _json(ent: StoredEntity) -> bytes:

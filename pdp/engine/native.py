@@ -1,10 +1,13 @@
 """The engine's native evaluation: a group of prepared requests decided by :mod:`pdp.cedar`.
 
-The engine hands over exactly what it would give cedarpy (the policy slice, the requests, the
-entity slice and the action entities) and gets answers of the same shape as cedarpy's, so
-everything around the evaluation (slices, batching, the decision cache, explanations, the
-fail-closed rules) is the same with either evaluator. Compiled slices and decoded entities are
-memoised: both are immutable for a given policy version and store state.
+The engine hands over the policy slice, the requests as (principal, action, resource,
+context) and an evaluation :class:`~pdp.cedar.runtime.Store` read straight from the entities
+the store holds: each stored entity's attributes are decoded once (memoised by the entity
+object, which is immutable), and each memoised entity closure keeps its own store, with the
+transitive ancestors of its entities computed once per (policy version, store version). A
+request's store is the union of its closures' stores: no entity JSON is built or parsed per
+request. Everything around the evaluation (slices, batching, the decision cache,
+explanations, the fail-closed rules) is the same with either evaluator.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from pdp.cedar import PolicySet, decode
+from pdp.cedar import Answer, PolicySet, decode
 from pdp.cedar.entities import closure
 from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
@@ -25,6 +28,7 @@ from pdp.policies.index import PolicySlice, SliceIndex
 __all__ = ["NativeEvaluator", "native_reason"]
 
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
+_new_uid = tuple.__new__
 
 
 class _Lru:
@@ -60,6 +64,25 @@ class NativeEvaluator:
         self._entities = _Lru(entities)
         self._actions = _Lru(16)
         self._full = _Lru(2)
+        self._merged: dict[tuple[int, ...], tuple[tuple[Store, ...], Store]] = {}
+        self._merged_max = 4096
+
+    def merge(self, stores: Sequence[Store]) -> Store:
+        """One store of several (later ones win for an entity in two: they agree, or the
+        later one carries request properties); memoised by the stores' identities (an entry
+        holds them, so the identities are not reused while it lives)."""
+        if len(stores) == 1:
+            return stores[0]
+        held = tuple(stores)
+        key = tuple(map(id, held))
+        found = self._merged.get(key)
+        if found is not None and found[0] == held:  # (identical items compare equal at once)
+            return found[1]
+        merged = _merge(held)
+        if len(self._merged) >= self._merged_max:
+            self._merged = {}
+        self._merged[key] = (held, merged)
+        return merged
 
     def prepare(self, compiled: CompiledPolicySet, index: SliceIndex | None = None,
                 ) -> PolicySet:
@@ -89,55 +112,54 @@ class NativeEvaluator:
             self._slices.put(policy_slice, found)
         return found if found.native_reason is None else None
 
-    def authorize(self, compiled: CompiledPolicySet, index: SliceIndex,
-                  policy_slice: PolicySlice,
-                  requests: Sequence[Mapping[str, Any]],
-                  entities: Mapping[EntityUid, StoredEntity],
-                  actions_json: tuple[bytes, ...]) -> list[dict[str, Any]] | None:
-        """Cedar-shaped answers (``decision``, ``diagnostics``) for ``requests`` (the engine's
-        Cedar requests, context as JSON text), or ``None`` if any part is not native."""
-        policies = self.compiled(policy_slice, compiled, index)
-        if policies is None:
-            self.fallbacks += len(requests)
+    def authorize_one(self, compiled: CompiledPolicySet, index: SliceIndex,
+                      policy_slice: PolicySlice,
+                      principal: EntityUid, action: EntityUid, resource: EntityUid,
+                      context: Mapping[str, Any], store: Store | None) -> Answer | None:
+        """Cedar's answer for one request over ``store`` (see :meth:`store`), or ``None`` if
+        any part is not native (no store, a policy or a context value). ``index``: the slice
+        index the slice comes from (with the template links stored with the entities)."""
+        policies = self.compiled(policy_slice, compiled, index) if store is not None else None
+        if policies is None or store is None:
+            self.fallbacks += 1
             return None
         try:
-            store = self._store(entities, actions_json)
-            answers = []
-            for r in requests:
-                ctx = r["context"]
-                context = decode.value(orjson.loads(ctx)) if ctx != "{}" else {}
-                if type(context) is not dict:
-                    raise decode.Unsupported("the context is not a record")
-                answer = policies.evaluate(decode.uid(r["principal"]), decode.uid(r["action"]),
-                                           decode.uid(r["resource"]), context, store)
-                answers.append({
-                    "decision": "Allow" if answer.allow else "Deny",
-                    "diagnostics": {"reason": list(answer.reasons), "errors": [
-                        f"error while evaluating policy `{p}`: {m}" for p, m in answer.errors]}})
+            ctx = decode.value(context if type(context) is dict else dict(context)) \
+                if context else {}
+            if type(ctx) is not dict:
+                raise decode.Unsupported("the context is not a record")
         except decode.Unsupported:
-            self.fallbacks += len(requests)
+            self.fallbacks += 1
             return None
-        self.decided += len(requests)
-        return answers
+        self.decided += 1
+        return policies.evaluate(_new_uid(UID, principal), _new_uid(UID, action),
+                                 _new_uid(UID, resource), ctx, store)
 
-    def _store(self, entities: Mapping[EntityUid, StoredEntity],
-               actions_json: tuple[bytes, ...]) -> Store:
+    def store(self, entities: Mapping[EntityUid, StoredEntity],
+              actions_json: tuple[bytes, ...]) -> Store | None:
+        """What evaluation reads of ``entities`` and the action entities: decoded attributes
+        and tags, and transitive ancestors (a parent counts whether or not it is present).
+        ``None`` when a value is not read natively. Immutable: callers keep it as long as the
+        entities it was built from."""
         attrs: dict[UID, dict[str, Any]] = {}
         parents: dict[UID, list[UID]] = {}
         tags: dict[UID, dict[str, Any]] = {}
-        for uid, a, ps, t in self._actions_decoded(actions_json):
-            attrs[uid], parents[uid] = a, ps
-            if t:
-                tags[uid] = t
-        for ent in entities.values():
-            decoded: _Decoded | None = self._entities.get(ent)
-            if decoded is None:
-                decoded = _decode(ent.to_cedar_json() if not ent.json else orjson.loads(ent.json))
-                self._entities.put(ent, decoded)
-            uid, a, ps, t = decoded
-            attrs[uid], parents[uid] = a, ps
-            if t:
-                tags[uid] = t
+        try:
+            for uid, a, ps, t in self._actions_decoded(actions_json):
+                attrs[uid], parents[uid] = a, ps
+                if t:
+                    tags[uid] = t
+            for ent in entities.values():
+                decoded: _Decoded | None = self._entities.get(ent)
+                if decoded is None:
+                    decoded = _decode_entity(ent)
+                    self._entities.put(ent, decoded)
+                uid, a, ps, t = decoded
+                attrs[uid], parents[uid] = a, ps
+                if t:
+                    tags[uid] = t
+        except decode.Unsupported:
+            return None
         return Store(attrs, closure(parents), tags)
 
     def _actions_decoded(self, actions_json: tuple[bytes, ...]) -> Iterable[_Decoded]:
@@ -148,9 +170,34 @@ class NativeEvaluator:
         return found
 
 
+def _merge(stores: Sequence[Store]) -> Store:
+    attrs: dict[UID, dict[str, Any]] = {}
+    ancestors: dict[UID, frozenset[UID]] = {}
+    tags: dict[UID, dict[str, Any]] = {}
+    for s in stores:
+        attrs.update(s.attrs)
+        ancestors.update(s.ancestors)
+        if s.tags:
+            tags.update(s.tags)
+    return Store(attrs, ancestors, tags)
+
+
 def native_reason(compiled: CompiledPolicySet) -> str | None:
     """Why ``compiled`` is not evaluated natively as a whole (``None``: it is)."""
     return PolicySet.from_json(compiled.index.full_json(), compiled.policy_set).native_reason
+
+
+def _decode_entity(ent: StoredEntity) -> _Decoded:
+    """A stored entity's attributes as held (Cedar's JSON value form), decoded."""
+    held = ent.attrs
+    a = decode.value(held if type(held) is dict else dict(held)) if held else {}
+    if type(a) is not dict:
+        raise decode.Unsupported("attributes are not a record")
+    parents = [_new_uid(UID, (p[0], p[1])) for p in ent.parents]
+    if type(ent.type) is not str or type(ent.id) is not str or not all(
+            type(p[0]) is str and type(p[1]) is str for p in parents):
+        raise decode.Unsupported("an entity uid is not two strings")
+    return (_new_uid(UID, (ent.type, ent.id)), a, parents, {})
 
 
 def _decode(doc: Mapping[str, Any]) -> _Decoded:

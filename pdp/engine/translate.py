@@ -38,9 +38,8 @@ describe entities the store does not hold.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from pdp.authzen.model import EvaluationRequest
 from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames, cedar_name_ok
@@ -62,8 +61,7 @@ _DROP = object()
 _KNOWN_TYPES = 1024  # valid type names a translator remembers (skips re-checking them)
 
 
-@dataclass(frozen=True, slots=True)
-class CedarRequest:
+class CedarRequest(NamedTuple):
     """A translated request: the Cedar request and the request-carried entity attributes."""
 
     principal: tuple[str, str]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +29,8 @@ from pdp.http.deadlines import Deadlines
 from pdp.http.responses import error_response, json_response
 from pdp.service import PDPService
 
-__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "NO_STORE", "access_routes", "json_endpoint",
+__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "NO_STORE", "access_routes", "access_routes_of",
+           "json_endpoint",
            "read_body",
            "request_id", "wants_explanation"]
 
@@ -38,6 +39,7 @@ log = logging.getLogger("pdp.http")
 EXPLAIN_HEADER = "x-pdp-explain"
 BENCH_NOOP_PATH = "/bench/noop"
 _TRUE = {"1", "true", "yes", "on"}
+_NAMES = frozenset({"access_evaluation", "access_evaluations", "bench_noop"})
 #: Decisions are answers for one moment: no cache on the way may keep or replay them.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -161,6 +163,11 @@ def _noop(service: PDPService) -> Callable[[Request], Awaitable[Response]]:
         return json_response({"decision": True})
 
     return noop
+
+
+def access_routes_of(routes: Sequence[Route]) -> list[Route]:
+    """Those of ``routes`` that are this module's decision endpoints (and the no-op)."""
+    return [r for r in routes if r.name in _NAMES]
 
 
 def access_routes(service: PDPService) -> list[Route]:

@@ -28,12 +28,13 @@ from pdp.errors import (
     NotFound,
     PDPError,
 )
-from pdp.http.access import access_routes
+from pdp.http.access import access_routes, access_routes_of
 from pdp.http.admin import admin_router
 from pdp.http.apidocs import install_api_docs
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
 from pdp.http.exposure import ExposureMiddleware
+from pdp.http.lane import LanedFastAPI
 from pdp.http.metrics import HttpCollector, new_stats
 from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
@@ -85,7 +86,7 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
     # awaited before and after the application's own lifespan (filled in below)
     starters: list[Callable[[], Awaitable[None]]] = []
     closers: list[Callable[[], Awaitable[None]]] = [coaz.aclose, pep_auth.aclose]
-    app = FastAPI(
+    app = LanedFastAPI(
         title="AuthZEN PDP",
         version="1.0",
         description="OpenID AuthZEN 1.0 Policy Decision Point backed by Cedar policies.",
@@ -100,6 +101,8 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
     app.state.coaz = coaz
     lean = [*access_routes(service), *search_routes(service)]  # their own body deadline
     app.router.routes[:0] = [*lean, *coaz_routes(coaz)]
+    if not otel:  # (with telemetry on, every request is traced: FastAPI's full path)
+        app.lane = access_routes_of(lean)
     admin = Depends(require_admin)
     app.include_router(admin_router(service), dependencies=[admin])
 
