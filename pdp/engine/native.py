@@ -188,16 +188,17 @@ def native_reason(compiled: CompiledPolicySet) -> str | None:
 
 
 def _decode_entity(ent: StoredEntity) -> _Decoded:
-    """A stored entity's attributes as held (Cedar's JSON value form), decoded."""
+    """A stored entity's attributes and tags as held (Cedar's JSON value form), decoded."""
     held = ent.attrs
     a = decode.value(held if type(held) is dict else dict(held)) if held else {}
-    if type(a) is not dict:
-        raise decode.Unsupported("attributes are not a record")
+    t = decode.value(dict(ent.tags)) if ent.tags else {}
+    if type(a) is not dict or type(t) is not dict:
+        raise decode.Unsupported("attributes or tags are not records")
     parents = [_new_uid(UID, (p[0], p[1])) for p in ent.parents]
     if type(ent.type) is not str or type(ent.id) is not str or not all(
             type(p[0]) is str and type(p[1]) is str for p in parents):
         raise decode.Unsupported("an entity uid is not two strings")
-    return (_new_uid(UID, (ent.type, ent.id)), a, parents, {})
+    return (_new_uid(UID, (ent.type, ent.id)), a, parents, t)
 
 
 def _decode(doc: Mapping[str, Any]) -> _Decoded:
