@@ -4,10 +4,8 @@ reach every replica on the same database, and explanations name the link and its
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from pdp.service import PDPService
 from pdp.settings import Settings
 from tests.conftest import fresh_data_dir, make_service
 from tests.entities.databases import Backend
+from tests.waiting import eventually
 
 TOKEN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -72,14 +71,6 @@ async def decide(client: httpx.AsyncClient, explain: bool = False) -> dict[str, 
                                  headers={"X-PDP-Explain": "true"} if explain else {})
     assert response.status_code == 200
     return dict(response.json())
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.asyncio

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from pdp.gateway import Decider, Gateway, create_gateway_app
 from pdp.settings import Settings
 from tests.conftest import POLICIES
+from tests.waiting import wait_until
 
 ISSUER = "https://as.example.com"
 RESOURCE = "https://gw.example.com/mcp"
@@ -57,17 +58,17 @@ class Keys:
 
 def wait_serving(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
     """Poll ``url`` until it answers (or ``proc`` exits, or 30 s pass)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"{what} exited: {err}")
         try:
             httpx.get(url, timeout=1)
-            return
+            return True
         except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start in 30 s")
+            return False
+
+    wait_until(answers, timeout=30, message=f"{what} starting")
 
 
 def gateway_settings(keys: Keys, **overrides: Any) -> Settings:

@@ -4,7 +4,6 @@ configuration tools do) never goes live half-written, while clients keep asking.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pdp.entities import InMemoryEntityStore
 from pdp.policies.compiled import compile_directory
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.reload import Reloader
+from tests.waiting import wait_until
 
 ALLOW = '@id("allow-all")\npermit (principal, action, resource);\n'
 # Two policies: the first half of the file alone is a valid, smaller policy set.
@@ -23,13 +23,6 @@ DENY_HEAD = ('@id("no-launches")\nforbid (principal, action == Action::"launch",
              + "// " + "padding " * 40 + "\n")
 DENY_TAIL = '@id("no-deletes")\nforbid (principal, action == Action::"delete", resource);\n'
 DELETE = EvaluationRequest(Entity("user", "mallory"), Action("delete"), Entity("doc", "d"))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the awaited event did not happen"
-        time.sleep(0.002)
 
 
 class Client:
@@ -83,8 +76,8 @@ def test_in_place_rewrites_while_a_client_asks_give_no_false_permit(
             worker = threading.Thread(target=reloader.reload, args=("files changed",))
             worker.start()  # (what the watcher does on the truncation)
             # ...pause until the reloader has read the directory as it is now...
-            wait_for(lambda b=before, w=worker: reload_attempts(reloader) > b or not w.is_alive())
-            wait_for(client.more_answers(20))
+            wait_until(lambda b=before, w=worker: reload_attempts(reloader) > b or not w.is_alive())
+            wait_until(client.more_answers(20))
             with deny.open("a") as f:  # ...then write the rest
                 f.write("" if first_write else DENY_HEAD)
                 f.write(DENY_TAIL)
@@ -93,7 +86,7 @@ def test_in_place_rewrites_while_a_client_asks_give_no_false_permit(
             assert not worker.is_alive()
             assert reloader.reload("files changed") is not None  # (the watcher, on the write)
             assert holder.current.policy("no-deletes") is not None
-            wait_for(client.more_answers(20))
+            wait_until(client.more_answers(20))
     finally:
         client.stop.set()
         client.thread.join(timeout=20)
