@@ -1060,11 +1060,19 @@ def _native_decision(answer: Answer, permits: frozenset[str] | None,
             memo[key] = found
         return found
     errors = tuple(sorted(f"{_POLICY_ERROR}{p}`: {m}" for p, m in answer.errors))
-    if answer.allow:
-        if errors and permits is not None and not all(p in permits for p, _ in answer.errors):
+    return _verdict(answer.allow, tuple(sorted(answer.reasons)), errors,
+                    [p for p, _ in answer.errors], permits)
+
+
+def _verdict(allow: bool, reasons: tuple[str, ...], errors: tuple[str, ...],
+             erring: Sequence[str | None], permits: frozenset[str] | None) -> Decision:
+    """Cedar's verdict as a decision, with the fail-closed rule for both evaluators: with
+    ``permits`` (PDP_FORBID_ERRORS=deny), a permit stands only if every erring policy
+    (``erring``; None: an error naming none) is a permit."""
+    if allow:
+        if errors and permits is not None and not all(p in permits for p in erring):
             return Decision(False, "error", (), errors)
-        return Decision(True, "permit", tuple(sorted(answer.reasons)), errors)
-    reasons = tuple(sorted(answer.reasons))
+        return Decision(True, "permit", reasons, errors)
     outcome = "forbid" if reasons else ("error" if errors else "no_permit")
     return Decision(False, outcome, reasons, errors)
 
@@ -1101,14 +1109,9 @@ def _decision(answer: Mapping[str, Any], permits: frozenset[str] | None = None) 
     reasons = tuple(sorted(diagnostics.get("reason") or ()))
     errors = tuple(sorted(diagnostics.get("errors") or ()))
     verdict = answer.get("decision")
-    if verdict == "Allow":
-        if errors and permits is not None and not all(
-                _erring_policy(e) in permits for e in errors):
-            return Decision(False, "error", (), errors)
-        return Decision(True, "permit", reasons, errors)
-    if verdict == "Deny":
-        outcome = "forbid" if reasons else ("error" if errors else "no_permit")
-        return Decision(False, outcome, reasons, errors)
+    if verdict in ("Allow", "Deny"):
+        return _verdict(verdict == "Allow", reasons, errors,
+                        [_erring_policy(e) for e in errors], permits)
     log.error("cedar returned no decision: %s", "; ".join(errors) or verdict)
     return Decision(False, "error", (), errors or ("no decision",))
 
