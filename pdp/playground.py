@@ -26,7 +26,7 @@ from pdp.entities.store import InMemoryEntityStore
 from pdp.errors import ConfigurationError, PDPError, PolicyLoadError, RequestError
 from pdp.policies.compiled import CompiledPolicySet, compile_directory
 from pdp.policies.source import split_statements
-from pdp.policies.testing import discover
+from pdp.service.testing import discover
 from pdp.settings import Settings
 
 __all__ = ["Scratch", "SCRATCH_POLICY_FILE", "policy_set_view", "compile_scratch", "decide",

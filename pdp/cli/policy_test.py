@@ -36,7 +36,7 @@ from pdp.cli.text import plain
 from pdp.engine import EngineOptions
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import compile_directory
-from pdp.policies.testing import (
+from pdp.service.testing import (
     TEST_FILE_SUFFIXES,
     CaseResult,
     PolicyTestFile,

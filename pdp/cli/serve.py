@@ -19,7 +19,7 @@ from pdp.decision_log import DecisionLog
 from pdp.errors import ConfigurationError, PolicyLoadError
 from pdp.logs import configure_logging
 from pdp.policies.compiled import compile_directory
-from pdp.policies.reload import GENERATION_FILE, GenerationFile
+from pdp.service.reload import GENERATION_FILE, GenerationFile
 from pdp.settings import Settings
 
 __all__ = ["register", "settings_from_args"]
@@ -143,7 +143,7 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> int:
 
     The supervisor owns SIGHUP (it replaces the workers one by one) and queues the other
     signals it receives for a ``handle_<name>`` method; SIGUSR1 bumps the generation file
-    every worker polls (see :mod:`pdp.policies.reload`)."""
+    every worker polls (see :mod:`pdp.service.reload`)."""
     from uvicorn.supervisors import Multiprocess
 
     from pdp.http.protocol import GuardedConfig

@@ -51,10 +51,10 @@ import orjson
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.decision_log.ingest import Ingester
 from pdp.decision_log.personal import Hasher, load_key, redact
+from pdp.decision_log.searched import Searched
 from pdp.decision_log.segments import SegmentWriter, segments
 from pdp.entities.database import Database, describe_url, open_database, sqlite_url
 from pdp.errors import PDPError
-from pdp.search.searcher import SearchResult
 from pdp.settings import Settings
 
 __all__ = ["DecisionLog", "DecisionLogStats", "PersonalData", "SPOOL_DIR"]
@@ -195,7 +195,7 @@ class DecisionLog:
             return
         self._put(entry, len(records))
 
-    def search(self, request_id: str | None, result: SearchResult, latency: float) -> None:
+    def search(self, request_id: str | None, result: Searched, latency: float) -> None:
         try:
             req = result.request
             action = req.action

@@ -40,7 +40,7 @@ from prometheus_client.registry import Collector
 
 from pdp.engine.engine import LATENCY_BOUNDS, Engine
 from pdp.policies.compiled import CompiledPolicySet
-from pdp.policies.reload import ReloadStats
+from pdp.policies.holder import ReloadStats
 
 __all__ = ["DecisionCollector"]
 

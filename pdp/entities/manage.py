@@ -18,8 +18,9 @@ import orjson
 
 from pdp.entities.model import EntityUid
 from pdp.entities.sql import EntityRecord, Source, SQLEntityStore, WriteResult
-from pdp.entities.validate import EntityValidator, describe_uid, parse_uid
+from pdp.entities.validate import EntityValidator
 from pdp.errors import EntityError, InvalidField, NotFound
+from pdp.policies.entity_schema import describe_uid, parse_uid
 
 __all__ = ["EntityAdmin", "EntityPage", "decode_cursor", "encode_cursor"]
 

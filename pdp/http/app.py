@@ -179,7 +179,7 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
               dependencies=[admin])
     async def reload() -> Response:
         # Compiled off the event loop; the other workers follow through the generation
-        # file within PDP_POLL_INTERVAL (see pdp.policies.reload).
+        # file within PDP_POLL_INTERVAL (see pdp.service.reload).
         reloader = service.reloader
         if reloader is None:
             new = await run_in_threadpool(service.policies.reload)

@@ -21,7 +21,8 @@ from typing import Any
 
 import cedarpy
 
-from pdp.errors import PolicyDiagnostic, PolicyLoadError
+from pdp.errors import EntityError, PolicyDiagnostic, PolicyLoadError
+from pdp.policies.entity_schema import check_conformance, parse_document
 from pdp.policies.index import SliceIndex
 from pdp.policies.links import LINKS_SUFFIX, LinkInfo, load_links_file, schema_problems
 from pdp.policies.schema_types import SchemaTypes
@@ -387,17 +388,14 @@ def _load_entities(name: str, text: str, schema: Any, diagnostics: list[PolicyDi
                  if uid is not None and uid in by_uid)
 
 
-def _entity_reason(ent: Any, schema: Any, types: SchemaTypes | None) -> str | None:
+def _entity_reason(ent: Any, types: SchemaTypes | None) -> str | None:
     """Why Cedar refused an entity, in words where cedarpy only says that it does not
-    conform: the entity validator's message naming the attribute and the type it should
-    have."""
+    conform: the schema check's message naming the attribute and the type it should have."""
     if types is None:
         return None
-    from pdp.entities.validate import EntityValidator  # pdp.entities imports this package
-    from pdp.errors import EntityError
-
     try:
-        EntityValidator(schema, types).validate([ent])
+        uid, attrs, parents, _ = parse_document(ent)
+        check_conformance(uid, attrs, parents, types)
     except EntityError as exc:
         return exc.message
     return None
@@ -428,7 +426,7 @@ def _entity_errors(name: str, text: str, raw: Sequence[Any], schema: Any,
             cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
         except ValueError as exc:
             hint = " (no `uid` with a `type` and an `id`)" if uid is None else ""
-            why = _entity_reason(ent, schema, types) if uid is not None else None
+            why = _entity_reason(ent, types) if uid is not None else None
             found.append(PolicyDiagnostic(name, f"{why} (Cedar: {exc})" if why
                                           else f"{label}: {exc}{hint}",
                                           *where))

@@ -16,7 +16,7 @@ from pathlib import Path
 from pdp.errors import PolicyLoadError
 from pdp.policies.compiled import CompiledPolicySet, compile_directory
 
-__all__ = ["PolicyHolder", "ReloadFailure"]
+__all__ = ["PolicyHolder", "ReloadFailure", "ReloadStats"]
 
 log = logging.getLogger("pdp.policies")
 
@@ -25,6 +25,19 @@ log = logging.getLogger("pdp.policies")
 class ReloadFailure:
     at: datetime
     error: PolicyLoadError
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStats:
+    """The reloader's counters (read by ``GET /status`` and ``/metrics``)."""
+
+    reloads: int  # successful reloads that installed a new version
+    failures: int
+    unchanged: int  # reloads that found the version already active
+    last_reload_at: datetime | None
+    last_trigger: str | None
+    snapshots: int = 0  # reads of the whole directory (two or more per reload)
+    unsettled: int = 0  # times the directory changed between two reads (the reload waited)
 
 
 class PolicyHolder:

@@ -22,7 +22,7 @@ from pdp.entities.database import sqlite_url
 from pdp.entities.sql import SQLEntityStore
 from pdp.policies.compiled import compile_directory
 from pdp.policies.holder import PolicyHolder
-from pdp.policies.reload import Reloader
+from pdp.service.reload import Reloader
 from tests.profiles import examples
 
 Uid = tuple[str, str]

@@ -14,7 +14,7 @@ from pdp.engine import Engine
 from pdp.entities import InMemoryEntityStore
 from pdp.policies.compiled import compile_directory
 from pdp.policies.holder import PolicyHolder
-from pdp.policies.reload import Reloader
+from pdp.service.reload import Reloader
 from tests.waiting import wait_until
 
 ALLOW = '@id("allow-all")\npermit (principal, action, resource);\n'

@@ -32,8 +32,8 @@ from pdp.entities.setup import open_entity_store
 from pdp.errors import NotFound, PDPError, StoreUnavailable
 from pdp.policies.compiled import locate
 from pdp.policies.holder import PolicyHolder
-from pdp.policies.reload import GENERATION_FILE, GenerationFile, Reloader
 from pdp.search import PageTokens, Searcher, SearchKind, SearchOptions, parse_search
+from pdp.service.reload import GENERATION_FILE, GenerationFile, Reloader
 from pdp.settings import Settings
 
 __all__ = ["PDPService"]
@@ -90,7 +90,7 @@ class PDPService:
             if start is not None:
                 start()
         # What start-up loaded (policy set, entities) lives as long as the process: keep the
-        # cyclic GC from rescanning it, a pause that grows with the data (see pdp.policies.reload).
+        # cyclic GC from rescanning it, a pause that grows with the data (see pdp.service.reload).
         gc.freeze()
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Policy tests kept next to the policies (:mod:`pdp.policies.testing`): reading test files,
+"""Policy tests kept next to the policies (:mod:`pdp.service.testing`): reading test files,
 and deciding their cases with the engine."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from pdp.errors import PolicyLoadError
 from pdp.policies.compiled import compile_directory
-from pdp.policies.testing import PolicyTestFile, discover, load_test_file, run_tests
+from pdp.service.testing import PolicyTestFile, discover, load_test_file, run_tests
 
 SCHEMA = """\
 entity team;

@@ -62,7 +62,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,10 +70,10 @@ from pdp.entities.model import StoredEntity
 from pdp.entities.store import EntityStore
 from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
-from pdp.policies.holder import PolicyHolder, ReloadFailure
+from pdp.policies.holder import PolicyHolder, ReloadFailure, ReloadStats
 from pdp.policies.links import schema_problems, stranded
 
-__all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "ReloadStats", "policy_file"]
+__all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "policy_file"]
 
 log = logging.getLogger("pdp.policies")
 
@@ -91,17 +90,6 @@ def policy_file(name: str) -> bool:
     """Whether a file in the policy directory is part of the policy set."""
     return (name.endswith((".cedar", ".cedarschema", ".cedarschema.json", ".links.json"))
             or name == ENTITIES_FILE) and not name.startswith(".")
-
-
-@dataclass(frozen=True, slots=True)
-class ReloadStats:
-    reloads: int  # successful reloads that installed a new version
-    failures: int
-    unchanged: int  # reloads that found the version already active
-    last_reload_at: datetime | None
-    last_trigger: str | None
-    snapshots: int = 0  # reads of the whole directory (two or more per reload)
-    unsettled: int = 0  # times the directory changed between two reads (the reload waited)
 
 
 class GenerationFile:

@@ -21,7 +21,7 @@ from pdp.errors import StoreUnavailable
 from pdp.http import create_app
 from pdp.policies.compiled import compile_directory
 from pdp.policies.holder import PolicyHolder
-from pdp.policies.reload import GenerationFile, Reloader
+from pdp.service.reload import GenerationFile, Reloader
 from tests.conftest import make_service, start_server, stop_server
 from tests.waiting import wait_until
 
