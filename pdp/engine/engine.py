@@ -391,8 +391,7 @@ class Engine:
 
     def _version_state(self, compiled: CompiledPolicySet) -> _VersionState:
         state = self._state
-        read_links = getattr(self._store, "links", None)
-        stored: LinkSet | None = read_links() if read_links else None
+        stored: LinkSet | None = self._store.links()
         if state is not None and state.compiled is compiled:
             if state.stored is stored:
                 return state

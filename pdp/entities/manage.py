@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from pdp.entities.model import EntityUid
-from pdp.entities.sql import EntityRecord, Source, SQLEntityStore, WriteResult
+from pdp.entities.store import AdministeredEntityStore, EntityRecord, Source, WriteResult
 from pdp.entities.validate import EntityValidator
 from pdp.errors import EntityError, InvalidField, NotFound
 from pdp.policies.entity_schema import describe_uid, parse_uid
@@ -53,9 +53,10 @@ class EntityPage:
 
 
 class EntityAdmin:
-    """Validated writes and paged reads over a :class:`SQLEntityStore`."""
+    """Validated writes and paged reads over an administered store (the SQL store)."""
 
-    def __init__(self, store: SQLEntityStore, validator: Callable[[], EntityValidator]) -> None:
+    def __init__(self, store: AdministeredEntityStore,
+                 validator: Callable[[], EntityValidator]) -> None:
         self.store = store
         self._validator = validator
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pdp.entities.sql import SQLEntityStore, WriteResult
+from pdp.entities.store import AdministeredEntityStore, WriteResult
 from pdp.errors import LinkError, NotFound
 from pdp.policies.compiled import CompiledPolicySet, locate
 from pdp.policies.links import LinkInfo, check_link, schema_problems
@@ -21,7 +21,7 @@ MAX_LINKS_PER_WRITE = 10_000
 class LinkAdmin:
     """Checked writes and listings of stored template links."""
 
-    def __init__(self, store: SQLEntityStore,
+    def __init__(self, store: AdministeredEntityStore,
                  policies: Callable[[], CompiledPolicySet]) -> None:
         self.store = store
         self._policies = policies

@@ -13,7 +13,7 @@ from typing import Any
 
 from pdp.entities.model import StoredEntity
 from pdp.entities.sql import SQLEntityStore
-from pdp.entities.store import EntityStore, InMemoryEntityStore
+from pdp.entities.store import InMemoryEntityStore, MutableEntityStore
 from pdp.entities.validate import EntityValidator
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.settings import Settings
@@ -30,7 +30,7 @@ def open_sql_store(settings: Settings) -> SQLEntityStore:
 
 
 def open_entity_store(settings: Settings,
-                      file_entities: Iterable[Mapping[str, Any]]) -> EntityStore:
+                      file_entities: Iterable[Mapping[str, Any]]) -> MutableEntityStore:
     """The configured store, with the policy set's ``entities.json`` applied."""
     if settings.entity_store == "memory":
         return InMemoryEntityStore(StoredEntity.from_cedar_json(e) for e in file_entities)

@@ -40,10 +40,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
@@ -70,15 +69,13 @@ from pdp.entities.links_sql import (
     upsert_links,
 )
 from pdp.entities.model import EntityUid, StoredEntity
-from pdp.entities.store import pick
+from pdp.entities.store import AdministeredEntityStore, EntityRecord, Source, WriteResult, pick
 from pdp.errors import EntityError, LinkError, StoreUnavailable
 from pdp.policies.links import LinkInfo, LinkSet
 
-__all__ = ["EntityRecord", "EntityRow", "SQLEntityStore", "StoreStateRow", "WriteResult"]
+__all__ = ["EntityRow", "SQLEntityStore", "StoreStateRow"]
 
 log = logging.getLogger("pdp.entities")
-
-Source = Literal["file", "api"]
 
 _JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 _CHUNK = 500
@@ -133,36 +130,6 @@ def _add_tags(conn: Connection) -> None:
 MIGRATIONS = (_create_v1, _add_tags, create_links_table)
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What a write changed: rows written and deleted, and the store version it made."""
-
-    written: int = 0
-    deleted: int = 0
-    version: int | None = None
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.written or self.deleted)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"written": self.written, "deleted": self.deleted, "version": self.version}
-
-
-@dataclass(frozen=True, slots=True)
-class EntityRecord:
-    """An entity as the admin API and the CLI show it: the Cedar document plus bookkeeping."""
-
-    entity: StoredEntity
-    source: str
-    revision: int
-    updated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.entity.to_cedar_json(), "managed_by": self.source,
-                "revision": self.revision, "updated_at": self.updated_at.isoformat()}
-
-
 class _Unchanged(Exception):
     """Raised inside a write transaction that turned out to change nothing (rolls it back)."""
 
@@ -191,7 +158,8 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 class SQLEntityStore:
-    """An :class:`~pdp.entities.store.EntityStore` over SQL with an in-process mirror."""
+    """An :class:`~pdp.entities.store.AdministeredEntityStore` over SQL with an in-process
+    mirror."""
 
     def __init__(self, db: Database, *, poll_interval: float = 1.0,
                  max_staleness: float = 10.0,
@@ -206,6 +174,7 @@ class SQLEntityStore:
         self._by_uid: dict[EntityUid, StoredEntity] = {}
         self._ids: dict[str, list[str]] = {}
         self._links = LinkSet({})  # template links; a new snapshot on every change
+        self._links_listeners: list[Callable[[], None]] = []
         self._version = 0
         self._mirror_lock = threading.Lock()
         # what the mirror reflects of the database
@@ -273,6 +242,14 @@ class SQLEntityStore:
         self._check()
         return self._links
 
+    def administered(self) -> SQLEntityStore:
+        return self
+
+    def watch_links(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each change of :meth:`links` (seen by a poll, or written
+        here), on the thread that saw it."""
+        self._links_listeners.append(listener)
+
     def __len__(self) -> int:
         return len(self._by_uid)
 
@@ -327,6 +304,7 @@ class SQLEntityStore:
                     rows = conn.execute(sa.select(*cols).where(
                         _ENTITIES.c.revision > self._seen)).all()
                 live, gone = read_links(conn, None if full else self._seen)
+        links_before = self._links
         if full:
             self._links = self._links.replaced(live)
         elif live or gone:
@@ -349,6 +327,12 @@ class SQLEntityStore:
         if self._outage_logged:
             log.warning("the entity database is reachable again")
             self._outage_logged = False
+        if self._links is not links_before and (live or gone or links_before.by_id):
+            for listener in self._links_listeners:
+                try:
+                    listener()
+                except Exception:  # noqa: BLE001 - a listener never fails the sync
+                    log.exception("a listener of the stored template links failed")
         return changed
 
     def _replace_mirror(self, entities: Sequence[StoredEntity]) -> None:
@@ -681,3 +665,7 @@ def _record(row: Any) -> EntityRecord:
         updated = updated.replace(tzinfo=UTC)
     return EntityRecord(_entity(row), row.source,
                         int(row.revision), updated)
+
+
+if TYPE_CHECKING:  # mypy checks the store against the capability it declares
+    _SQL: type[AdministeredEntityStore] = SQLEntityStore

@@ -1,25 +1,88 @@
-"""The entity store seam: the interface the engine and search use, and an in-memory store.
+"""The entity store seam: the capabilities stores declare, and an in-memory store.
 
-The in-memory store is a real implementation (tests and the embedded default use it); the SQL
-store implements the same interface. Every change bumps ``version`` so caches keyed on it
-are invalidated as a whole.
+Each capability is a :class:`typing.Protocol`, so what a caller may do with a store is in its
+type, never probed at run time:
+
+* :class:`LinkReader`: the template links stored with the entities (a new immutable
+  :class:`~pdp.policies.links.LinkSet` after each change), and a listener told of each change;
+* :class:`EntityStore`: the read side the engine and search use (it reads links too: a store
+  that holds none answers the empty set), and the store's ``/status``;
+* :class:`MutableEntityStore`: what a policy reload writes (the entities of ``entities.json``)
+  and the store's background work (``start``, ``close``);
+* :class:`LinkWriter` and :class:`AdministeredEntityStore`: the writes and reads of the admin
+  API and the CLI, which keep who manages each entity (the SQL store).
+
+The in-memory store is a real implementation of :class:`MutableEntityStore` (tests and
+``PDP_ENTITY_STORE=memory`` use it); :class:`~pdp.entities.sql.SQLEntityStore` implements
+:class:`AdministeredEntityStore`. Every change bumps ``version`` so caches keyed on it are
+invalidated as a whole.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pdp.entities.model import EntityUid, StoredEntity
+from pdp.policies.links import LinkInfo, LinkSet
 
-__all__ = ["EntityStore", "InMemoryEntityStore", "pick"]
+__all__ = ["AdministeredEntityStore", "EntityRecord", "EntityStore", "InMemoryEntityStore",
+           "LinkReader", "LinkWriter", "MutableEntityStore", "Source", "WriteResult", "pick"]
+
+Source = Literal["file", "api"]  # who manages a stored entity: entities.json or the admin API
+LinksListener = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write changed: rows written and deleted, and the store version it made."""
+
+    written: int = 0
+    deleted: int = 0
+    version: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written or self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "deleted": self.deleted, "version": self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRecord:
+    """An entity as the admin API and the CLI show it: the Cedar document plus bookkeeping."""
+
+    entity: StoredEntity
+    source: str
+    revision: int
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.entity.to_cedar_json(), "managed_by": self.source,
+                "revision": self.revision, "updated_at": self.updated_at.isoformat()}
 
 
 @runtime_checkable
-class EntityStore(Protocol):
-    """What the decision path needs from the PIP."""
+class LinkReader(Protocol):
+    """The template links stored with the entities."""
+
+    def links(self) -> LinkSet:
+        """The current snapshot (the same object until the links change)."""
+        ...
+
+    def watch_links(self, listener: LinksListener) -> None:
+        """Call ``listener`` (on the thread that saw it) after each change of :meth:`links`."""
+        ...
+
+
+@runtime_checkable
+class EntityStore(LinkReader, Protocol):
+    """What the decision path and search read from the PIP (read-only)."""
 
     @property
     def version(self) -> int: ...
@@ -33,6 +96,59 @@ class EntityStore(Protocol):
         ...
 
     def types(self) -> Sequence[str]: ...
+
+    def status(self) -> Mapping[str, Any]:
+        """For ``GET /status``: the backend, its counts and health; never raises."""
+        ...
+
+
+@runtime_checkable
+class MutableEntityStore(EntityStore, Protocol):
+    """A store the service runs: a policy reload writes ``entities.json`` into it."""
+
+    def replace_file_managed(self, entities: Iterable[StoredEntity | Mapping[str, Any]],
+                             ) -> object:
+        """Make the file-managed entities exactly ``entities`` (Cedar JSON or StoredEntity),
+        keeping those written through the admin API."""
+        ...
+
+    def start(self) -> None:
+        """Start background work (from the application's lifespan)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def administered(self) -> AdministeredEntityStore | None:
+        """This store as the admin API and the CLI write it, if it keeps who manages each
+        entity (else None: the admin routes answer 404)."""
+        ...
+
+
+@runtime_checkable
+class LinkWriter(LinkReader, Protocol):
+    """Stored template links, written (checked against the policy set beforehand)."""
+
+    def put_links(self, links: Sequence[LinkInfo]) -> WriteResult: ...
+
+    def delete_links(self, link_ids: Sequence[str]) -> WriteResult: ...
+
+
+@runtime_checkable
+class AdministeredEntityStore(MutableEntityStore, LinkWriter, Protocol):
+    """A store that keeps who manages each entity, for the admin API and the CLI."""
+
+    def put_many(self, entities: Sequence[StoredEntity], *, replace: bool = False,
+                 ) -> WriteResult: ...
+
+    def delete_many(self, uids: Sequence[EntityUid]) -> WriteResult: ...
+
+    def describe(self, uid: EntityUid) -> EntityRecord | None: ...
+
+    def page(self, *, entity_type: str | None = None, after: EntityUid | None = None,
+             limit: int = 100, source: Source | None = None) -> list[EntityRecord]: ...
+
+    def export(self, *, entity_type: str | None = None, source: Source | None = None,
+               page_size: int = 1000) -> Iterator[EntityRecord]: ...
 
 
 def pick(by_uid: Mapping[EntityUid, StoredEntity],
@@ -56,6 +172,9 @@ class InMemoryEntityStore:
         self._version = 0
         self.replace_all(entities)
         self._file_uids: set[EntityUid] = set(self._by_uid)  # from entities.json
+        self._no_links = LinkSet({})
+
+    # -- EntityStore ----------------------------------------------------------------------
 
     @property
     def version(self) -> int:
@@ -77,6 +196,28 @@ class InMemoryEntityStore:
 
     def __len__(self) -> int:
         return len(self._by_uid)
+
+    def links(self) -> LinkSet:
+        """No template link is stored in memory (a policy set's ``*.links.json`` are its own)."""
+        return self._no_links
+
+    def watch_links(self, listener: LinksListener) -> None:
+        """The links never change: nothing to tell."""
+
+    def status(self) -> Mapping[str, Any]:
+        return {"backend": "memory", "count": len(self._by_uid), "version": self._version}
+
+    # -- MutableEntityStore ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Nothing runs in the background."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def administered(self) -> None:
+        """Only ``entities.json`` is held: no entity administration."""
+        return None
 
     def replace_all(self, entities: Iterable[StoredEntity]) -> None:
         by_uid = {e.uid: e for e in entities}
@@ -121,3 +262,7 @@ class InMemoryEntityStore:
             lst.sort()
         self._by_uid, self._ids = by_uid, ids
         self._version += 1
+
+
+if TYPE_CHECKING:  # mypy checks the store against the capability it declares
+    _MEMORY: type[MutableEntityStore] = InMemoryEntityStore

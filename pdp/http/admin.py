@@ -33,7 +33,6 @@ from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
 from pdp.entities.manage import EntityAdmin
 from pdp.entities.manage_links import LinkAdmin
 from pdp.entities.setup import validator_for
-from pdp.entities.sql import SQLEntityStore
 from pdp.errors import EntityError, NotFound
 from pdp.http.access import read_body
 from pdp.http.responses import json_response
@@ -47,11 +46,9 @@ T = TypeVar("T")
 def admin_router(service: PDPService) -> APIRouter:
     """The routes; mount them with the ``require_admin`` dependency."""
     router = APIRouter(prefix="/admin", tags=["admin"])
-    store = service.store
-    entities = (EntityAdmin(store, validator_for(service.policies))
-                if isinstance(store, SQLEntityStore) else None)
-    links = (LinkAdmin(store, lambda: service.policies.current)
-             if isinstance(store, SQLEntityStore) else None)
+    store = service.store.administered()
+    entities = EntityAdmin(store, validator_for(service.policies)) if store is not None else None
+    links = LinkAdmin(store, lambda: service.policies.current) if store is not None else None
     reader = (DecisionReader(service.decision_log.database)
               if service.decision_log is not None else None)
     settings = service.settings

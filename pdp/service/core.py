@@ -27,8 +27,8 @@ from pdp.decision_log import DecisionLog
 from pdp.decision_log.metrics import DecisionLogCollector
 from pdp.engine import Engine, EngineOptions
 from pdp.engine.metrics import DecisionCollector
-from pdp.entities import EntityStore
 from pdp.entities.setup import open_entity_store
+from pdp.entities.store import MutableEntityStore
 from pdp.errors import NotFound, PDPError, StoreUnavailable
 from pdp.policies.compiled import locate
 from pdp.policies.holder import PolicyHolder
@@ -45,7 +45,7 @@ log = logging.getLogger("pdp")
 class PDPService:
     settings: Settings
     policies: PolicyHolder
-    store: EntityStore
+    store: MutableEntityStore
     engine: Engine
     decision_log: DecisionLog | None = None
     searcher: Searcher | None = None
@@ -53,7 +53,7 @@ class PDPService:
 
     @classmethod
     def from_settings(cls, settings: Settings, *,
-                      store: EntityStore | None = None) -> PDPService:
+                      store: MutableEntityStore | None = None) -> PDPService:
         """Load the configured policy set (raising PolicyLoadError if invalid) and wire up.
 
         ``store`` replaces the configured entity store (``PDP_ENTITY_STORE``: the SQL store
@@ -83,22 +83,23 @@ class PDPService:
         """Start the entity store's poller, the decision-log writer and the policy reloader
         (its watcher and generation-file poller; SIGHUP/SIGUSR1 when called on the event
         loop in the main thread), where configured."""
+        self.store.start()
+        if self.decision_log is not None:
+            self.decision_log.start()
         if self.reloader is not None:
             self.reloader.install_signal_handlers()
-        for part in (self.store, self.decision_log, self.reloader):
-            start = getattr(part, "start", None)
-            if start is not None:
-                start()
+            self.reloader.start()
         # What start-up loaded (policy set, entities) lives as long as the process: keep the
         # cyclic GC from rescanning it, a pause that grows with the data (see pdp.service.reload).
         gc.freeze()
 
     def close(self) -> None:
         """Stop background threads (the decision log writes what it still can first)."""
-        for part in (self.reloader, self.decision_log, self.store):
-            close = getattr(part, "close", None)
-            if close is not None:
-                close()
+        if self.reloader is not None:
+            self.reloader.close()
+        if self.decision_log is not None:
+            self.decision_log.close()
+        self.store.close()
 
     # -- AuthZEN --------------------------------------------------------------------------
 
@@ -239,8 +240,4 @@ class PDPService:
                                    else stats.last_reload_at.isoformat())}
 
     def _store_status(self) -> dict[str, Any]:
-        status = getattr(self.store, "status", None)
-        if status is not None:
-            return dict(status())
-        return {"backend": "memory", "count": len(self.store),  # type: ignore[arg-type]
-                "version": self.store.version}
+        return dict(self.store.status())

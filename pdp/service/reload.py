@@ -66,8 +66,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pdp.entities.model import StoredEntity
-from pdp.entities.store import EntityStore
+from pdp.entities.store import MutableEntityStore
 from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder, ReloadFailure, ReloadStats
@@ -133,7 +132,7 @@ class GenerationFile:
 class Reloader:
     """Reloads one :class:`PolicyHolder` from its directory; see the module docstring."""
 
-    def __init__(self, holder: PolicyHolder, store: EntityStore, directory: Path, *,
+    def __init__(self, holder: PolicyHolder, store: MutableEntityStore, directory: Path, *,
                  generation: GenerationFile | None = None, poll_interval: float = 1.0,
                  watch: bool = True,
                  compile: Callable[[Path], CompiledPolicySet] = compile_directory,
@@ -323,11 +322,8 @@ class Reloader:
         """A set that cannot hold a template link stored with the entities is refused (its
         link would silently stop applying, and a forbid would stop forbidding): remove the
         link first (``pdp links remove``), or keep the template as it is."""
-        read_links = getattr(self._store, "links", None)
-        if read_links is None:
-            return []
         try:
-            stored = list(read_links().by_id.values())
+            stored = list(self._store.links().by_id.values())
         except PDPError as exc:  # cannot tell: keep the set that is known to fit
             return [PolicyDiagnostic("<stored links>", f"cannot check the stored template "
                                                        f"links: {exc.message}")]
@@ -341,16 +337,7 @@ class Reloader:
                 for problem in found.values()]
 
     def _apply_entities(self, new: CompiledPolicySet) -> None:
-        store: Any = self._store
-        replace_file_managed = getattr(store, "replace_file_managed", None)
-        if replace_file_managed is not None:
-            replace_file_managed(new.entities)
-            return
-        replace_all = getattr(store, "replace_all", None)
-        if replace_all is None:
-            raise PolicyLoadError([PolicyDiagnostic(
-                ENTITIES_FILE, f"the entity store ({type(store).__name__}) cannot be updated")])
-        replace_all([StoredEntity.from_cedar_json(e) for e in new.entities])
+        self._store.replace_file_managed(new.entities)
 
     # -- background triggers --------------------------------------------------------------
 
