@@ -180,12 +180,8 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
     async def reload() -> Response:
         # Compiled off the event loop; the other workers follow through the generation
         # file within PDP_POLL_INTERVAL (see pdp.service.reload).
-        reloader = service.reloader
-        if reloader is None:
-            new = await run_in_threadpool(service.policies.reload)
-        else:
-            new = await run_in_threadpool(reloader.reload, "POST /admin/reload")
-            reloader.announce()
+        new = await run_in_threadpool(service.reloader.reload, "POST /admin/reload")
+        service.reloader.announce()
         if new is None:
             failure = service.policies.last_failure
             assert failure is not None

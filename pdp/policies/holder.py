@@ -1,16 +1,14 @@
 """The active policy set: one immutable value, swapped as a whole.
 
-Readers take ``holder.current`` once per batch; a reload builds a complete new
-:class:`CompiledPolicySet` off the request path and replaces the reference in one assignment,
-so no request ever sees a half-loaded set.
+Readers take ``holder.current`` once per batch; a reload (:mod:`pdp.service.reload`, the one
+path every trigger takes) builds a complete new :class:`CompiledPolicySet` off the request
+path and replaces the reference in one assignment, so no request ever sees a half-loaded set.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pdp.errors import PolicyLoadError
@@ -18,7 +16,6 @@ from pdp.policies.compiled import CompiledPolicySet, compile_directory
 
 __all__ = ["PolicyHolder", "ReloadFailure", "ReloadStats"]
 
-log = logging.getLogger("pdp.policies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +35,13 @@ class ReloadStats:
     last_trigger: str | None
     snapshots: int = 0  # reads of the whole directory (two or more per reload)
     unsettled: int = 0  # times the directory changed between two reads (the reload waited)
+    generation: int = 0  # states installed since start: a new set, or the same with new links
 
 
 class PolicyHolder:
     def __init__(self, initial: CompiledPolicySet) -> None:
         self.current = initial
         self.last_failure: ReloadFailure | None = None
-        self._reload_lock = threading.Lock()
 
     @classmethod
     def load(cls, directory: Path) -> PolicyHolder:
@@ -55,21 +52,3 @@ class PolicyHolder:
 
     def swap(self, new: CompiledPolicySet) -> None:
         self.current = new
-
-    def reload(self) -> CompiledPolicySet | None:
-        """Compile the directory again; keep serving the last good set if it is invalid."""
-        with self._reload_lock:
-            directory = self.current.directory
-            try:
-                new = compile_directory(directory)
-            except PolicyLoadError as exc:
-                self.last_failure = ReloadFailure(datetime.now(UTC), exc)
-                log.error("policy reload rejected, still serving %s:\n%s",
-                          self.current.version, exc.message)
-                return None
-            self.last_failure = None
-            if new.version != self.current.version:
-                log.info("policy set %s loaded from %s (%d policies)", new.version, directory,
-                         len(new.policies))
-            self.swap(new)
-            return new

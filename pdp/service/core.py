@@ -47,9 +47,9 @@ class PDPService:
     policies: PolicyHolder
     store: MutableEntityStore
     engine: Engine
+    reloader: Reloader  # every reload trigger goes through Reloader.reload
     decision_log: DecisionLog | None = None
     searcher: Searcher | None = None
-    reloader: Reloader | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *,
@@ -74,8 +74,8 @@ class PDPService:
                             poll_interval=settings.poll_interval, watch=settings.watch,
                             settle=settings.reload_settle,
                             on_swap=(engine.refresh,))
-        return cls(settings, holder, store, engine, DecisionLog.from_settings(settings),
-                   searcher, reloader)
+        return cls(settings, holder, store, engine, reloader,
+                   DecisionLog.from_settings(settings), searcher)
 
     # -- background work (started and stopped by the application's lifespan) -----------------
 
@@ -86,17 +86,15 @@ class PDPService:
         self.store.start()
         if self.decision_log is not None:
             self.decision_log.start()
-        if self.reloader is not None:
-            self.reloader.install_signal_handlers()
-            self.reloader.start()
+        self.reloader.install_signal_handlers()
+        self.reloader.start()
         # What start-up loaded (policy set, entities) lives as long as the process: keep the
         # cyclic GC from rescanning it, a pause that grows with the data (see pdp.service.reload).
         gc.freeze()
 
     def close(self) -> None:
         """Stop background threads (the decision log writes what it still can first)."""
-        if self.reloader is not None:
-            self.reloader.close()
+        self.reloader.close()
         if self.decision_log is not None:
             self.decision_log.close()
         self.store.close()
@@ -178,8 +176,7 @@ class PDPService:
     def collectors(self) -> list[Collector]:
         """Prometheus collectors for ``/metrics``, read at scrape time."""
         found: list[Collector] = [DecisionCollector(
-            self.engine, self.policies,
-            self.reloader.stats if self.reloader is not None else None)]
+            self.engine, self.policies, self.reloader.stats)]
         if self.decision_log is not None:
             found.append(DecisionLogCollector(self.decision_log))
         return found
@@ -228,14 +225,13 @@ class PDPService:
         }
 
     def _reload_status(self) -> dict[str, Any]:
-        if self.reloader is None:
-            return {"enabled": False}
         stats = self.reloader.stats()
         return {"enabled": True, "watch": self.settings.watch,
                 "poll_interval": self.settings.poll_interval,
                 "settle": self.settings.reload_settle, "unsettled": stats.unsettled,
                 "reloads": stats.reloads, "failures": stats.failures,
-                "unchanged": stats.unchanged, "last_trigger": stats.last_trigger,
+                "unchanged": stats.unchanged, "generation": stats.generation,
+                "last_trigger": stats.last_trigger,
                 "last_reload_at": (None if stats.last_reload_at is None
                                    else stats.last_reload_at.isoformat())}
 

@@ -1,16 +1,22 @@
-"""Hot reload of the policy set: what triggers it, how it runs, how it reaches every worker.
+"""Hot reload of what is served: what triggers it, how it runs, how it reaches every worker.
 
-A reload (:meth:`Reloader.reload`) compiles the policy directory again with the same
+Every trigger below calls one entry point, :meth:`Reloader.reload`; it builds what is to be
+served and installs it (``_install``) as one new generation: the policy set swapped in one
+assignment (:meth:`PolicyHolder.swap <pdp.policies.holder.PolicyHolder.swap>`), then the
+engine's state derived from that set and the template links stored with the entities
+(``on_swap``), so a request decides with the old generation or the new one, never a mix. Each
+generation is counted (``GET /status``: ``reload.generation``) and logged by the same line.
+
+For the policy files, a reload compiles the directory again with the same
 :func:`~pdp.policies.compiled.compile_directory` as start-up, so a broken edit is rejected with
 the same ``file:line:column`` diagnostics; the last good set keeps serving, the failure is
 logged and shown by ``GET /status`` (``last_reload_error``) until a reload succeeds. A valid
 new set first has its ``entities.json`` applied to the entity store (when it changed: as
-file-managed entities with ``replace_file_managed`` where the store has it, else by replacing
-the in-memory store's content), then replaces the active set in one assignment
-(:meth:`PolicyHolder.swap <pdp.policies.holder.PolicyHolder.swap>`): a request decides with
-the old set or the new one, never a mix. If the store cannot take the new entities the reload
-fails as a whole and the old set keeps serving. A reload that finds the same content (same
-version) changes nothing.
+file-managed entities, :meth:`~pdp.entities.store.MutableEntityStore.replace_file_managed`).
+If the store cannot take the new entities the reload fails as a whole and the old set keeps
+serving. A reload that finds the same content (same version) and the same stored links
+installs nothing. For a change of the stored template links (the store tells its listener:
+:data:`STORED_LINKS_CHANGED`), the set in force is kept and served with the new links.
 
 A change goes live only once it has settled: before compiling, every file of the set is
 read, and read again after ``settle`` seconds (``PDP_RELOAD_SETTLE``, 0.5 s by default) of
@@ -46,7 +52,12 @@ Triggers, in every process that serves requests (each ``--workers`` process runs
 * **the generation file** ``$PDP_DATA_DIR/policy-generation``: one line, rewritten atomically
   by every bump. Each worker checks it every ``PDP_POLL_INTERVAL`` seconds (1 s by default)
   and reloads when it changed. Workers other than the one that was asked therefore follow
-  within one poll interval plus the compile time.
+  within one poll interval plus the compile time;
+* **the stored template links changed** (``POST /admin/links``, ``pdp links``, or another
+  replica on the same database, seen by the store's poll): the store's listener asks for a
+  reload that keeps the policy set. A reload of the directory queued meanwhile absorbs it
+  (it serves the store's current links too). Decisions never wait for it: until it has run,
+  the engine derives the same state on first use.
 """
 
 from __future__ import annotations
@@ -70,13 +81,15 @@ from pdp.entities.store import MutableEntityStore
 from pdp.errors import PDPError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.compiled import ENTITIES_FILE, CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder, ReloadFailure, ReloadStats
-from pdp.policies.links import schema_problems, stranded
+from pdp.policies.links import LinkSet, schema_problems, stranded
 
-__all__ = ["GENERATION_FILE", "GenerationFile", "Reloader", "policy_file"]
+__all__ = ["GENERATION_FILE", "STORED_LINKS_CHANGED", "GenerationFile", "Reloader",
+           "policy_file"]
 
 log = logging.getLogger("pdp.policies")
 
 GENERATION_FILE = "policy-generation"
+STORED_LINKS_CHANGED = "stored links changed"  # the trigger of the entity store's listener
 _SWITCH_INTERVAL = 0.0005  # seconds, while a reload compiles
 _DEBOUNCE_MS = 200
 _SETTLE_ROUNDS = 120  # a directory still changing after this many settle intervals: refused
@@ -165,6 +178,11 @@ class Reloader:
         self._last_trigger: str | None = None
         self._snapshots = 0
         self._unsettled = 0
+        self._served = 0  # generations installed: a new set, or the same with new links
+        self._served_links: LinkSet | None = None
+        with contextlib.suppress(PDPError):
+            self._served_links = store.links()
+        self._listening = False
 
     @property
     def directory(self) -> Path:
@@ -172,18 +190,22 @@ class Reloader:
 
     def stats(self) -> ReloadStats:
         return ReloadStats(self._reloads, self._failures, self._unchanged, self._last_at,
-                           self._last_trigger, self._snapshots, self._unsettled)
+                           self._last_trigger, self._snapshots, self._unsettled, self._served)
 
     # -- reloading ------------------------------------------------------------------------
 
     def reload(self, trigger: str = "manual") -> CompiledPolicySet | None:
-        """Compile, validate and swap in the calling thread (never an event loop's).
+        """The one entry point of every trigger: build what is to be served, then install it
+        (:meth:`_install`). In the calling thread (never an event loop's).
 
-        Returns the active set afterwards, or None if the new one was rejected."""
+        A change of the stored template links (:data:`STORED_LINKS_CHANGED`) keeps the policy
+        set in force; every other trigger compiles the directory again. Returns the active
+        set afterwards, or None if the new one was rejected."""
         with self._lock:
             self._last_trigger = trigger
-            holder = self._holder
-            old = holder.current
+            old = self._holder.current
+            if trigger == STORED_LINKS_CHANGED:
+                return self._install(old, old, trigger)
             try:
                 new = self._settled_compile()
                 self._refuse_emptied(old, new)
@@ -198,10 +220,9 @@ class Reloader:
                     return None
                 if new.version == old.version:
                     self._unchanged += 1
-                    holder.last_failure = None
                     _retire(new, self._grace)
-                    return old
-                if new.entities != old.entities:
+                    new = old
+                elif new.entities != old.entities:
                     try:
                         self._apply_entities(new)
                     except PDPError as exc:
@@ -210,16 +231,38 @@ class Reloader:
                             trigger)
                         _retire(new, self._grace)
                         return None
-                holder.swap(new)
-                for hook in self._on_swap:
-                    hook()
-            holder.last_failure = None
-            self._reloads += 1
-            self._last_at = datetime.now(UTC)
-            log.info("policy set %s loaded from %s (%d policies; was %s; %s)", new.version,
-                     self._directory, len(new.policies), old.version, trigger)
-            _retire(old, self._grace)
+            return self._install(old, new, trigger)
+
+    def _install(self, old: CompiledPolicySet, new: CompiledPolicySet,
+                 trigger: str) -> CompiledPolicySet:
+        """Serve ``new`` with the store's current template links: swap the set in one
+        assignment, let the engine derive its state from the pair (``on_swap``), and count a
+        new generation. Nothing happens when neither the set nor the links changed."""
+        self._holder.last_failure = None
+        links = self._served_links
+        with contextlib.suppress(PDPError):  # unreadable: the engine reads them when it can
+            links = self._store.links()
+        if new is old and links is self._served_links:
+            return old
+        with _fine_grained_switching(), _collector_paused():
+            if new is not old:
+                self._holder.swap(new)
+            for hook in self._on_swap:
+                hook()
+        self._served_links = links
+        self._served += 1
+        self._last_at = datetime.now(UTC)
+        if new is old:
+            log.info("policy set %s now served with %d stored template links (generation %d; "
+                     "%s)", new.version, len(links.by_id) if links is not None else 0,
+                     self._served, trigger)
             return new
+        self._reloads += 1
+        log.info("policy set %s loaded from %s (%d policies; was %s; generation %d; %s)",
+                 new.version, self._directory, len(new.policies), old.version, self._served,
+                 trigger)
+        _retire(old, self._grace)
+        return new
 
     def _settled_compile(self) -> CompiledPolicySet:
         """Compile the directory once two reads ``settle`` seconds apart agree and a read
@@ -284,7 +327,9 @@ class Reloader:
         with self._queue_lock:
             already = self._queued is not None or (
                 self._runner is not None and self._runner.is_alive())
-            self._queued = trigger
+            # a reload of the directory serves the store's links too: it absorbs a links change
+            if trigger != STORED_LINKS_CHANGED or self._queued in (None, STORED_LINKS_CHANGED):
+                self._queued = trigger
             if already:
                 return
             self._runner = threading.Thread(target=self._run_queued, name="pdp-reload",
@@ -346,6 +391,9 @@ class Reloader:
         if self._watcher is not None:
             return
         self._stop.clear()
+        if not self._listening:
+            self._listening = True
+            self._store.watch_links(self._on_links_changed)
         self._watcher = threading.Thread(target=self._watch_loop, name="pdp-policy-watch",
                                          daemon=True)
         self._watcher.start()
@@ -386,6 +434,10 @@ class Reloader:
         log.info("%s received: reloading the policy set", name)
         self.request(name)
         self.announce()
+
+    def _on_links_changed(self) -> None:
+        if not self._stop.is_set():
+            self.request(STORED_LINKS_CHANGED)
 
     def _check_generation(self) -> None:
         if self._generation is not None and self._generation.changed():
