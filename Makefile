@@ -31,7 +31,7 @@ run: $(STAMP)
 ## build, the whole test suite
 test: lint typecheck policies docs pytest
 
-## lint: ruff, and the import contracts of .importlinter (layers, adapters, light packages)
+## lint: ruff, and the import contracts of .importlinter (layers, no cycles, adapters, light packages)
 lint: $(DEV)
 	$(BIN)/ruff check pdp tests benchmarks tools
 	$(BIN)/lint-imports

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,32 @@ def test_a_reload_that_changes_neither_the_set_nor_the_links_installs_nothing(
     assert svc.policies.current.version == version
     assert not any("generation" in r.getMessage() for r in reload_log.records)
     assert json.loads(json.dumps(svc.status()["reload"]))["generation"] == 0
+
+
+def test_a_links_change_queued_after_a_file_change_does_not_replace_it(
+        tmp_path: Path) -> None:
+    """The directory's reload serves the store's links too, so it absorbs a links change
+    queued behind it; the reverse would lose the file change."""
+    directory = policy_set(tmp_path / "set")
+    entered, gate = threading.Event(), threading.Event()
+    compiled: list[str] = []
+
+    def slow_compile(path: Path) -> Any:
+        entered.set()
+        gate.wait(5)
+        compiled.append("compiled")
+        return compile_directory(path)
+
+    holder = PolicyHolder(compile_directory(directory))
+    reloader = Reloader(holder, InMemoryEntityStore(), directory, watch=False, settle=0.0,
+                        compile=slow_compile)
+    add_policy(directory, "secret")
+    reloader.request("first")
+    assert entered.wait(5)
+    reloader.request("files changed")
+    reloader.request(STORED_LINKS_CHANGED)  # would replace the queued file reload
+    gate.set()
+    # "files changed" is only ever the last trigger if its reload ran
+    wait_until(lambda: reloader.stats().last_trigger == "files changed"
+               and len(compiled) == 2, message="the queued file reload")
+    assert holder.current.policy("secret") is not None
