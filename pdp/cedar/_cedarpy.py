@@ -26,6 +26,7 @@ from pdp.errors import CedarInputError
 __all__ = [
     "authorize_batch",
     "entities_handle",
+    "entities_to_json",
     "extend_entities",
     "format_policies",
     "is_authorized",
@@ -72,11 +73,11 @@ def parse_policies(text: str) -> Any:
         raise _error(exc) from None
 
 
-def policy_set_from_json(text: str) -> Any:
-    """Cedar's JSON policy form (a whole set's) as a policy set handle; the GIL is released
-    while Cedar parses."""
+def policy_set_from_json(text: str, *, release_gil: bool = True) -> Any:
+    """Cedar's JSON policy form as a policy set handle (``release_gil``: let other threads
+    run while Cedar parses, as a reload beside live requests should)."""
     try:
-        return cedarpy.PolicySet.from_json_str(text, release_gil=True)
+        return cedarpy.PolicySet.from_json_str(text, release_gil=release_gil)
     except _CEDAR_ERRORS as exc:
         raise _error(exc) from None
 
@@ -114,8 +115,6 @@ def validate_policies(text: str, schema: Any) -> list[tuple[str, str]]:
         result = cedarpy.validate_policies(text, schema, release_gil=True)
     except _CEDAR_ERRORS as exc:
         raise _error(exc) from None
-    if result.validation_passed:
-        return []
     return [(e.policy_id, e.error) for e in result.errors]
 
 
@@ -180,6 +179,11 @@ def parse_entities(text: str, schema: Any | None = None, *, release_gil: bool = 
         return cedarpy.Entities.from_json_str(text, schema, release_gil=release_gil)
     except _CEDAR_ERRORS as exc:
         raise _error(exc) from None
+
+
+def entities_to_json(entities: Any) -> str:
+    """A parsed entity set as Cedar's entity JSON (text), in Cedar's normal form."""
+    return str(entities)
 
 
 def extend_entities(entities: Any, text: str) -> Any:
