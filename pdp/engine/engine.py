@@ -78,15 +78,15 @@ class Engine:
             prefix + entry if "." in entry else entry
             for entry in self._options.trusted_properties)
         self.stats = EngineStats()
+        # The evaluators PDP_EVALUATOR picks, in order: each decides what the one before
+        # left undecided (the native evaluator, then cedarpy; or cedarpy alone).
         options = self._options
         self._native = NativeEvaluator(forbid_errors=options.forbid_errors) \
             if options.evaluator == "native" else None
-        # the evaluators, in order: each takes what the one before left undecided
-        chain: list[Evaluator] = [CedarpyEvaluator(options)]
-        if self._native is not None:
-            chain.insert(0, self._native)
-        self._evaluators: tuple[Evaluator, ...] = tuple(chain)
-        self._authorize = tuple(e.authorize_batch for e in chain)  # bound once
+        cedarpy = CedarpyEvaluator(options)
+        self._evaluators: tuple[Evaluator, ...] = \
+            (self._native, cedarpy) if self._native is not None else (cedarpy,)
+        self._authorize = tuple(e.authorize_batch for e in self._evaluators)  # bound once
 
     @property
     def store(self) -> EntityStore:
