@@ -171,11 +171,9 @@ def schema_text(schema: Any) -> str:
 
 def parse_entities(text: str, schema: Any | None = None, *, release_gil: bool = False) -> Any:
     """Cedar's entity JSON (text) as a parsed entity set handle, checked against ``schema``
-    when one is given."""
+    when one is given. ``release_gil`` lets other threads run while Cedar parses, at the cost
+    of waiting to get the GIL back: for reloads, never for the decision path."""
     try:
-        if schema is None:
-            return cedarpy.Entities.from_json_str(text, release_gil=release_gil) \
-                if release_gil else cedarpy.Entities.from_json_str(text)
         return cedarpy.Entities.from_json_str(text, schema, release_gil=release_gil)
     except _CEDAR_ERRORS as exc:
         raise _error(exc) from None
