@@ -35,7 +35,7 @@ try:
 except ModuleNotFoundError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pdp.engine.engine as engine_module
+import pdp.engine.cedarpy_batch as cedarpy_batch
 from pdp.entities import StoredEntity
 from pdp.entities.model import EntityUid
 from pdp.service import PDPService
@@ -98,7 +98,7 @@ class TimedStore:
 
 def timed_cedar(clock: Clock) -> Callable[[], None]:
     """Count the time spent in the engine's Cedar calls; returns the undo."""
-    original = engine_module.authorize_batch
+    original = cedarpy_batch.authorize_batch  # type: ignore[attr-defined]
 
     def authorize_batch(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -107,10 +107,10 @@ def timed_cedar(clock: Clock) -> Callable[[], None]:
         finally:
             clock.cedar += time.perf_counter() - started
 
-    engine_module.authorize_batch = authorize_batch  # type: ignore[assignment]
+    cedarpy_batch.authorize_batch = authorize_batch  # type: ignore[attr-defined]
 
     def undo() -> None:
-        engine_module.authorize_batch = original
+        cedarpy_batch.authorize_batch = original  # type: ignore[attr-defined]
 
     return undo
 

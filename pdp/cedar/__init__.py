@@ -12,9 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import cedarpy
-
-from pdp.cedar import decode
+from pdp.cedar import _cedarpy, decode
 from pdp.cedar.entities import EntitySet
 from pdp.cedar.policyset import Answer, PolicySet
 from pdp.errors import CedarInputError
@@ -74,10 +72,9 @@ def cedarpy_authorized(request: Mapping[str, Any], ps: PolicySet, es: EntitySet
                        ) -> dict[str, Any]:
     """The same answer, from cedarpy."""
     try:
-        result = cedarpy.is_authorized(dict(request), ps.cedar, es.cedar)
-    except (ValueError, TypeError, KeyError) as e:
-        raise CedarInputError(f"invalid request: {e}") from None
-    resp = result._authz_resp
+        resp = _cedarpy.is_authorized(request, ps.cedar, es.cedar)
+    except CedarInputError as e:
+        raise CedarInputError(f"invalid request: {e.message}") from None
     diag = resp.get("diagnostics") or {}
     decision = resp.get("decision")
     if decision not in ("Allow", "Deny"):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import cedarpy
 import orjson
 
-from pdp.cedar import decode
+from pdp.cedar import _cedarpy, decode
 from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
 from pdp.errors import CedarInputError
@@ -54,9 +53,11 @@ class EntitySet:
         text = entities.decode() if isinstance(entities, bytes) else (
             entities if isinstance(entities, str) else orjson.dumps(entities).decode())
         try:
-            self._cedar = cedarpy.Entities.from_json_str(text)
+            self._cedar = _cedarpy.parse_entities(text)
             data = orjson.loads(text)
-        except (ValueError, orjson.JSONDecodeError) as e:
+        except CedarInputError as e:
+            raise CedarInputError(f"invalid entities: {e.message}") from None
+        except orjson.JSONDecodeError as e:
             raise CedarInputError(f"invalid entities: {e}") from None
         self._text = text
         self.native_reason: str | None = None
@@ -68,7 +69,7 @@ class EntitySet:
 
     @property
     def cedar(self) -> Any:
-        """The same entities as a parsed ``cedarpy.Entities`` (for the cedarpy fallback)."""
+        """The same entities as parsed by Cedar (for the cedarpy fallback)."""
         return self._cedar
 
     def __len__(self) -> int:

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import cedarpy
 import orjson
 
-from pdp.cedar import decode
+from pdp.cedar import _cedarpy, decode
 from pdp.cedar.compiler import Compiler
 from pdp.cedar.runtime import EMPTY, Store
 from pdp.cedar.values import UID, EvalError
@@ -131,9 +130,9 @@ class PolicySet:
                  ) -> None:
         self.text = text
         try:
-            self.cedar = _cedar if _cedar is not None else cedarpy.PolicySet.from_str(text)
-            est = _est if _est is not None else orjson.loads(cedarpy.policies_to_json_str(text))
-        except ValueError as e:
+            self.cedar = _cedar if _cedar is not None else _cedarpy.parse_policies(text)
+            est = _est if _est is not None else orjson.loads(_cedarpy.policies_to_json(text))
+        except (CedarInputError, ValueError) as e:  # (Cedar's, or its JSON unreadable)
             raise CedarInputError(f"invalid policies: {e}") from None
         self._est = est
         static: dict[str, Any] = dict(est.get("staticPolicies") or {})
@@ -185,11 +184,11 @@ class PolicySet:
         """A new set with the template ``template_id`` linked as policy ``new_id`` (slot
         values are entity uids ``{"type", "id"}``); Cedar checks the link."""
         try:
-            cedar = self.cedar.with_linked(template_id, new_id, dict(values))
-        except (ValueError, KeyError) as e:
-            raise CedarInputError(f"invalid template link: {e}") from None
+            cedar = _cedarpy.link_template(self.cedar, template_id, new_id, values)
+        except CedarInputError as e:
+            raise CedarInputError(f"invalid template link: {e.message}") from None
         est = dict(self._est)
-        tpl_id = next((t["id"] for t in cedar.templates()
+        tpl_id = next((t["id"] for t in _cedarpy.templates(cedar)
                        if new_id in (link["id"] for link in t["links"])), template_id)
         est["templateLinks"] = [*(est.get("templateLinks") or []), {
             "templateId": tpl_id, "newId": new_id,

@@ -1,6 +1,6 @@
 """Prometheus metrics of decisions, the decision cache and policy reloads, read at scrape time.
 
-The decision path keeps plain integer counters (:class:`~pdp.engine.engine.EngineStats`, the
+The decision path keeps plain integer counters (:class:`~pdp.engine.stats.EngineStats`, the
 decision cache's counts, the reloader's counts); this collector reads them when ``/metrics``
 is scraped, so a decision pays no metric lock, and its latency costs one list increment.
 (Measured: a labelled ``prometheus_client`` counter plus a histogram observation cost about
@@ -38,7 +38,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from pdp.engine.engine import LATENCY_BOUNDS, Engine
+from pdp.engine.engine import Engine
+from pdp.engine.stats import LATENCY_BOUNDS
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.holder import ReloadStats
 

@@ -1,4 +1,6 @@
-"""The engine's native evaluation: a group of prepared requests decided by :mod:`pdp.cedar`.
+"""The native evaluator: prepared requests decided by :mod:`pdp.cedar` (one of the two
+evaluators behind :class:`~pdp.engine.evaluator.Evaluator`; cedarpy decides what it does not
+take).
 
 The engine hands over the policy slice, the requests as (principal, action, resource,
 context) and an evaluation :class:`~pdp.cedar.runtime.Store` read straight from the entities
@@ -12,20 +14,28 @@ explanations, the fail-closed rules) is the same with either evaluator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from pdp.authzen.model import Decision
 from pdp.cedar import Answer, PolicySet, decode
 from pdp.cedar.entities import closure
 from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
+from pdp.engine.prepare import Prepared
+from pdp.engine.reach import Closure, StoreBuilder
+from pdp.engine.verdict import native_decision
+from pdp.engine.version import VersionState
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
 
 __all__ = ["NativeEvaluator", "native_reason"]
+
+log = logging.getLogger("pdp.engine")
 
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
 _new_uid = tuple.__new__
@@ -55,9 +65,13 @@ class _Lru:
 
 
 class NativeEvaluator:
-    """Decides groups natively; ``None`` when it cannot (the caller then asks cedarpy)."""
+    """Decides requests natively, leaving to cedarpy those it cannot take.
 
-    def __init__(self, slices: int = 1024, entities: int = 65_536) -> None:
+    ``forbid_errors``: "deny" (an erring forbid denies) or "skip" (Cedar's semantics)."""
+
+    def __init__(self, slices: int = 1024, entities: int = 65_536, *,
+                 forbid_errors: str = "deny") -> None:
+        self._deny_erring_forbids = forbid_errors == "deny"
         self.decided = 0  # requests decided natively
         self.fallbacks = 0  # requests left to cedarpy (a slice or a value not native)
         self._slices = _Lru(slices)
@@ -66,6 +80,35 @@ class NativeEvaluator:
         self._full = _Lru(2)
         self._merged: dict[tuple[int, ...], tuple[tuple[Store, ...], Store]] = {}
         self._merged_max = 4096
+        self._build: StoreBuilder = self.store  # bound once: called per new closure
+
+    def authorize_batch(self, prepared: Sequence[Prepared], state: VersionState,
+                        decisions: list[Decision | None], evaluated: list[int],
+                        shared: bool) -> list[Prepared]:
+        """Each request over its own entity slice (exactly as alone: no batch grouping is
+        needed); returns those the native evaluator does not take, for cedarpy."""
+        permits = state.permits if self._deny_erring_forbids else None
+        authorize_one, build, merge = self.authorize_one, self._build, self.merge
+        compiled, index, actions_json = state.compiled, state.slices, state.actions_json
+        memo = state.decisions
+        left: list[Prepared] = []
+        for p in prepared:
+            try:
+                answer = authorize_one(
+                    compiled, index, p.slice, p.principal, p.action, p.resource, p.context,
+                    _native_store(build, merge, p.parts, actions_json))
+            except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
+                log.error("cedar evaluation failed: %s", exc)
+                decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
+                continue
+            if answer is None:
+                left.append(p)
+                continue
+            decision = native_decision(answer, permits, memo)
+            decisions[p.index] = decision
+            if decision.error is None:
+                evaluated.append(p.index)
+        return left
 
     def merge(self, stores: Sequence[Store]) -> Store:
         """One store of several (later ones win for an entity in two: they agree, or the
@@ -168,6 +211,21 @@ class NativeEvaluator:
             found = [_decode(orjson.loads(j)) for j in actions_json]
             self._actions.put(actions_json, found)
         return found
+
+
+def _native_store(build: StoreBuilder, merge: Callable[[Sequence[Store]], Store],
+                  parts: Sequence[Closure], actions_json: tuple[bytes, ...]) -> Store | None:
+    """A request's entities for the native evaluator: the union of its closures' stores
+    (request properties last). ``None`` when one of them is not native."""
+    if len(parts) == 1:
+        return parts[0].native_store(build, actions_json)
+    stores = []
+    for part in parts:
+        store = part.native_store(build, actions_json)
+        if store is None:
+            return None
+        stores.append(store)
+    return merge(stores)
 
 
 def _merge(stores: Sequence[Store]) -> Store:

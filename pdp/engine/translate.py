@@ -31,7 +31,7 @@ schema declares for the action must be present if required and of its declared t
 Context attributes the schema does not declare are dropped: they can never change a
 decision.
 
-Stored entities are authoritative (see :mod:`pdp.engine.engine`): request properties only
+Stored entities are authoritative (see :mod:`pdp.engine.reach`): request properties only
 describe entities the store does not hold.
 """
 

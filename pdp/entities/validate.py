@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cedarpy
 import orjson
 
+from pdp.cedar._cedarpy import entities_to_json, parse_entities
 from pdp.entities.model import EntityUid, StoredEntity
-from pdp.errors import EntityError
+from pdp.errors import CedarInputError, EntityError
 from pdp.policies.entity_schema import (
     ParsedDocument,
     check_conformance,
@@ -66,13 +66,13 @@ class EntityValidator:
     def _normalise(self, parsed: Sequence[ParsedDocument]) -> list[StoredEntity]:
         docs = [_cedar_doc(*p) for p in parsed]
         try:
-            entities = cedarpy.Entities.from_json_str(orjson.dumps(docs).decode(), self.schema)
-        except ValueError as exc:
+            entities = parse_entities(orjson.dumps(docs).decode(), self.schema)
+        except CedarInputError as exc:
             self._find_rejected(parsed, docs)
             raise EntityError(f"the entities were rejected by Cedar: {exc}") from None
         wanted = {p[0] for p in parsed}
         out: dict[EntityUid, StoredEntity] = {}
-        for doc in orjson.loads(str(entities)):
+        for doc in orjson.loads(entities_to_json(entities)):
             ent = StoredEntity.from_cedar_json(doc)
             if ent.uid in wanted:
                 out[ent.uid] = ent
@@ -82,8 +82,8 @@ class EntityValidator:
                        docs: Sequence[Mapping[str, Any]]) -> None:
         for (uid, _, _, _), doc in zip(parsed, docs, strict=True):
             try:
-                cedarpy.Entities.from_json_str(orjson.dumps([doc]).decode(), self.schema)
-            except ValueError as exc:
+                parse_entities(orjson.dumps([doc]).decode(), self.schema)
+            except CedarInputError as exc:
                 hint = " (check its parents' types)" if self.types is not None else ""
                 raise EntityError(f"entity {describe_uid(uid)}: {exc}{hint}") from None
 

@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cedarpy
-
-from pdp.errors import EntityError, PolicyDiagnostic, PolicyLoadError
+from pdp.cedar import _cedarpy
+from pdp.errors import CedarInputError, EntityError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.entity_schema import check_conformance, parse_document
 from pdp.policies.index import SliceIndex
 from pdp.policies.links import LINKS_SUFFIX, LinkInfo, load_links_file, schema_problems
@@ -57,8 +56,8 @@ class CompiledPolicySet:
     version: str
     directory: Path
     loaded_at: datetime
-    policy_set: Any  # cedarpy.PolicySet
-    schema: Any | None  # cedarpy.Schema
+    policy_set: Any  # a pdp.cedar._cedarpy policy set handle
+    schema: Any | None  # a pdp.cedar._cedarpy schema handle
     schema_types: SchemaTypes | None
     policies: tuple[PolicyInfo, ...]
     entities: tuple[Mapping[str, Any], ...]  # normalised Cedar entity JSON (explicit forms)
@@ -192,15 +191,15 @@ def _load_schema(path: Path, text: str) -> tuple[Any, SchemaTypes]:
                     path.name, f"invalid schema: malformed JSON: {exc.msg}", exc.lineno,
                     exc.colno)]) from None
             types = SchemaTypes.from_json(doc, path.name)
-            schema = cedarpy.Schema.from_json_str(text, release_gil=True)
+            schema = _cedarpy.schema_from_json(text)
         else:
             types = SchemaTypes.from_text(text, path.name)
-            schema = cedarpy.Schema.from_str(text, release_gil=True)
+            schema = _cedarpy.parse_schema(text)
     except PolicyLoadError as exc:
         if path.name.endswith(".json"):
             raise
         raise PolicyLoadError([_locate_in_schema(text, d) for d in exc.diagnostics]) from None
-    except (ValueError, TypeError, KeyError) as exc:
+    except (CedarInputError, ValueError, TypeError, KeyError) as exc:
         raise PolicyLoadError([_locate_in_schema(text, PolicyDiagnostic(
             path.name, f"invalid schema: {exc}"))]) from None
     return schema, types
@@ -231,14 +230,14 @@ def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],
     for path in files:
         text = texts[path]
         try:
-            doc = json.loads(cedarpy.policies_to_json_str(text))
-        except ValueError as exc:
+            doc = json.loads(_cedarpy.policies_to_json(text))
+        except (CedarInputError, ValueError) as exc:
             _locate_syntax_error(path.name, text, str(exc), diagnostics)
             continue
         found = _in_order(doc)
         located, split_errors = split_statements(path.name, text)
         if split_errors or len(located) != len(found):  # pragma: no cover - lexer disagrees
-            located = [Statement(path.name, n + 1, cedarpy.policies_from_json_str(
+            located = [Statement(path.name, n + 1, _cedarpy.policies_from_json(
                 json.dumps({"staticPolicies": {"p": est}})), 1, 1)
                 for n, (est, _) in enumerate(found)]
         for st, (est, template) in zip(located, found, strict=True):
@@ -266,8 +265,8 @@ def _locate_syntax_error(file: str, text: str, whole: str,
     before = len(diagnostics)
     for st in found:
         try:
-            cedarpy.policies_to_json_str(st.text)
-        except ValueError as exc:
+            _cedarpy.policies_to_json(st.text)
+        except CedarInputError as exc:
             line, column = locate_in_statement(st, str(exc))
             diagnostics.append(PolicyDiagnostic(
                 st.file, f"syntax error: {exc}", line, column, st.describe()))
@@ -321,21 +320,21 @@ def _validate(statements: Sequence[Statement], infos: Sequence[PolicyInfo], sche
               diagnostics: list[PolicyDiagnostic]) -> None:
     joined = "\n".join(st.text for st in statements)
     try:
-        result = cedarpy.validate_policies(joined, schema, release_gil=True)
-    except ValueError as exc:
+        problems = _cedarpy.validate_policies(joined, schema)
+    except CedarInputError as exc:
         diagnostics.append(PolicyDiagnostic("<schema>", f"validation failed: {exc}"))
         return
-    for err in result.errors:
-        m = _POLICY_N.fullmatch(err.policy_id or "")
+    for policy_id, error in problems:
+        m = _POLICY_N.fullmatch(policy_id or "")
         if m is not None and int(m.group(1)) < len(statements):
             st = statements[int(m.group(1))]
             message = _POLICY_N.sub(_literal(st.describe()),
-                                    _FOR_POLICY.sub("", err.error, count=1))
-            line, column = locate_in_statement(st, err.error)
+                                    _FOR_POLICY.sub("", error, count=1))
+            line, column = locate_in_statement(st, error)
             diagnostics.append(PolicyDiagnostic(
                 st.file, f"schema validation: {message}", line, column, st.describe()))
         else:
-            diagnostics.append(PolicyDiagnostic("<policies>", f"schema validation: {err.error}"))
+            diagnostics.append(PolicyDiagnostic("<policies>", f"schema validation: {error}"))
 
 
 def _literal(text: str) -> Callable[[re.Match[str]], str]:
@@ -356,8 +355,8 @@ def _build_policy_set(infos: Sequence[PolicyInfo], links: Sequence[LinkInfo],
     text = (f'{{"staticPolicies":{section(False)},"templates":{section(True)},'
             f'"templateLinks":{linked}}}')
     try:
-        return cedarpy.PolicySet.from_json_str(text, release_gil=True)
-    except ValueError as exc:
+        return _cedarpy.policy_set_from_json(text)
+    except CedarInputError as exc:
         diagnostics.append(PolicyDiagnostic("<policies>", f"cannot build the policy set: {exc}"))
         return None
 
@@ -378,12 +377,13 @@ def _load_entities(name: str, text: str, schema: Any, diagnostics: list[PolicyDi
         diagnostics.append(PolicyDiagnostic(name, "must be a JSON array of entities", 1, 1))
         return ()
     try:
-        parsed = cedarpy.Entities.from_json_str(text, schema, release_gil=True)
-    except ValueError as exc:
+        parsed = _cedarpy.parse_entities(text, schema, release_gil=True)
+    except CedarInputError as exc:
         diagnostics.extend(_entity_errors(name, text, raw, schema, str(exc), types))
         return ()
     # in the file's order; with a schema, Cedar adds the schema's action entities: not kept
-    by_uid = {(e["uid"]["type"], e["uid"]["id"]): e for e in json.loads(str(parsed))}
+    by_uid = {(e["uid"]["type"], e["uid"]["id"]): e
+              for e in json.loads(_cedarpy.entities_to_json(parsed))}
     return tuple(by_uid[uid] for uid in dict.fromkeys(_raw_uid(ent) for ent in raw)
                  if uid is not None and uid in by_uid)
 
@@ -423,8 +423,8 @@ def _entity_errors(name: str, text: str, raw: Sequence[Any], schema: Any,
         label = f"entity #{i + 1}" if uid is None else \
             f"entity {uid[0]}::{json.dumps(uid[1], ensure_ascii=False)}"
         try:
-            cedarpy.Entities.from_json_str(json.dumps([ent]), schema)
-        except ValueError as exc:
+            _cedarpy.parse_entities(json.dumps([ent]), schema)
+        except CedarInputError as exc:
             hint = " (no `uid` with a `type` and an `id`)" if uid is None else ""
             why = _entity_reason(ent, types) if uid is not None else None
             found.append(PolicyDiagnostic(name, f"{why} (Cedar: {exc})" if why

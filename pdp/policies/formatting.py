@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 
-import cedarpy
-
-from pdp.errors import PolicyDiagnostic, PolicyLoadError
+from pdp.cedar import _cedarpy
+from pdp.errors import CedarInputError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.source import locate_in_statement, split_statements
 
 __all__ = ["format_cedar", "comments"]
@@ -23,9 +22,9 @@ __all__ = ["format_cedar", "comments"]
 def format_cedar(text: str, file: str, *, line_width: int = 80, indent_width: int = 2) -> str:
     """``text`` formatted; ``file`` names it in diagnostics."""
     try:
-        formatted: str = cedarpy.format_policies(text, line_width=line_width,
-                                                 indent_width=indent_width)
-    except ValueError as exc:
+        formatted = _cedarpy.format_policies(text, line_width=line_width,
+                                             indent_width=indent_width)
+    except CedarInputError as exc:
         raise PolicyLoadError([_locate(text, file, str(exc))]) from None
     if text.strip() and comments(formatted) != comments(text):
         raise PolicyLoadError([PolicyDiagnostic(
@@ -59,8 +58,8 @@ def comments(text: str) -> list[str]:
 
 def _policies(text: str) -> object:
     try:
-        return json.loads(cedarpy.policies_to_json_str(text))
-    except ValueError:
+        return json.loads(_cedarpy.policies_to_json(text))
+    except (CedarInputError, ValueError):
         return None
 
 
@@ -71,8 +70,8 @@ def _locate(text: str, file: str, fallback: str) -> PolicyDiagnostic:
         return PolicyDiagnostic(file, f"syntax error: {e.message}", e.line, e.column)
     for st in statements:
         try:
-            cedarpy.policies_to_json_str(st.text)
-        except ValueError as exc:
+            _cedarpy.policies_to_json(st.text)
+        except CedarInputError as exc:
             line, column = locate_in_statement(st, str(exc))
             return PolicyDiagnostic(file, f"syntax error: {exc}", line, column, st.describe())
     return PolicyDiagnostic(file, f"cannot format: {fallback}")

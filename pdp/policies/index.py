@@ -59,8 +59,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import cedarpy
 import orjson
+
+from pdp.cedar import _cedarpy
 
 __all__ = ["PolicySlice", "SliceIndex", "TemplateLink", "DEFAULT_SLICE_CACHE_SIZE"]
 
@@ -345,8 +346,8 @@ class SliceIndex:
         for bucket in key:
             members.update(self._buckets[bucket])
         text, ids, literals = self._json(members)
-        return PolicySlice(key, cedarpy.PolicySet.from_json_str(text), tuple(ids),
-                           tuple(literals))
+        return PolicySlice(key, _cedarpy.policy_set_from_json(text, release_gil=False),
+                           tuple(ids), tuple(literals))
 
     def _json(self, members: set[int]) -> tuple[str, list[str], dict[EntityUid, None]]:
         static: dict[str, Mapping[str, Any]] = {}

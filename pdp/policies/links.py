@@ -20,9 +20,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cedarpy
-
-from pdp.errors import LinkError, PolicyDiagnostic
+from pdp.cedar import _cedarpy
+from pdp.errors import CedarInputError, LinkError, PolicyDiagnostic
 from pdp.policies.schema_types import SchemaTypes
 
 __all__ = ["LINKS_SUFFIX", "LinkInfo", "LinkSet", "check_link", "link_problem", "load_links_file",
@@ -123,18 +122,18 @@ def schema_problems(links: Sequence[LinkInfo], templates: Mapping[str, Any],
     statics = {f"l{n:09d}": _filled(templates[x.template_id].est, x.values)
                for n, x in enumerate(known)}
     try:
-        text = cedarpy.policies_from_json_str(json.dumps(
+        text = _cedarpy.policies_from_json(json.dumps(
             {"staticPolicies": statics, "templates": {}, "templateLinks": []}))
-        result = cedarpy.validate_policies(text, schema, release_gil=True)
-    except ValueError as exc:
+        problems = _cedarpy.validate_policies(text, schema)
+    except CedarInputError as exc:
         return {x.link_id: f"link {x.link_id}: cannot be validated: {exc}" for x in known}
     found: dict[str, str] = {}
-    for err in result.errors:
-        m = _POLICY_N.fullmatch(err.policy_id or "")
+    for policy_id, error in problems:
+        m = _POLICY_N.fullmatch(policy_id or "")
         if m is None or int(m.group(1)) >= len(known):
             continue
         link = known[int(m.group(1))]
-        message = _FOR_POLICY.sub("", err.error, count=1)
+        message = _FOR_POLICY.sub("", error, count=1)
         found.setdefault(link.link_id, f"link {link.link_id}: schema validation: {message}")
     return found
 
@@ -189,7 +188,7 @@ def _parse_uid(value: Any, where: str) -> EntityUid:
     if not isinstance(value, str) or len(value) > _MAX_UID_TEXT or "//" in value:
         raise LinkError(f'{where} must be an entity uid: Type::"id" or {{"type", "id"}}')
     try:  # Cedar reads the uid as the one entity of a scope constraint
-        doc = json.loads(cedarpy.policies_to_json_str(
+        doc = json.loads(_cedarpy.policies_to_json(
             f"permit(principal == {value}, action, resource);"))
         [est] = doc["staticPolicies"].values()
         entity = est["principal"]["entity"]
@@ -197,7 +196,7 @@ def _parse_uid(value: Any, where: str) -> EntityUid:
                 or est["resource"] != {"op": "All"}:
             raise ValueError("not one entity uid")
         return (str(entity["type"]), str(entity["id"]))
-    except (ValueError, KeyError, TypeError):
+    except (CedarInputError, ValueError, KeyError, TypeError):
         raise LinkError(f"{where}: `{value}` is not a Cedar entity uid "
                         '(Type::"id")') from None
 

@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import cedarpy
-
-from pdp.errors import MappingError
+from pdp.cedar import _cedarpy
+from pdp.errors import CedarInputError, MappingError
 
 __all__ = ["schema_for_tools"]
 
@@ -57,7 +56,8 @@ def schema_for_tools(tools: list[dict[str, Any]], *, principal: str = "identity"
     document = json.loads(result["schemaJson"])
     moved = {"": document.pop(scratch, {}), **document}
     try:
-        return str(cedarpy.Schema.from_json_str(json.dumps(moved)))
-    except ValueError as error:
+        return _cedarpy.schema_text(_cedarpy.schema_from_json(json.dumps(moved),
+                                                              release_gil=False))
+    except CedarInputError as error:
         raise MappingError(f"the generated schema cannot be moved out of its namespace: "
                            f"{error}", field="tools") from None

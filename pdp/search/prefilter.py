@@ -25,10 +25,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import cedarpy
 import orjson
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
+from pdp.cedar._cedarpy import is_authorized_partial
 from pdp.engine.translate import Translator
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import EntityStore
@@ -130,9 +130,7 @@ class Prefilter:
             "context": orjson.dumps(cr.context).decode(),
         }
         try:
-            answer = cedarpy.is_authorized_partial(
-                request, policy_set, orjson.dumps(entities).decode())
-            raw = answer._authz_resp  # the JSON answer as a dict
+            raw = is_authorized_partial(request, policy_set, orjson.dumps(entities).decode())
             if raw["diagnostics"].get("errors"):
                 return None  # some policy failed before the unknown mattered: decide all
             residuals = raw["residuals"]

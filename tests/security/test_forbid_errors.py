@@ -62,3 +62,16 @@ def test_pdp_eval_and_pdp_test_follow_the_same_rule(
     assert main(["test", str(tmp_path)]) == 0
     monkeypatch.setenv("PDP_FORBID_ERRORS", "skip")  # Cedar's semantics: the permit stands
     assert main(["test", str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize("evaluator", ["native", "cedarpy"])
+@pytest.mark.parametrize(("forbid_errors", "allowed"), [("deny", False), ("skip", True)])
+def test_each_evaluator_applies_the_same_rule_to_an_erroring_forbid(
+        tmp_path: Path, evaluator: str, forbid_errors: str, allowed: bool) -> None:
+    service = service_on(tmp_path, {"p.cedar": TRANSFERS}, evaluator=evaluator,
+                         forbid_errors=forbid_errors)
+    decisions = service.decide([parse_evaluation(TEXT_AMOUNT)] * 2)
+    assert [d.allowed for d in decisions] == [allowed, allowed]
+    assert all(any("big-transfers" in e for e in d.errors) for d in decisions)
+    native = service.engine.native
+    assert (native is not None and native.decided == 2) is (evaluator == "native")

@@ -1,0 +1,119 @@
+"""A request made ready for evaluation: translated to Cedar, its policy slice chosen, its
+entity slice gathered as the closures of its roots (see :mod:`pdp.engine.reach`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from pdp.authzen.model import EvaluationRequest
+from pdp.engine.closures import Closures
+from pdp.engine.reach import Closure, overlaid_last
+from pdp.engine.version import VersionState
+from pdp.entities.model import EntityUid, StoredEntity, entity_refs
+from pdp.policies.index import PolicySlice
+
+__all__ = ["Prepared", "prepare"]
+
+
+class Prepared:
+    """One request ready for evaluation: its Cedar request and its entity slice, as the
+    closures the slice is the union of (merged only when a batch or cedarpy needs it)."""
+
+    __slots__ = ("index", "principal", "action", "resource", "context", "slice", "parts",
+                 "_entities", "_absent")
+
+    def __init__(self, index: int, principal: EntityUid, action: EntityUid,
+                 resource: EntityUid, context: dict[str, Any], policy_slice: PolicySlice,
+                 parts: tuple[Closure, ...]) -> None:
+        self.index = index
+        self.principal, self.action, self.resource = principal, action, resource
+        self.context = context
+        self.slice = policy_slice
+        self.parts = parts  # request properties last: they win over a stored self
+        self._entities: Mapping[EntityUid, StoredEntity] | None = None
+        self._absent: frozenset[EntityUid] | None = None
+
+    @property
+    def cedar(self) -> dict[str, Any]:
+        """The request in the form cedarpy takes (context as JSON text)."""
+        return {"principal": {"type": self.principal[0], "id": self.principal[1]},
+                "action": {"type": self.action[0], "id": self.action[1]},
+                "resource": {"type": self.resource[0], "id": self.resource[1]},
+                "context": orjson.dumps(self.context).decode() if self.context else "{}"}
+
+    @property
+    def entities(self) -> Mapping[EntityUid, StoredEntity]:
+        """The entity slice: the union of the closures."""
+        found = self._entities
+        if found is None:
+            parts = self.parts
+            if len(parts) == 1:
+                found = parts[0].entities
+            else:
+                merged: dict[EntityUid, StoredEntity] = {}
+                for part in parts:
+                    merged.update(part.entities)
+                found = merged
+            self._entities = found
+        return found
+
+    @property
+    def absent(self) -> frozenset[EntityUid]:
+        """Uids the slice references but deliberately lacks."""
+        found = self._absent
+        if found is None:
+            parts = self.parts
+            found = parts[0].absent if len(parts) == 1 else Closure.absent_of(parts)
+            self._absent = found
+        return found
+
+
+def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closures,
+            depth: int) -> Prepared | None:
+    """Request ``i`` ready for evaluation: translated, its policy slice chosen and its
+    entity slice gathered (``depth``: the entity depth); ``None`` when no policy's scope
+    matches it (Cedar would deny it with no reasons). Raises what translation raises
+    (TranslationError) or the store raises."""
+    cr = state.translator.translate(req)
+    index = state.slices
+    principal, action, resource = cr.principal, cr.action, cr.resource
+    action_ancestors = state.action_ancestors.get(action)
+    overlaid = bool(cr.principal_attrs or cr.resource_attrs)
+    if overlaid:
+        overlays: dict[EntityUid, dict[str, Any]] = {}
+        if cr.principal_attrs:
+            overlays[principal] = dict(cr.principal_attrs)
+        if cr.resource_attrs:
+            overlays.setdefault(resource, {}).update(cr.resource_attrs)
+        roots = (principal, resource) if action_ancestors is not None else (
+            principal, resource, action)  # a declared action is never read from the store
+        uids = dict.fromkeys(roots)
+        # request properties last: they win over a stored self
+        parts = [closures.get(uid, 0) for uid in uids if uid not in overlays]
+        parts.extend(closures.get(uid, 0, overlays[uid]) for uid in uids if uid in overlays)
+    elif action_ancestors is not None and principal != resource:
+        parts = [closures.get(principal, 0), closures.get(resource, 0)]
+    else:
+        roots = (principal, resource) if action_ancestors is not None else (
+            principal, resource, action)
+        parts = [closures.get(uid, 0) for uid in dict.fromkeys(roots)]
+    if cr.context and depth >= 1:
+        followed = index.followed
+        refs: list[EntityUid] = []
+        for key, value in cr.context.items():
+            if key in followed and isinstance(value, dict | list):
+                entity_refs(value, refs)
+        parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
+    roots_end = len(parts)
+    chosen = closures.select(index, principal, action, action_ancestors, resource, parts)
+    if chosen is None:
+        return None
+    if chosen.literals:  # entities the chosen policies name in their conditions
+        parts.extend(closures.get(uid, 0) for uid in chosen.literals)
+    if overlaid and len(parts) > roots_end:
+        parts.sort(key=overlaid_last)
+    return Prepared(i, principal, action, resource, cr.context, chosen, tuple(parts))
+
