@@ -231,6 +231,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         rejected = None
         for message in messages:  # a batch is mapped and decided off the event loop
             rejection = await gateway.authorizer.check(message, claims, fetch_tools,
+                                                       request_id=incoming.request_id,
                                                        off_loop=batch)
             if rejection is None:
                 forward.append(message)
@@ -265,7 +266,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             if batch:
                 return _json([*failed, *errors], 200)
             return _json(failed[0], 200)
-        tool_filter = (ToolFilter(gateway.authorizer, claims, list_ids)
+        tool_filter = (ToolFilter(gateway.authorizer, claims, list_ids, incoming.request_id)
                        if list_ids and config.filter_tools else None)
         return await relay(response, watcher=_Watcher(gateway, list_ids), errors=errors,
                            binds=binds, tool_filter=tool_filter)
