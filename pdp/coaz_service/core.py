@@ -83,20 +83,14 @@ class CoazCore:
         self.ask_policies = ask_policies
         self._settings = settings
         self._validator: TokenValidator | None = None
-        self._options: dict[str | None, MappingOptions] = {options.server_resource: options}
 
     # -- steps ------------------------------------------------------------------------------
 
     def options_for(self, server: str | None) -> MappingOptions:
         """The mapping options for the MCP server ``server`` (``None``: the default one)."""
-        if server is None:
+        if server is None or server == self.options.server_resource:
             return self.options
-        found = self._options.get(server)
-        if found is None:
-            if len(self._options) > 256:  # servers named by callers: bounded
-                self._options.clear()
-            found = self._options[server] = replace(self.options, server_resource=server)
-        return found
+        return replace(self.options, server_resource=server)
 
     def _token_validator(self) -> TokenValidator:
         """The one token validator, built from the settings on first use: its key sources

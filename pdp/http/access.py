@@ -12,7 +12,6 @@ is what the HTTP benchmark compares the AuthZEN endpoints with.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -31,8 +30,6 @@ from pdp.service import PDPService
 
 __all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "access_routes_of",
            "body_endpoint", "read_body", "request_id", "wants_explanation"]
-
-log = logging.getLogger("pdp.http")
 
 EXPLAIN_HEADER = "x-pdp-explain"
 BENCH_NOOP_PATH = "/bench/noop"
