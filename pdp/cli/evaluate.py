@@ -22,13 +22,21 @@ policies with the ``file:line`` they start at, and the evaluation errors::
 ``--explain`` its ``context`` also holds ``outcome``, ``reasons`` (the determining policy
 ids), ``errors`` and ``policies`` (``[{"id", "file", "line", "column"}]``).
 
+A body with ``message`` is a COAZ request, as ``POST /coaz/v1/authorize`` takes it
+(``{"message": <MCP JSON-RPC message>, "tools": [...], "claims": {...} | "token": "<JWT>",
+"server": "<resource id>"}``): it goes through the same COAZ flow (mapping, decisions, the
+JSON-RPC error) and ``--format json`` prints the endpoint's answer. ``claims`` are taken as
+validated; a ``token`` is validated with the ``PDP_TOKEN_*`` settings.
+
 Exit status: 0 when the request was decided (permit or deny; with ``--exit-code``, 1 on a
-deny, of any item of a batch); 2 when the request or the policy set is invalid.
+deny, of any item of a batch, or a COAZ message not allowed); 2 when the request or the
+policy set is invalid.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -78,11 +86,16 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings().model_copy(update=overrides)
     directory = settings.policies_dir()
     explain = args.format == "text" or args.explain
+    coaz: dict[str, Any] | None = None
     try:
         text = _read(args.request)
         service = PDPService.from_settings(settings)
         body = load_json(text)
-        result = service.evaluations(body, explain=explain)
+        if isinstance(body, dict) and "message" in body:
+            coaz = asyncio.run(_coaz(service, body, explain))
+            result = {"evaluations": coaz["decisions"]}
+        else:
+            result = service.evaluations(body, explain=explain)
     except PolicyLoadError as exc:
         for d in exc.diagnostics:
             print(format_diagnostic(directory, d), file=sys.stderr)
@@ -101,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     chosen = args.policies is not None or settings.policies is not None
     used = f"policy set: {directory}" + (
         "" if chosen else " (the shipped default; choose with --policies)")
+    if coaz is not None:
+        return _print_coaz(coaz, used, args, chosen)
     if args.format == "json":
         if not chosen:  # never silently the shipped example set
             print(used, file=sys.stderr)
@@ -115,6 +130,52 @@ def run(args: argparse.Namespace) -> int:
         print(_text(result, ""))
     denied = any(not a.get("decision") for a in answers)
     return 1 if args.exit_code and denied else 0
+
+
+async def _coaz(service: PDPService, body: dict[str, Any], explain: bool) -> dict[str, Any]:
+    """The ``/coaz/v1/authorize`` answer to ``body``, by the one COAZ flow."""
+    from pdp.coaz import DenialStyle, ToolCatalog
+    from pdp.coaz_service import (
+        CoazCore,
+        LocalDecider,
+        authorize_body,
+        mapping_options,
+        method_table,
+        parse_call,
+    )
+
+    settings = service.settings
+    call = parse_call(body, settings.resource_id)
+    catalog = ToolCatalog.from_tools_list(call.tools or [], server_id=call.server)
+    core = CoazCore(LocalDecider(service),
+                    mapping_options(settings, settings.resource_id, method_table(settings)),
+                    style=DenialStyle(explain=explain), ask_policies=False, settings=settings)
+    try:
+        result = await core.authorize(call.message, catalog, claims=call.claims,
+                                      token=call.token, server=call.server)
+    finally:
+        await core.aclose()
+    return authorize_body(result)
+
+
+def _print_coaz(answer: dict[str, Any], used: str, args: argparse.Namespace,
+                chosen: bool) -> int:
+    if args.format == "json":
+        if not chosen:
+            print(used, file=sys.stderr)
+        print(json.dumps(answer))
+    else:
+        print(used)
+        dialect = f" ({answer['dialect']})" if "dialect" in answer else ""
+        verdict = "allowed" if answer["allow"] else "not allowed"
+        print(f"coaz: {answer['outcome']}{dialect}, {verdict}")
+        for i, decision in enumerate(answer["decisions"]):
+            print(f"evaluations[{i}]:")
+            print(_text(decision, "  "))
+        error = answer.get("error")
+        if error is not None:
+            print(f"error: {error['code']} {error['message']}")
+    return 1 if args.exit_code and not answer["allow"] else 0
 
 
 def _text(answer: dict[str, Any], indent: str) -> str:

@@ -15,18 +15,22 @@ Load a server's tools once with :meth:`ToolCatalog.from_tools_list`, then call
 from pdp.coaz.arguments import ArgumentValidator
 from pdp.coaz.binding import BINDING_MAPPING_KEY
 from pdp.coaz.claims import Identity, resolve_audience, resolve_identity
+from pdp.coaz.compiled import CompiledMapping, deny_code_for
 from pdp.coaz.defaults import DEFAULT_METHODS
-from pdp.coaz.mapping import INVALID_REQUEST, CompiledMapping, deny_code_for, map_message
+from pdp.coaz.denial import DenialStyle
+from pdp.coaz.mapping import INVALID_REQUEST, map_message
 from pdp.coaz.options import MappingOptions
 from pdp.coaz.outcome import Deny, Dialect, Evaluate, Outcome, Pass
 from pdp.coaz.sep import SEP_MAPPING_KEY
 from pdp.coaz.tools import ToolCatalog, ToolEntry
+from pdp.coaz.verdict import Verdict
 
 __all__ = [
     "ArgumentValidator",
     "BINDING_MAPPING_KEY",
     "CompiledMapping",
     "DEFAULT_METHODS",
+    "DenialStyle",
     "Deny",
     "Dialect",
     "Evaluate",
@@ -38,6 +42,7 @@ __all__ = [
     "SEP_MAPPING_KEY",
     "ToolCatalog",
     "ToolEntry",
+    "Verdict",
     "deny_code_for",
     "map_message",
     "resolve_audience",

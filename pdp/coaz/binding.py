@@ -22,7 +22,7 @@ so that a call costs one evaluation. An expression whose static type is optional
 selection of a missing key, any other evaluation error, or a result that is not JSON (bytes,
 timestamps, durations, non-finite numbers, maps with non-string keys) is a mapping error, as is
 a body left without ``subject``, ``action`` or ``resource`` (subject anchoring runs first, see
-:mod:`pdp.coaz.mapping`). The whole ``params`` and claims are converted to CEL for each call:
+:mod:`pdp.coaz.compiled`). The whole ``params`` and claims are converted to CEL for each call:
 an integer outside the 64-bit range anywhere in them is therefore a mapping error, and so is a
 string containing a NUL character (cel-expr-python 0.1.3 silently truncates such strings when
 converting them, which would let ``doc-1<NUL>-other`` be authorised as ``doc-1``).
@@ -38,7 +38,7 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional
 
-from pdp.coaz.mapping import CompiledMapping
+from pdp.coaz.compiled import CompiledMapping
 from pdp.coaz.template import (
     MISSING,
     Arr,

@@ -1,10 +1,8 @@
-"""The normalised compiled mapping and the message dispatcher (docs/spec/coaz.md, "Dialect 1",
-"Dialect 2": pass-through, default mappings, errors, subject anchoring).
+"""The message dispatcher (docs/spec/coaz.md, "Dialect 1", "Dialect 2": pass-through, default
+mappings, errors, subject anchoring).
 
-Both dialects compile to one :class:`CompiledMapping`: a body template (an ``evaluation`` or
-``evaluations`` request with references in it) and a resolver that computes every reference
-of that template for one call in one go (JSONPath for the SEP, one CEL program for the
-binding). :func:`map_message` turns one MCP JSON-RPC message into an :class:`Outcome`:
+Both dialects compile to one :class:`~pdp.coaz.compiled.CompiledMapping`.
+:func:`map_message` turns one MCP JSON-RPC message into an :class:`Outcome`:
 
 * JSON-RPC responses (no ``method``), ``ping`` and ``notifications/*`` pass;
 * ``tools/call`` of a catalogued tool: the arguments are validated against the tool's
@@ -15,125 +13,28 @@ binding). :func:`map_message` turns one MCP JSON-RPC message into an :class:`Out
   mapped as the table says; other methods of the binding's table use their default mapping
   (:mod:`pdp.coaz.defaults`); any other method is denied with the binding's deny code;
 * a malformed JSON-RPC message is answered with ``-32600`` (invalid request).
-
-Subject anchoring (binding and default mappings): a missing ``subject`` or ``subject.id`` is
-filled from the token's identity claim (:mod:`pdp.coaz.claims`), a missing ``subject.type`` is
-``identity``; a ``subject.id`` that differs from the identity claim is allowed, logged as a
-warning and reported in :attr:`Evaluate.warnings`. The SEP dialect sets the subject itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from pdp.coaz.claims import resolve_identity
 from pdp.coaz.defaults import default_request, tools_call_request
 from pdp.coaz.options import MappingOptions
-from pdp.coaz.outcome import Deny, Dialect, Evaluate, Outcome, Pass
-from pdp.coaz.request import check_depth, check_evaluation, check_evaluations, expose_act
-from pdp.coaz.template import Obj, template_depth
+from pdp.coaz.outcome import Deny, Evaluate, Outcome, Pass
 from pdp.errors import MappingError
 
 if TYPE_CHECKING:
     from pdp.coaz.tools import ToolCatalog
 
-__all__ = ["CompiledMapping", "Resolver", "map_message", "deny_code_for", "INVALID_REQUEST"]
+__all__ = ["map_message", "INVALID_REQUEST"]
 
 log = logging.getLogger(__name__)
 
 #: JSON-RPC "Invalid Request": the message is not a JSON-RPC request, notification or response.
 INVALID_REQUEST = -32600
-
-_CONTAINERS = (dict, list)
-
-#: Computes the values of a mapping's references from the call's ``params`` and the claims.
-Resolver = Callable[[Mapping[str, Any], dict[str, Any]], list[Any]]
-
-
-def deny_code_for(dialect: Dialect, options: MappingOptions) -> int:
-    """The JSON-RPC code of a denial of a request built by ``dialect``."""
-    return options.deny_code_sep if dialect == "sep" else options.deny_code_binding
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledMapping:
-    """One tool's mapping, compiled once when the tool list is loaded. ``location`` is the
-    place of the body template in the tool list (for messages)."""
-
-    tool: str
-    dialect: Literal["sep", "binding"]
-    envelope: Literal["evaluation", "evaluations"]
-    body: Obj
-    resolve: Resolver
-    location: str
-    depth: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "depth", template_depth(self.body))
-
-    def build(self, params: Mapping[str, Any], claims: dict[str, Any],
-              options: MappingOptions) -> Evaluate:
-        """The request for one call; raises :class:`MappingError`."""
-        values = self.resolve(params, claims)
-        body = self.body.render(values)
-        warnings: list[str] = []
-        if self.dialect == "binding":
-            _anchor_subject(body, claims, options, warnings, self.tool)
-        if self.envelope == "evaluation":
-            check_evaluation(body, self.location)
-        else:
-            check_evaluations(body, self.location)
-        # Only values from the call or the token can make a body deeper than its template.
-        deep = self.depth > options.max_depth or any(type(v) in _CONTAINERS for v in values)
-        if options.expose_act:
-            expose_act(body, claims)
-            deep = deep or type(claims.get("act")) in _CONTAINERS
-        if deep:
-            check_depth(body, options.max_depth, self.location)
-        code = deny_code_for(self.dialect, options)
-        if self.envelope == "evaluation":
-            return Evaluate(body, None, self.dialect, tuple(warnings), code)
-        return Evaluate(None, body, self.dialect, tuple(warnings), code)
-
-
-def _anchor_subject(body: dict[str, Any], claims: Mapping[str, Any], options: MappingOptions,
-                    warnings: list[str], tool: str) -> None:
-    subject = body.get("subject")
-    if subject is None:
-        identity = resolve_identity(claims, options)
-        body["subject"] = identity.subject()
-        if identity.note:
-            warnings.append(identity.note)
-        _reorder(body)
-        return
-    if not isinstance(subject, dict):
-        return  # reported by the shape check
-    if "id" in subject:
-        if subject["id"] != claims.get(options.identity_claim):
-            message = (f"tool {tool!r}: subject.id does not come from the token's "
-                       f"{options.identity_claim!r} claim")
-            log.warning(message)
-            warnings.append(message)
-        if "type" in subject:
-            return
-        filled = {"type": "identity", "id": subject["id"]}
-    else:
-        identity = resolve_identity(claims, options)
-        kind = identity.subject_type if identity.note else subject.get("type", "identity")
-        filled = {"type": kind, "id": identity.subject_id}
-        if identity.note:
-            warnings.append(identity.note)
-    filled.update((k, v) for k, v in subject.items() if k not in ("type", "id"))
-    body["subject"] = filled
-
-
-def _reorder(body: dict[str, Any]) -> None:
-    """Put ``subject`` first again after filling it in, as in the spec's examples."""
-    rest = {k: body.pop(k) for k in list(body) if k != "subject"}
-    body.update(rest)
 
 
 def _invalid(message: str) -> Deny:

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from pdp.coaz.binding import BINDING_MAPPING_KEY, compile_binding_mapping, new_cel_env
-from pdp.coaz.mapping import CompiledMapping
+from pdp.coaz.compiled import CompiledMapping
 from pdp.errors import MappingError
 
 __all__ = ["MethodRule", "MethodTable"]

@@ -8,12 +8,34 @@ environment.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from pdp.coaz.methods import MethodTable
+from pdp.coaz.outcome import Evaluate
 
-__all__ = ["MappingOptions"]
+__all__ = ["MappingOptions", "MethodLookup", "MethodRuleView", "RequestBuilder"]
+
+
+class RequestBuilder(Protocol):
+    """What builds a method's request (a :class:`~pdp.coaz.compiled.CompiledMapping`)."""
+
+    def build(self, params: dict[str, Any], claims: dict[str, Any],
+              options: MappingOptions) -> Evaluate: ...
+
+
+class MethodRuleView(Protocol):
+    """One entry of a method table (:class:`~pdp.coaz.methods.MethodRule`)."""
+
+    @property
+    def kind(self) -> Literal["allow", "deny", "map"]: ...
+
+    @property
+    def mapping(self) -> RequestBuilder | None: ...
+
+
+class MethodLookup(Protocol):
+    """A deployment's method table (:class:`~pdp.coaz.methods.MethodTable`)."""
+
+    def get(self, method: str) -> MethodRuleView | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +69,7 @@ class MappingOptions:
         at ``context.act`` of every request built. When on, ``context.act`` is always exactly the
         token's claim: a value a mapping put there is replaced, or removed when the token has none.
     ``methods``
-        The deployment's method table (:mod:`pdp.coaz.methods`), consulted before the
+        The deployment's method table (:class:`pdp.coaz.methods.MethodTable`), consulted before the
         default mappings.
     ``max_depth``
         The deepest nesting of arrays and objects a request body may have (the body itself is
@@ -65,7 +87,7 @@ class MappingOptions:
     mapping_error_code: int = -32602
     expose_act: bool = False
     max_depth: int = 32
-    methods: MethodTable | None = field(default=None, compare=False)
+    methods: MethodLookup | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_depth < 4:

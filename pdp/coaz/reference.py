@@ -1,6 +1,6 @@
 """The reference implementation's tool format (alexolivier/authzen-coaz): ``"coaz": true`` on
 the tool and ``inputSchema["x-authzen-mapping"]`` without an envelope — a third input form,
-normalised to the same :class:`~pdp.coaz.mapping.CompiledMapping` as the two dialects.
+normalised to the same :class:`~pdp.coaz.compiled.CompiledMapping` as the two dialects.
 
 The mapping is ``{"subject": {...}, "context": {...}?, "evaluations": [{"action": {...}?,
 "resource": {...}}, ...]}``. Every string in it is a CEL expression over ``params`` (the
@@ -33,7 +33,7 @@ from pdp.coaz.binding import (
     _has_nul,
     _to_json,
 )
-from pdp.coaz.mapping import CompiledMapping
+from pdp.coaz.compiled import CompiledMapping
 from pdp.coaz.template import MISSING, Arr, Lit, Node, Obj, Ref, TemplateCompiler, at
 from pdp.errors import MappingError
 

@@ -64,7 +64,7 @@ from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import filter as jpf
 from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
-from pdp.coaz.mapping import CompiledMapping
+from pdp.coaz.compiled import CompiledMapping
 from pdp.coaz.template import (
     MISSING,
     Lit,

@@ -34,7 +34,7 @@ from cel_expr_python import cel
 
 from pdp.coaz.arguments import ArgumentValidator
 from pdp.coaz.binding import BINDING_MAPPING_KEY, compile_binding_mapping, new_cel_env
-from pdp.coaz.mapping import CompiledMapping
+from pdp.coaz.compiled import CompiledMapping
 from pdp.coaz.reference import compile_reference_mapping
 from pdp.coaz.sep import SEP_MAPPING_KEY, compile_sep_mapping
 from pdp.coaz.template import at

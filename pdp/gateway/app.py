@@ -68,14 +68,33 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
                     headers=dict(headers) if headers else None)
 
 
-def _unauthorized(exc: Unauthenticated | AuthUnavailable) -> Response:
+class SessionNotFound(Exception):
+    """The request names a session another principal opened (or none): answer 404."""
+
+
+def _failure(exc: Exception, scope: Scope) -> Response:
+    """The gateway's one translation of an error into its HTTP answer: a missing or invalid
+    token 401 (with the challenge), keys that cannot be fetched 503, a body too large 413, a
+    body that is no JSON-RPC message or a header sent twice 400, another's session 404, an
+    upstream that fails 502, anything else a logged 500. Decisions are not errors: a denied
+    message is answered with its JSON-RPC error by :mod:`pdp.gateway.authorize`."""
+    if isinstance(exc, Unauthenticated):
+        return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": exc.www_authenticate})
     if isinstance(exc, AuthUnavailable):
         return _json({"error": "temporarily_unavailable"}, 503, {"Retry-After": "5"})
-    return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": exc.www_authenticate})
-
-
-def _session_not_found() -> Response:
-    return _json(error_message(None, INVALID_REQUEST, "Session not found"), 404)
+    if isinstance(exc, BodyTooLarge):
+        return _json(error_message(None, INVALID_REQUEST, exc.message), 413)
+    if isinstance(exc, BodyError):
+        return _json(error_message(None, exc.code, exc.message), 400)
+    if isinstance(exc, DuplicateHeader):
+        return _json(error_message(None, INVALID_REQUEST, exc.message), 400)
+    if isinstance(exc, SessionNotFound):
+        return _json(error_message(None, INVALID_REQUEST, "Session not found"), 404)
+    if isinstance(exc, UpstreamError):
+        return _json(error_message(None, INTERNAL_ERROR, exc.message), 502)
+    log.error("the gateway failed on %s %s", scope.get("method"), scope.get("path"),
+              exc_info=exc)
+    return _json(error_message(None, INTERNAL_ERROR, "gateway error"), 500)
 
 
 def _media_type(response: UpstreamResponse) -> str:
@@ -160,10 +179,11 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
     async def authenticate(incoming: Incoming) -> Mapping[str, Any]:
         return await gateway.authenticator.authenticate(incoming.authorization)
 
-    def session_allowed(incoming: Incoming, claims: Mapping[str, Any]) -> bool:
+    def check_session(incoming: Incoming, claims: Mapping[str, Any]) -> None:
         session_id = incoming.session_id
-        return session_id is None or gateway.sessions.allows(
-            session_id, gateway.principal(claims))
+        if session_id is not None and not gateway.sessions.allows(
+                session_id, gateway.principal(claims)):
+            raise SessionNotFound()
 
     async def relay(response: UpstreamResponse, *, watcher: _Watcher,
                     errors: list[Mapping[str, Any]], binds: str | None,
@@ -172,8 +192,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         if status in (401, 403):
             await response.aclose()
             log.error("the upstream refused the gateway's credentials (HTTP %d)", status)
-            return _json(error_message(None, INTERNAL_ERROR, "the upstream server refused "
-                                       "the request"), 502)
+            raise UpstreamError("the upstream server refused the request")
         headers = _response_headers(response)
         session_id = response.headers.get("mcp-session-id")
         if binds is not None and session_id and 200 <= status < 300:
@@ -185,8 +204,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         try:
             body = await response.aread()
         except UpstreamError:
-            return _json(error_message(None, INTERNAL_ERROR, "the upstream answer was cut off"),
-                         502)
+            raise UpstreamError("the upstream answer was cut off") from None
         finally:
             await response.aclose()
         if kind == _JSON and status == 200:
@@ -205,21 +223,11 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         return Response(body, status_code=status, headers=headers)
 
     async def post(request: Request, incoming: Incoming) -> Response:
-        try:
-            claims = await authenticate(incoming)
-        except (Unauthenticated, AuthUnavailable) as exc:
-            return _unauthorized(exc)
-        try:
-            raw = await gateway.read_body(request, incoming.content_length)
-        except BodyTooLarge as exc:
-            return _json(error_message(None, INVALID_REQUEST, exc.message), 413)
+        claims = await authenticate(incoming)
+        raw = await gateway.read_body(request, incoming.content_length)
         version = incoming.protocol_version
-        try:
-            messages, batch = parse_messages(raw, version, max_batch=config.max_batch)
-        except BodyError as exc:
-            return _json(error_message(None, exc.code, exc.message), 400)
-        if not session_allowed(incoming, claims):
-            return _session_not_found()
+        messages, batch = parse_messages(raw, version, max_batch=config.max_batch)
+        check_session(incoming, claims)
         session_id = incoming.session_id
 
         async def fetch_tools() -> list[dict[str, Any]]:
@@ -231,6 +239,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         rejected = None
         for message in messages:  # a batch is mapped and decided off the event loop
             rejection = await gateway.authorizer.check(message, claims, fetch_tools,
+                                                       request_id=incoming.request_id,
                                                        off_loop=batch)
             if rejection is None:
                 forward.append(message)
@@ -257,15 +266,15 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
         try:
             response = await gateway.upstream.open(
                 "POST", gateway.upstream.headers(incoming.forward.items()), content)
-        except UpstreamError as exc:
+        except UpstreamError as exc:  # each request forwarded is answered with the failure
             failed = [error_message(m["id"], INTERNAL_ERROR, exc.message)
                       for m in forward if is_request(m)]
             if not failed and not errors:
-                return _json(error_message(None, INTERNAL_ERROR, exc.message), 502)
+                raise
             if batch:
                 return _json([*failed, *errors], 200)
             return _json(failed[0], 200)
-        tool_filter = (ToolFilter(gateway.authorizer, claims, list_ids)
+        tool_filter = (ToolFilter(gateway.authorizer, claims, list_ids, incoming.request_id)
                        if list_ids and config.filter_tools else None)
         return await relay(response, watcher=_Watcher(gateway, list_ids), errors=errors,
                            binds=binds, tool_filter=tool_filter)
@@ -273,17 +282,10 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
     async def passthrough(request: Request, incoming: Incoming) -> Response:
         """GET (the server's SSE stream) and DELETE (end the session): authenticated and
         bound to the session's owner, then relayed as they are."""
-        try:
-            claims = await authenticate(incoming)
-        except (Unauthenticated, AuthUnavailable) as exc:
-            return _unauthorized(exc)
-        if not session_allowed(incoming, claims):
-            return _session_not_found()
-        try:
-            response = await gateway.upstream.open(
-                request.method, gateway.upstream.headers(incoming.forward.items()))
-        except UpstreamError as exc:
-            return _json({"error": "upstream_unavailable", "message": exc.message}, 502)
+        claims = await authenticate(incoming)
+        check_session(incoming, claims)
+        response = await gateway.upstream.open(
+            request.method, gateway.upstream.headers(incoming.forward.items()))
         result = await relay(response, watcher=_Watcher(gateway, []), errors=[], binds=None)
         session_id = incoming.session_id
         if request.method == "DELETE" and session_id and 200 <= result.status_code < 300:
@@ -295,11 +297,11 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
             return Response(status_code=405, headers={"Allow": "GET, POST, DELETE"})
         try:
             incoming = Incoming.parse(request.scope["headers"])
-        except DuplicateHeader as exc:
-            return _json(error_message(None, INVALID_REQUEST, exc.message), 400)
-        if request.method == "POST":
-            return await post(request, incoming)
-        return await passthrough(request, incoming)
+            if request.method == "POST":
+                return await post(request, incoming)
+            return await passthrough(request, incoming)
+        except Exception as exc:  # noqa: BLE001 - translated, and logged, in one place
+            return _failure(exc, request.scope)
 
     async def metadata(_: Request) -> Response:
         return _json(gateway.resource_metadata, headers={"Cache-Control": "max-age=3600"})
@@ -322,11 +324,7 @@ def create_gateway_app(gateway: Gateway) -> ASGIApp:
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         """The MCP endpoint directly (it is on every message's path); the rest via routing."""
         if scope["type"] == "http" and scope["path"] == mcp_path:
-            try:
-                response = await endpoint(Request(scope, receive))
-            except Exception:
-                log.exception("the gateway failed on %s %s", scope["method"], mcp_path)
-                response = _json(error_message(None, INTERNAL_ERROR, "gateway error"), 500)
+            response = await endpoint(Request(scope, receive))
             await response(scope, receive, send)
             return
         await app(scope, receive, send)

@@ -51,6 +51,8 @@ class Incoming:
     protocol_version: str | None
     content_length: str | None
     forward: Mapping[str, str]
+    #: ``X-Request-ID``: the decisions of this request carry it into the decision log
+    request_id: str | None = None
 
     @classmethod
     def parse(cls, raw: Iterable[tuple[bytes, bytes]]) -> Incoming:
@@ -71,4 +73,5 @@ class Incoming:
                    session_id=values.get("mcp-session-id"),
                    protocol_version=values.get("mcp-protocol-version"),
                    content_length=values.get("content-length"),
-                   forward=forwardable(values.items()))
+                   forward=forwardable(values.items()),
+                   request_id=values.get("x-request-id"))

@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from pdp.authzen.body import load_json
+from pdp.coaz.denial import error_message
 from pdp.errors import RequestError
 
 __all__ = [
@@ -90,15 +91,6 @@ def parse_messages(raw: bytes, protocol_version: str | None, *,
                             f"messages (PDP_GATEWAY_MAX_BATCH); this one has {len(body)}")
         return body, True
     raise BodyError(INVALID_REQUEST, "the body must be a JSON-RPC message")
-
-
-def error_message(request_id: Any, code: int, message: str,
-                  data: Any = None) -> dict[str, Any]:
-    """A JSON-RPC error response (``id`` echoed; ``null`` when unknown)."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
 def error_status(code: int, protocol_version: str | None) -> int:

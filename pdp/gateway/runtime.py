@@ -17,90 +17,38 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from starlette.requests import Request
 
-from pdp.coaz import MappingOptions
-from pdp.coaz.methods import MethodTable
-from pdp.errors import BodyTooLarge, MappingError
+from pdp.coaz import DenialStyle, MappingOptions
+from pdp.coaz_service import (
+    CoazCore,
+    Decider,
+    LocalDecider,
+    mapping_options,
+    method_table,
+    token_settings,
+)
+from pdp.errors import BodyTooLarge
 from pdp.gateway.auth import Authenticator, ClaimsValidator
-from pdp.gateway.authorize import Authorizer, DenialStyle, Rejection
+from pdp.gateway.authorize import Authorizer, Rejection
 from pdp.gateway.catalog import ToolStore, load_tools_file
-from pdp.gateway.decide import Decider, LocalDecider, RemoteDecider
 from pdp.gateway.http1 import Http1Client
 from pdp.gateway.jsonrpc import error_status
 from pdp.gateway.origin import origin_of
+from pdp.gateway.remote import RemoteDecider
 from pdp.gateway.sessions import SessionBindings, principal_of
 from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
 from pdp.settings import Settings
 from pdp.tokens import (
-    IntrospectionSettings,
-    IssuerSettings,
-    TokenSettings,
     TokenValidator,
     protected_resource_metadata,
     resource_metadata_url,
     www_authenticate,
 )
 
-__all__ = ["GatewayConfig", "Gateway", "mapping_options", "method_table", "token_settings"]
+__all__ = ["GatewayConfig", "Gateway"]
 
 log = logging.getLogger("pdp.gateway")
-
-
-def method_table(settings: Settings) -> MethodTable | None:
-    """The deployment's method table (``PDP_COAZ_METHODS``), compiled; ValueError if an entry
-    cannot be used."""
-    if not settings.coaz_methods:
-        return None
-    try:
-        return MethodTable.compile(settings.coaz_methods)
-    except MappingError as exc:
-        raise ValueError(f"PDP_COAZ_METHODS: {exc.message}") from None
-
-
-def mapping_options(settings: Settings, resource: str | None,
-                    methods: MethodTable | None = None) -> MappingOptions:
-    return MappingOptions(server_resource=resource, methods=methods,
-                          identity_claim=settings.coaz_identity_claim,
-                          client_subject_type=settings.coaz_client_subject_type,
-                          client_claims=tuple(settings.coaz_client_claims),
-                          sub_is_client=settings.coaz_sub_is_client,
-                          deny_code_binding=settings.coaz_deny_code_binding,
-                          deny_code_sep=settings.coaz_deny_code_sep)
-
-
-def _introspection(url: str | None, client_id: str | None, secret: SecretStr | None,
-                   client_auth: str, require_audience: bool) -> IntrospectionSettings | None:
-    if url is None:
-        return None
-    if not client_id or secret is None:
-        raise ValueError(f"introspection at {url} needs a client id and secret")
-    return IntrospectionSettings(url, client_id, secret.get_secret_value(),
-                                 require_audience=require_audience, client_auth=client_auth)
-
-
-def token_settings(settings: Settings, audience: str | None) -> TokenSettings:
-    """Token validation from the ``PDP_TOKEN_*`` settings (ValueError if they are incomplete).
-    ``audience`` ``None``: each validation names its audience."""
-    issuers = tuple(settings.token_issuers or settings.authorization_servers)
-    more = tuple(
-        IssuerSettings(i.issuer, jwks_url=i.jwks_url, jwks_file=i.jwks_file,
-                       introspection=_introspection(
-                           i.introspection_url, i.introspection_client_id,
-                           i.introspection_client_secret, i.introspection_client_auth,
-                           i.introspection_require_audience))
-        for i in settings.token_more_issuers)
-    return TokenSettings(
-        issuers=issuers, audience=audience, jwks_url=settings.token_jwks_url,
-        jwks_file=settings.token_jwks_file, algorithms=tuple(settings.token_algorithms),
-        leeway=settings.token_leeway, token_types=tuple(settings.token_types),
-        introspection=_introspection(
-            settings.token_introspection_url, settings.token_introspection_client_id,
-            settings.token_introspection_client_secret,
-            settings.token_introspection_client_auth,
-            settings.token_introspection_require_audience),
-        more_issuers=more, cache_seconds=settings.token_cache_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +114,8 @@ class Gateway:
             invalid_header=www_authenticate(metadata_url), cache_seconds=token_cache_seconds)
         self.tools = ToolStore(config.resource, tools_file=config.tools_file,
                                ttl=config.tools_ttl)
-        self.authorizer = Authorizer(decider, self.tools, options,
-                                     denial_style or DenialStyle())
+        self.authorizer = Authorizer(CoazCore(decider, options, style=denial_style),
+                                     self.tools)
         self.upstream = upstream
         self.sessions = SessionBindings()
         self.resource_metadata = protected_resource_metadata(

@@ -23,10 +23,11 @@ log = logging.getLogger("pdp.gateway")
 
 class ToolFilter:
     def __init__(self, authorizer: Authorizer, claims: Mapping[str, Any],
-                 list_ids: list[Any]) -> None:
+                 list_ids: list[Any], request_id: str | None = None) -> None:
         self.authorizer = authorizer
         self.claims = claims
         self.list_ids = list_ids
+        self.request_id = request_id
 
     def applies(self, message: Any) -> bool:
         return (isinstance(message, dict) and "result" in message
@@ -54,7 +55,8 @@ class ToolFilter:
             return {**tool, "_meta": meta}
         try:
             outcome = probe_request(entry, self.claims, authorizer.options)
-            verdict = await authorizer.decider.decide(outcome.endpoint, outcome.body)
+            verdict = await authorizer.decider.decide(outcome.endpoint, outcome.body,
+                                                      request_id=self.request_id)
         except (MappingError, UpstreamError) as exc:
             log.info("tools/list: %r hidden: %s", entry.name, exc.message)
             return None

@@ -12,7 +12,6 @@ is what the HTTP benchmark compares the AuthZEN endpoints with.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -24,24 +23,18 @@ from starlette.types import Receive
 
 from pdp.authzen import parse_evaluation, parse_json_body
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH
-from pdp.errors import BodyTooLarge, PDPError, RequestTimeout
+from pdp.errors import BodyTooLarge, RequestTimeout
 from pdp.http.deadlines import Deadlines
-from pdp.http.responses import error_response, json_response
+from pdp.http.responses import json_endpoint, json_response
 from pdp.service import PDPService
 
-__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "NO_STORE", "access_routes", "access_routes_of",
-           "json_endpoint",
-           "read_body",
-           "request_id", "wants_explanation"]
-
-log = logging.getLogger("pdp.http")
+__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "access_routes_of",
+           "body_endpoint", "read_body", "request_id", "wants_explanation"]
 
 EXPLAIN_HEADER = "x-pdp-explain"
 BENCH_NOOP_PATH = "/bench/noop"
 _TRUE = {"1", "true", "yes", "on"}
 _NAMES = frozenset({"access_evaluation", "access_evaluations", "bench_noop"})
-#: Decisions are answers for one moment: no cache on the way may keep or replay them.
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def read_body(request: Request, limit: int,
@@ -101,36 +94,26 @@ def request_id(request: Request) -> str | None:
 Handler = Callable[[Any, Request], dict[str, Any]]
 
 
-def json_endpoint(service: PDPService, handle: Handler, *, failure: str,
+def body_endpoint(service: PDPService, handle: Handler, *, failure: str,
                   off_loop: bool = False) -> Callable[[Request], Awaitable[Response]]:
     """A POST endpoint of the AuthZEN API: the body is read and parsed (content type, size,
-    JSON, nesting), ``handle`` answers, and errors become their status and JSON body; an
-    unexpected failure is a 500 saying ``failure`` (the PEP denies), and is logged.
-    ``off_loop``: ``handle`` runs in a worker thread (work too long for the event loop)."""
+    JSON, nesting) and ``handle`` answers; errors are translated by
+    :func:`~pdp.http.responses.json_endpoint` (an unexpected failure is a 500 saying
+    ``failure``: the PEP denies). ``off_loop``: ``handle`` runs in a worker thread (work too
+    long for the event loop)."""
     settings = service.settings
     deadlines = Deadlines(settings.request_timeout)
 
-    async def endpoint(request: Request) -> Response:
-        try:
-            raw = await read_body(request, settings.max_body_bytes, deadlines)
-            body = parse_json_body(request.headers.get("content-type"), raw,
-                                   max_bytes=settings.max_body_bytes,
-                                   max_depth=settings.max_depth)
-            result = (await run_in_threadpool(handle, body, request) if off_loop
-                      else handle(body, request))
-        except PDPError as exc:
-            if exc.status >= 500:
-                log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            response = error_response(exc)
-            response.headers["Cache-Control"] = "no-store"
-            return response
-        except Exception:
-            log.exception("%s %s failed", request.method, request.url.path)
-            return json_response({"error": "internal_error", "message": failure}, 500,
-                                 NO_STORE)
-        return json_response(result, headers=NO_STORE)
+    async def answer(request: Request) -> dict[str, Any]:
+        raw = await read_body(request, settings.max_body_bytes, deadlines)
+        body = parse_json_body(request.headers.get("content-type"), raw,
+                               max_bytes=settings.max_body_bytes,
+                               max_depth=settings.max_depth)
+        if off_loop:
+            return await run_in_threadpool(handle, body, request)
+        return handle(body, request)
 
-    return endpoint
+    return json_endpoint(answer, failure=failure)
 
 
 def _evaluation(service: PDPService) -> Handler:
@@ -172,10 +155,10 @@ def access_routes_of(routes: Sequence[Route]) -> list[Route]:
 
 def access_routes(service: PDPService) -> list[Route]:
     routes = [
-        Route(EVALUATION_PATH, json_endpoint(service, _evaluation(service),
+        Route(EVALUATION_PATH, body_endpoint(service, _evaluation(service),
                                              failure="the decision could not be made"),
               methods=["POST"], name="access_evaluation"),
-        Route(EVALUATIONS_PATH, json_endpoint(service, _evaluations(service),
+        Route(EVALUATIONS_PATH, body_endpoint(service, _evaluations(service),
                                               failure="the decision could not be made"),
               methods=["POST"], name="access_evaluations"),
     ]

@@ -40,7 +40,7 @@ from pdp.http.middleware import ObservabilityMiddleware
 from pdp.http.openapi import DocumentedRoute, install_openapi
 from pdp.http.playground import PLAYGROUND_PATH, install_playground
 from pdp.http.ratelimit import RateLimitMiddleware
-from pdp.http.responses import error_response, json_response
+from pdp.http.responses import error_answer, json_response
 from pdp.http.schemas import (
     DecisionModel,
     EvaluationModel,
@@ -107,16 +107,17 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
     app.include_router(admin_router(service), dependencies=[admin])
 
     @app.exception_handler(PDPError)
-    async def pdp_error(_: Request, exc: PDPError) -> Response:
-        return error_response(exc)
+    async def pdp_error(request: Request, exc: PDPError) -> Response:
+        return error_answer(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # unknown paths and methods answer in the same error shape as everything else
         if exc.status_code == 405:
-            response = error_response(MethodNotAllowed("this path does not take this method"))
+            response = error_answer(request,
+                                    MethodNotAllowed("this path does not take this method"))
         elif exc.status_code == 404:
-            response = error_response(NotFound("no such endpoint"))
+            response = error_answer(request, NotFound("no such endpoint"))
         else:
             response = json_response({"error": "http_error", "message": str(exc.detail)},
                                      exc.status_code)
@@ -124,10 +125,11 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-        return error_response(InvalidField(str(first.get("msg", "invalid request")), field=field))
+        return error_answer(request, InvalidField(str(first.get("msg", "invalid request")),
+                                                  field=field))
 
     @app.get(WELL_KNOWN_PATH, response_model=MetadataModel, response_model_exclude_none=True,
              tags=["AuthZEN"], summary="PDP metadata")
@@ -138,10 +140,7 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
              response_model_exclude_none=True, tags=["AuthZEN"],
              summary="A tenant's PDP metadata (PDP_TENANTS; 404 for any other)")
     async def tenant_metadata(tenant: str) -> Response:
-        try:
-            return json_response(service.metadata(tenant))
-        except PDPError as exc:
-            return error_response(exc)
+        return json_response(service.metadata(tenant))
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:

@@ -2,6 +2,10 @@
 (docs/spec/coaz.md, both dialects, the default mappings and "Both dialects: the access token";
 AuthZEN 1.0 section 10: authenticating the PEP).
 
+The flow itself is :class:`~pdp.coaz_service.CoazCore`'s, the same the MCP gateway and
+``pdp eval`` run; this module adapts HTTP to it (the body, the PEP's credential, the
+``X-Request-ID`` recorded with the decisions, ``X-PDP-Explain``).
+
 ``POST /coaz/v1/map`` turns one MCP JSON-RPC message into what the PEP must do: ``pass``,
 ``evaluate`` (with the AuthZEN request to send), ``deny`` (with the JSON-RPC error to answer)
 or ``unauthenticated`` (answer HTTP 401 with the ``WWW-Authenticate`` value given).
@@ -24,46 +28,39 @@ the ``tools`` array (bounded LRU).
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from pdp.auth import Principal
-from pdp.authzen import parse_evaluation, parse_json_body
-from pdp.coaz import Deny, Evaluate, Outcome, Pass, ToolCatalog, map_message
-from pdp.errors import (
-    AuthenticationFailed,
-    InvalidField,
-    MappingError,
-    MissingField,
-    PDPError,
-    TokenError,
+from pdp.authzen import parse_json_body
+from pdp.coaz import DenialStyle, ToolCatalog
+from pdp.coaz_service import (
+    CoazCall,
+    CoazCore,
+    CoazResult,
+    LocalDecider,
+    authorize_body,
+    map_body,
+    mapping_options,
+    method_table,
+    parse_call,
 )
-from pdp.gateway.decide import EVALUATION_PATH, verdict
-from pdp.gateway.denial import client_decisions
-from pdp.gateway.runtime import mapping_options, method_table, token_settings
-from pdp.http.access import NO_STORE, read_body, wants_explanation
+from pdp.errors import AuthenticationFailed, InvalidField, MappingError
+from pdp.http.access import read_body, request_id, wants_explanation
 from pdp.http.openapi import DocumentedRoute
-from pdp.http.responses import error_response, json_response
+from pdp.http.responses import json_endpoint
 from pdp.http.schemas import DecisionModel
 from pdp.service import PDPService
-from pdp.tokens import TokenValidator, resource_metadata_url, www_authenticate
 
 __all__ = ["MAP_PATH", "AUTHORIZE_PATH", "CoazEndpoints", "coaz_docs", "coaz_routes"]
 
-log = logging.getLogger("pdp.http")
-
 MAP_PATH = "/coaz/v1/map"
 AUTHORIZE_PATH = "/coaz/v1/authorize"
-_DENIED = "Access denied"
 
 
 # -- OpenAPI models -------------------------------------------------------------------------
@@ -141,11 +138,6 @@ def coaz_docs() -> list[DocumentedRoute]:
 # -- the endpoints --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Unauthenticated:
-    www_authenticate: str
-
-
 class _CatalogCache:
     """Compiled catalogs by a hash of (server, tools), least recently used dropped first."""
 
@@ -177,11 +169,13 @@ class CoazEndpoints:
         self.settings = settings = service.settings
         self.catalogs = _CatalogCache(settings.coaz_catalog_cache)
         self._no_tools = ToolCatalog.from_tools_list([])
-        self._token_validator: TokenValidator | None = None
-        self._methods = method_table(settings)
+        # the decisions explained only when asked (X-PDP-Explain, PDP_EXPLAIN)
+        self.core = CoazCore(
+            LocalDecider(service),
+            mapping_options(settings, settings.resource_id, method_table(settings)),
+            style=DenialStyle(explain=settings.explain), ask_policies=False,
+            settings=settings)
         self._pep_authentication = pep_authentication
-
-    # -- steps --------------------------------------------------------------------------------
 
     def _claims_trusted(self, request: Request) -> bool:
         """Whether ``claims`` may be taken as validated: the request was authenticated with a
@@ -192,165 +186,45 @@ class CoazEndpoints:
         principal = state.get("principal")
         return isinstance(principal, Principal) and principal.is_pep
 
-    def _validator(self) -> TokenValidator:
-        """The one token validator, built from the settings on first use."""
-        if self._token_validator is None:
-            try:
-                self._token_validator = TokenValidator(
-                    token_settings(self.settings, self.settings.resource_id))
-            except ValueError as exc:
-                raise InvalidField(f"this PDP cannot validate tokens: {exc}",
-                                   field="token") from None
-        return self._token_validator
-
-    @staticmethod
-    def _challenge(server: str | None, error: Literal["invalid_token"] | None) -> str:
-        if server is not None:
-            try:
-                return www_authenticate(resource_metadata_url(server), error=error)
-            except ValueError:
-                pass
-        return 'Bearer error="invalid_token"' if error else "Bearer"
-
-    async def _prepare(self, request: Request) -> Outcome | _Unauthenticated:
+    async def _call(self, request: Request) -> tuple[CoazCall, ToolCatalog]:
         settings = self.settings
         raw = await read_body(request, settings.max_body_bytes)
         body = parse_json_body(request.headers.get("content-type"), raw,
                                max_bytes=settings.max_body_bytes, max_depth=settings.max_depth)
-        if not isinstance(body, dict):
-            raise InvalidField("the body must be a JSON object", field="body")
-        if "message" not in body:
-            raise MissingField("message is required", field="message")
-        server = body.get("server", settings.resource_id)
-        if server is not None and (not isinstance(server, str) or not server):
-            raise InvalidField("server must be a non-empty string", field="server")
-        tools = body.get("tools")
-        if tools is not None and not isinstance(tools, list):
-            raise InvalidField("tools must be an array of tool definitions", field="tools")
-        if "token" in body and "claims" in body:
-            raise InvalidField("send either token or claims, not both", field="claims")
-        claims: Mapping[str, Any]
-        if "claims" in body:
-            if not self._claims_trusted(request):
-                raise AuthenticationFailed("claims are accepted only from an authenticated PEP",
-                                           challenge='Bearer realm="authzen"')
-            if not isinstance(body["claims"], dict):
-                raise InvalidField("claims must be an object", field="claims")
-            claims = body["claims"]
-        elif "token" in body:
-            token = body["token"]
-            if not isinstance(token, str) or not token:
-                raise InvalidField("token must be a non-empty string", field="token")
-            if server is None:
-                raise MissingField("server (or PDP_RESOURCE_ID) is required to validate a "
-                                   "token: it is the audience", field="server")
-            try:
-                claims = await self._validator().validate(token, audience=server)
-            except TokenError as exc:
-                log.info("COAZ: rejected an access token: %s", exc.message)
-                return _Unauthenticated(self._challenge(server, "invalid_token"))
-        else:
-            return _Unauthenticated(self._challenge(server, None))
-        catalog = self._no_tools if tools is None else self.catalogs.get(tools, server)
-        return map_message(body["message"], claims, catalog,
-                           mapping_options(self.settings, server, self._methods))
-
-    # -- responses ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _map_body(outcome: Outcome | _Unauthenticated) -> dict[str, Any]:
-        if isinstance(outcome, _Unauthenticated):
-            return {"outcome": "unauthenticated", "www_authenticate": outcome.www_authenticate}
-        if isinstance(outcome, Pass):
-            return {"outcome": "pass"}
-        if isinstance(outcome, Deny):
-            return {"outcome": "deny", "error": {"code": outcome.code, "message": outcome.message}}
-        assert isinstance(outcome, Evaluate)
-        out: dict[str, Any] = {"outcome": "evaluate"}
-        if outcome.evaluation is not None:
-            out["evaluation"] = outcome.evaluation
-        else:
-            out["evaluations"] = outcome.evaluations
-        out["dialect"] = outcome.dialect
-        if outcome.warnings:
-            out["warnings"] = list(outcome.warnings)
-        return out
+        call = parse_call(body, settings.resource_id)
+        if call.claims is not None and not self._claims_trusted(request):
+            raise AuthenticationFailed("claims are accepted only from an authenticated PEP",
+                                       challenge='Bearer realm="authzen"')
+        if call.tools is None:
+            return call, self._no_tools
+        try:
+            return call, self.catalogs.get(call.tools, call.server)
+        except MappingError as exc:  # the tools array itself is unusable
+            raise InvalidField(exc.message, field=exc.field or "tools") from None
 
     async def map(self, request: Request) -> dict[str, Any]:
-        return self._map_body(await self._prepare(request))
+        call, catalog = await self._call(request)
+        result = await self.core.map(call.message, catalog, claims=call.claims,
+                                     token=call.token, server=call.server)
+        return map_body(result)
 
     async def authorize(self, request: Request) -> dict[str, Any]:
-        outcome = await self._prepare(request)
-        if isinstance(outcome, _Unauthenticated):
-            return {"allow": False, "outcome": "unauthenticated", "decisions": [],
-                    "www_authenticate": outcome.www_authenticate,
-                    "error": {"code": self.settings.coaz_deny_code_binding,
-                              "message": "a valid access token is required"}}
-        if isinstance(outcome, Pass):
-            return {"allow": True, "outcome": "pass", "decisions": []}
-        if isinstance(outcome, Deny):
-            return {"allow": False, "outcome": "deny", "decisions": [],
-                    "error": {"code": outcome.code, "message": outcome.message}}
-        assert isinstance(outcome, Evaluate)
-        out = self._map_body(outcome)
-        endpoint, body = outcome.endpoint, outcome.body
-        explain = wants_explanation(request, self.settings.explain)
-        result: dict[str, Any] = {"allow": False, "outcome": "evaluate", "decisions": [],
-                                  "request": body, "endpoint": endpoint,
-                                  "dialect": outcome.dialect}
-        if "warnings" in out:
-            result["warnings"] = out["warnings"]
-        try:
-            if endpoint == EVALUATION_PATH:
-                answer: Any = self.service.evaluation(parse_evaluation(body), explain=explain)
-            else:
-                answer = self.service.evaluations(body, explain=explain)
-            checked = verdict(endpoint, body, answer)
-        except PDPError as exc:
-            log.warning("COAZ: the mapped request could not be decided: %s", exc.message)
-            result["error"] = {"code": -32603, "message": "the authorization decision is "
-                               "unavailable"}
-            return result
-        result["decisions"] = [dict(d) for d in checked.decisions]
-        result["allow"] = checked.allowed
-        if not checked.allowed:
-            reason = checked.reason or _DENIED
-            result["error"] = {"code": outcome.deny_code, "message": reason}
-            if explain:
-                result["error"]["data"] = {"reason": reason,
-                                           "decisions": client_decisions(checked)}
-        return result
+        call, catalog = await self._call(request)
+        result: CoazResult = await self.core.authorize(
+            call.message, catalog, claims=call.claims, token=call.token, server=call.server,
+            request_id=request_id(request),
+            explain=wants_explanation(request, self.settings.explain))
+        return authorize_body(result)
 
     async def aclose(self) -> None:
-        if self._token_validator is not None:
-            await self._token_validator.aclose()
-            self._token_validator = None
-
-
-Handler = Callable[[Request], Awaitable[dict[str, Any]]]
-
-
-def _route(handle: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return json_response(await handle(request), headers=NO_STORE)
-        except MappingError as exc:  # the tools array itself is unusable
-            return error_response(InvalidField(exc.message, field=exc.field or "tools"))
-        except PDPError as exc:
-            if exc.status >= 500:
-                log.error("%s failed: %s", request.url.path, exc.message)
-            return error_response(exc)
-        except Exception:
-            log.exception("%s failed", request.url.path)
-            return json_response({"error": "internal_error",
-                                  "message": "the request could not be mapped"}, 500)
-
-    return endpoint
+        await self.core.aclose()
 
 
 def coaz_routes(endpoints: CoazEndpoints) -> list[Route]:
+    failure = "the request could not be mapped"
     return [
-        Route(MAP_PATH, _route(endpoints.map), methods=["POST"], name="coaz_map"),
-        Route(AUTHORIZE_PATH, _route(endpoints.authorize), methods=["POST"],
-              name="coaz_authorize"),
+        Route(MAP_PATH, json_endpoint(endpoints.map, failure=failure), methods=["POST"],
+              name="coaz_map"),
+        Route(AUTHORIZE_PATH, json_endpoint(endpoints.authorize, failure=failure),
+              methods=["POST"], name="coaz_authorize"),
     ]

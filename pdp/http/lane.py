@@ -3,7 +3,7 @@
 FastAPI puts every request through its own layers (server errors, telemetry, an application
 body limit, exception handlers, an exit stack, the router) around the application's
 middleware. The AuthZEN decision endpoints need none of the inner ones: they read and bound
-their own body, answer every error themselves (:func:`pdp.http.access.json_endpoint`) and
+their own body, answer every error themselves (:func:`pdp.http.responses.json_endpoint`) and
 use no dependencies. A ``POST`` to one of them therefore goes through the application's own
 middleware (request id and metrics, authentication, rate limit, timeout: every check) and a
 500 guard, straight to its endpoint; everything else takes FastAPI's full path.

@@ -1,17 +1,36 @@
-"""JSON responses and error bodies shared by the HTTP routes."""
+"""JSON responses, and the one place where an error becomes an HTTP answer.
+
+:func:`error_answer` translates any exception raised while answering: a
+:class:`~pdp.errors.PDPError` becomes its status and JSON body (with ``Retry-After`` and
+``WWW-Authenticate`` where they apply; a 5xx is logged), anything else a logged 500
+``internal_error`` saying what could not be done (the PEP denies). Every error answer is
+``Cache-Control: no-store``. :func:`json_endpoint` wraps a handler returning a JSON body with
+it (the AuthZEN, search and COAZ endpoints); the FastAPI routes (admin, metadata) reach it
+through the application's exception handler.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from pdp.errors import AuthenticationFailed, InsufficientScope, PDPError
 
-__all__ = ["json_response", "error_response", "JSON"]
+__all__ = ["JSON", "NO_STORE", "error_answer", "error_response", "json_endpoint",
+           "json_response"]
+
+log = logging.getLogger("pdp.http")
 
 JSON = "application/json"
+#: Decisions are answers for one moment: no cache on the way may keep or replay them.
+NO_STORE = {"Cache-Control": "no-store"}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def json_response(body: Any, status: int = 200,
@@ -29,3 +48,31 @@ def error_response(exc: PDPError) -> Response:
     elif exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="authzen"'
     return json_response(exc.to_dict(), exc.status, headers)
+
+
+def error_answer(request: Request, exc: Exception, *,
+                 failure: str = "the request failed") -> Response:
+    """The answer to ``exc`` raised while answering ``request`` (see the module)."""
+    if isinstance(exc, PDPError):
+        if exc.status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        response = error_response(exc)
+    else:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        response = json_response({"error": "internal_error", "message": failure}, 500)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def json_endpoint(handle: Callable[[Request], Awaitable[Any]], *, failure: str) -> Endpoint:
+    """An endpoint answering ``handle``'s JSON body (``no-store``), or its error translated
+    by :func:`error_answer`; ``failure`` says what an unexpected error left undone."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await handle(request)
+        except Exception as exc:  # noqa: BLE001 - translated, and logged, in one place
+            return error_answer(request, exc, failure=failure)
+        return json_response(body, headers=NO_STORE)
+
+    return endpoint

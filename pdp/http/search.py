@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pdp.authzen.metadata import SEARCH_ACTION_PATH, SEARCH_RESOURCE_PATH, SEARCH_SUBJECT_PATH
-from pdp.http.access import json_endpoint, request_id
+from pdp.http.access import body_endpoint, request_id
 from pdp.http.openapi import DocumentedRoute
 from pdp.http.schemas import ActionModel, ResourceModel, SubjectModel
 from pdp.search import SearchKind
@@ -33,7 +33,7 @@ def _endpoint(service: PDPService, kind: SearchKind) -> Callable[[Request], Awai
         return service.search(kind, body, request_id=request_id(request))
 
     # a search decides up to PDP_MAX_SEARCH_SCAN candidates: not on the event loop
-    return json_endpoint(service, handle, failure="the search could not be made", off_loop=True)
+    return body_endpoint(service, handle, failure="the search could not be made", off_loop=True)
 
 
 def search_routes(service: PDPService) -> list[Route]:

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
+from pdp.coaz.denial import client_decisions, missing_scopes
 from pdp.gateway import Verdict
-from pdp.gateway.denial import client_decisions, missing_scopes
 from tests.gateway.support import (
     FakeUpstream,
     Keys,

@@ -50,7 +50,8 @@ class CountingDecider:
         self.allow = allow
         self.asked: list[Mapping[str, Any]] = []
 
-    async def decide(self, endpoint: str, body: Mapping[str, Any]) -> Verdict:
+    async def decide(self, endpoint: str, body: Mapping[str, Any], *, explain: bool = True,
+                     request_id: str | None = None) -> Verdict:
         self.asked.append(body)
         return Verdict(self.allow, ({"decision": self.allow},))
 

@@ -78,7 +78,7 @@ async def test_the_client_and_the_actor_reach_the_decision_log(
     gateway, _ = logged
     act = {"sub": "agent-7", "act": {"sub": "orchestrator"}}
     token = keys.token(client_id=None, azp="assistant-app", act=act)
-    with caplog.at_level(logging.DEBUG, logger="pdp.gateway.decisions"):
+    with caplog.at_level(logging.DEBUG, logger="pdp.coaz.decisions"):
         await _send(gateway, token, message("tools/list"))
     [row] = _rows(gateway)
     assert row["subject"] == {"type": "identity", "id": "alice@example.com"}

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pdp.coaz.verdict import verdict
 from pdp.gateway import LocalDecider
-from pdp.gateway.decide import verdict
 from tests.conftest import POLICIES, ROOT, free_port, stop_server
 from tests.gateway.support import (
     ISSUER,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from pdp.coaz.verdict import EVALUATION_PATH, EVALUATIONS_PATH, decision_reason, verdict
 from pdp.errors import UpstreamError
-from pdp.gateway.decide import EVALUATION_PATH, EVALUATIONS_PATH, decision_reason, verdict
 
 T, F = {"decision": True}, {"decision": False}
 

@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from pdp.gateway.jsonrpc import error_message
+from pdp.coaz.verdict import Verdict
 
-if TYPE_CHECKING:
-    from pdp.gateway.authorize import DenialStyle
-    from pdp.gateway.decide import Verdict
+__all__ = ["DENIED", "DenialStyle", "answer_to", "client_decisions", "denial_error",
+           "error_message", "error_object", "missing_scopes"]
 
-__all__ = ["denial_answer", "missing_scopes", "client_decisions"]
+#: The message of a denial when the decision carries no reason.
+DENIED = "Access denied"
 
 _SCOPE_POLICY = "insufficient_scope:"
 _SCOPE_KEYS = ("required_scope", "required_scopes")
@@ -84,13 +85,49 @@ def client_decisions(verdict: Verdict) -> list[dict[str, Any]]:
     return out
 
 
-def denial_answer(message: Mapping[str, Any], code: int, text: str, verdict: Verdict,
-                  style: DenialStyle) -> dict[str, Any]:
-    data = ({"reason": text, "decisions": client_decisions(verdict)} if style.explain
-            else None)
-    if style.as_tool_result and message.get("method") == "tools/call":
-        result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
-        if data is not None:
-            result["structuredContent"] = data
+@dataclass(frozen=True, slots=True)
+class DenialStyle:
+    """How a policy's denial is shown to the client: ``explain`` adds the error's ``data``;
+    ``as_tool_result`` answers a denied ``tools/call`` with a tool result."""
+
+    explain: bool = False
+    as_tool_result: bool = False
+
+
+def error_object(code: int, message: str, data: Any = None) -> dict[str, Any]:
+    """A JSON-RPC error object (JSON-RPC 2.0 section 5.1)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return error
+
+
+def error_message(request_id: Any, code: int, message: str,
+                  data: Any = None) -> dict[str, Any]:
+    """A JSON-RPC error response (``id`` echoed; ``null`` when unknown)."""
+    return {"jsonrpc": "2.0", "id": request_id, "error": error_object(code, message, data)}
+
+
+def denial_error(code: int, verdict: Verdict, explain: bool) -> dict[str, Any]:
+    """The JSON-RPC error object of a message a policy denied: the decision's reason (or
+    :data:`DENIED`); with ``explain``, ``data`` holds it and the client's view of the
+    decisions."""
+    text = verdict.reason or DENIED
+    data = {"reason": text, "decisions": client_decisions(verdict)} if explain else None
+    return error_object(code, text, data)
+
+
+def answer_to(message: Mapping[str, Any], error: Mapping[str, Any], *, denied: bool,
+              style: DenialStyle) -> dict[str, Any] | None:
+    """The JSON-RPC answer carrying ``error`` (``None`` for a notification: nothing to
+    answer). A ``tools/call`` a policy ``denied`` is answered as a tool result when the
+    style says so; anything else is the error response."""
+    if "id" not in message:
+        return None
+    if denied and style.as_tool_result and message.get("method") == "tools/call":
+        result: dict[str, Any] = {"content": [{"type": "text", "text": error["message"]}],
+                                  "isError": True}
+        if "data" in error:
+            result["structuredContent"] = error["data"]
         return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
-    return error_message(message.get("id"), code, text, data)
+    return {"jsonrpc": "2.0", "id": message.get("id"), "error": dict(error)}
