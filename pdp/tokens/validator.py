@@ -35,7 +35,6 @@ and raises :class:`pdp.tokens.errors.CacheMiss` when it would need the network.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -129,9 +128,10 @@ class TokenValidator:
         self._sources.append(_Source(settings.issuers, keys_of(settings),
                                      settings.introspection))
         for extra in settings.more_issuers:
-            config = dataclasses.replace(
-                settings, issuers=(extra.issuer,), jwks_url=extra.jwks_url,
-                jwks_file=extra.jwks_file, introspection=extra.introspection, more_issuers=())
+            config = settings.model_copy(update={
+                "issuers": (extra.issuer,), "jwks_url": extra.jwks_url,
+                "jwks_file": extra.jwks_file, "introspection": extra.introspection,
+                "more_issuers": ()})
             self._sources.append(_Source((extra.issuer,), keys_of(config), extra.introspection))
         self._by_issuer = {iss: source for source in self._sources for iss in source.issuers}
         self._opaque = next((s for s in self._sources if s.introspection is not None), None)
