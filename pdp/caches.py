@@ -25,13 +25,14 @@ each operation, together with whatever the owner updates with it:
   validator's introspection answers and the rate limiter's buckets are used from the event
   loop's thread only (their callers are coroutines or ASGI middleware), so they take no lock.
 
-Hot path. ``cachetools.LRUCache.__getitem__`` goes through four Python-level calls; the
-decision cache's hit path is the PDP's hottest, so :meth:`LRU.get` reads the entry and moves
-it to the recent end with the two dictionary operations cachetools itself performs (its
-entry table and its order), which keeps a hit as cheap as a plain ``OrderedDict`` (measured
-with ``python -m benchmarks.bench_decision_cache``). ``tests/test_caches.py`` checks the
-whole interface against a reference model, so a cachetools upgrade that changed those
-structures fails there.
+Hot path. ``cachetools.LRUCache.__getitem__`` goes through four Python-level calls (and
+``TLRUCache``'s through a timer context); the decision cache's and the token caches' hits are
+on every request, so :meth:`LRU.get` and :meth:`ExpiringLRU.get` read the entry and move it
+to the recent end with the dictionary operations cachetools itself performs (its entry table
+and its order, and for expiry the entry's deadline), which keeps a hit as cheap as a plain
+``OrderedDict`` (measured with ``python -m benchmarks.bench_decision_cache``).
+``tests/test_caches.py`` checks the whole interface against a reference model, so a
+cachetools upgrade that changed those structures fails there.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import cachetools
 
@@ -81,6 +82,12 @@ class LRU(cachetools.LRUCache[K, V], Generic[K, V]):
         """The entry's value without making it more recent, or None."""
         return self._data.get(key)
 
+    def oldest(self) -> tuple[K, V] | None:
+        """The least recently used entry (left where it is), or None if the cache is empty."""
+        for key in self._order:
+            return key, self._data[key]
+        return None
+
     def put(self, key: K, value: V) -> bool:
         """Store ``value`` as the most recent entry, evicting the least recent ones to make
         room; False (nothing stored, nothing evicted) if it alone exceeds the bound."""
@@ -115,17 +122,22 @@ class ExpiringLRU(cachetools.TLRUCache[K, V, float], Generic[K, V]):
             raise ValueError("a cache's bound cannot be negative")
         self.ttl = ttl
         self._until = math.inf
+        self._clock = clock
         super().__init__(maxsize, self._expiry, timer=clock)
+        # cachetools' own tables, read directly on the hit path (see the module docstring)
+        self._data: dict[K, V] = self._Cache__data  # type: ignore[attr-defined]
+        self._items: OrderedDict[K, Any] = self._TLRUCache__items  # type: ignore[attr-defined]
 
     def _expiry(self, key: K, value: V, now: float) -> float:
         return min(now + self.ttl, self._until)
 
     def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
         """The entry's value if it has not expired (now the most recent), else ``default``."""
-        try:
-            return self[key]
-        except KeyError:
+        item = self._items.get(key)
+        if item is None or not self._clock() < item.expires:
             return default
+        self._items.move_to_end(key)
+        return self._data[key]
 
     def put(self, key: K, value: V, until: float | None = None) -> bool:
         """Store ``value`` until ``until`` (clock seconds; default: no earlier than ``ttl``

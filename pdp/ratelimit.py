@@ -6,10 +6,11 @@ is refused with the seconds until one is available. Buckets live in this process
 ``--workers N`` each worker keeps its own, so a client may get up to N times the rate.
 
 Memory is bounded. A bucket idle long enough to have refilled completely is the same as a
-new one and is dropped (it expires that long after its last use, in a
-:class:`pdp.caches.ExpiringLRU`); beyond ``max_clients`` live buckets the least recently used
-one is dropped even if it is not full, which can only favour that client. The limiter is
-used from the event loop's thread only (ASGI middleware), so it takes no lock.
+new one and is dropped (buckets are kept in a :class:`pdp.caches.LRU`, least recently used
+first, so the idle ones are found at the front in amortised constant time); beyond
+``max_clients`` live buckets the least recently used one is dropped even if it is not full,
+which can only favour that client. The limiter is used from the event loop's thread only
+(ASGI middleware), so it takes no lock.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import math
 import time
 from collections.abc import Callable
 
-from pdp.caches import ExpiringLRU
+from pdp.caches import LRU
 
 __all__ = ["RateLimiter"]
 
 
 class RateLimiter:
-    __slots__ = ("rate", "burst", "max_clients", "_clock", "_buckets", "refused")
+    __slots__ = ("rate", "burst", "max_clients", "_clock", "_buckets", "_full_after",
+                 "refused")
 
     def __init__(self, rate: float, burst: int | None = None, *, max_clients: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -36,9 +38,9 @@ class RateLimiter:
             raise ValueError("burst must be at least 1")
         self.max_clients = max_clients
         self._clock = clock
-        # key → [tokens, last update]; a bucket is full (forgotten) after burst / rate idle seconds
-        self._buckets: ExpiringLRU[str, list[float]] = ExpiringLRU(
-            max(max_clients, 1), self.burst / rate, clock=clock)
+        # key → [tokens, last update]; least recently used first (``_evict`` bounds it)
+        self._buckets: LRU[str, list[float]] = LRU(max(max_clients, 1) + 1)
+        self._full_after = self.burst / rate  # idle seconds after which a bucket is full
         self.refused = 0
 
     def __len__(self) -> int:
@@ -50,9 +52,9 @@ class RateLimiter:
         buckets = self._buckets
         bucket = buckets.get(key)
         if bucket is None:
+            self._evict(now)
             buckets.put(key, [self.burst - 1.0, now])
             return 0.0
-        buckets.put(key, bucket)  # the most recent, full again burst / rate seconds from now
         tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
         if tokens >= 1.0:
@@ -61,3 +63,12 @@ class RateLimiter:
         bucket[0] = tokens
         self.refused += 1
         return (1.0 - tokens) / self.rate
+
+    def _evict(self, now: float) -> None:
+        buckets = self._buckets
+        horizon = now - self._full_after
+        while (oldest := buckets.oldest()) is not None:
+            key, bucket = oldest
+            if bucket[1] > horizon and len(buckets) < self.max_clients:
+                return
+            del buckets[key]
