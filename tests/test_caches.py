@@ -41,6 +41,15 @@ def test_peeking_does_not_make_an_entry_more_recent() -> None:
     assert cache.peek("a") is None and cache.peek("b") == 2
 
 
+def test_the_oldest_entry_is_the_least_recently_used_and_stays_where_it_is() -> None:
+    cache: LRU[str, int] = LRU(3)
+    assert cache.oldest() is None
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.get("a")
+    assert cache.oldest() == ("b", 2) and cache.oldest() == ("b", 2)
+
+
 def test_an_lru_bounded_by_size_charges_key_and_value_and_stays_within_its_bound() -> None:
     cache: LRU[str, bytes] = LRU(10, sizeof=lambda key, value: len(key) + len(value))
     assert cache.put("a", b"1234")  # 5
@@ -202,6 +211,10 @@ class SizedLRUModel(RuleBasedStateMachine):
     def peek(self, key: str) -> None:
         found = self._find(key)
         assert self.cache.peek(key) == (None if found is None else self.model[found][1])
+
+    @rule()
+    def oldest(self) -> None:
+        assert self.cache.oldest() == (self.model[0] if self.model else None)
 
     @rule(key=KEYS)
     def pop(self, key: str) -> None:
