@@ -31,6 +31,7 @@ __all__ = [
     "AuthenticationFailed",
     "InsufficientScope",
     "ConfigurationError",
+    "InvalidSettings",
     "HostNotAllowed",
     "NotExposed",
     "AdminDisabled",
@@ -193,6 +194,13 @@ class ConfigurationError(PDPError):
 
     code = "configuration_error"
     status = 500
+
+
+class InvalidSettings(ConfigurationError, ValueError):
+    """A settings model refused its values (``pdp.settings.SettingsModel``); the message
+    names each refused field and why. Also a ValueError, as validation errors are."""
+
+    code = "invalid_settings"
 
 
 class HostNotAllowed(PDPError):

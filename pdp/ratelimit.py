@@ -6,17 +6,20 @@ is refused with the seconds until one is available. Buckets live in this process
 ``--workers N`` each worker keeps its own, so a client may get up to N times the rate.
 
 Memory is bounded. A bucket idle long enough to have refilled completely is the same as a
-new one and is dropped (buckets are kept in least-recently-used order, so the idle ones are
-found at the front in amortised constant time); beyond ``max_clients`` live buckets the least
-recently used one is dropped even if it is not full, which can only favour that client.
+new one and is dropped (buckets are kept in a :class:`pdp.caches.LRU`, least recently used
+first, so the idle ones are found at the front in amortised constant time); beyond
+``max_clients`` live buckets the least recently used one is dropped even if it is not full,
+which can only favour that client. The limiter is used from the event loop's thread only
+(ASGI middleware), so it takes no lock.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+from pdp.caches import LRU
 
 __all__ = ["RateLimiter"]
 
@@ -35,8 +38,8 @@ class RateLimiter:
             raise ValueError("burst must be at least 1")
         self.max_clients = max_clients
         self._clock = clock
-        # key → [tokens, last update]; least recently used first
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+        # key → [tokens, last update]; least recently used first (``_evict`` bounds it)
+        self._buckets: LRU[str, list[float]] = LRU(max(max_clients, 1) + 1)
         self._full_after = self.burst / rate  # idle seconds after which a bucket is full
         self.refused = 0
 
@@ -50,9 +53,8 @@ class RateLimiter:
         bucket = buckets.get(key)
         if bucket is None:
             self._evict(now)
-            buckets[key] = [self.burst - 1.0, now]
+            buckets.put(key, [self.burst - 1.0, now])
             return 0.0
-        buckets.move_to_end(key)
         tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
         if tokens >= 1.0:
@@ -65,8 +67,8 @@ class RateLimiter:
     def _evict(self, now: float) -> None:
         buckets = self._buckets
         horizon = now - self._full_after
-        while buckets:
-            key, bucket = next(iter(buckets.items()))
+        while (oldest := buckets.oldest()) is not None:
+            key, bucket = oldest
             if bucket[1] > horizon and len(buckets) < self.max_clients:
                 return
             del buckets[key]

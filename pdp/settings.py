@@ -2,17 +2,26 @@
 
 Built once at the edge (the CLI or a test) and passed in; nothing reads the environment at
 import time. Command-line flags are applied on top with :meth:`Settings.model_copy`.
+
+What a part of the PDP is configured with, derived from :class:`Settings` at the edge (token
+validation: :class:`pdp.tokens.TokenSettings`; search: :class:`pdp.search.SearchOptions`), is
+a :class:`SettingsModel`: a frozen pydantic model whose every field has a description, which
+refuses unknown fields and raises :class:`pdp.errors.InvalidSettings` naming each refused
+field.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "TokenIssuer", "check_public_url", "shipped_policies_dir"]
+from pdp.errors import InvalidSettings
+
+__all__ = ["Settings", "SettingsModel", "TokenIssuer", "check_public_url", "refusal",
+           "shipped_policies_dir"]
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -39,6 +48,32 @@ def check_public_url(value: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"public URL {value!r}: must have no user info")
     return value
+
+def refusal(model: str, error: ValidationError) -> str:
+    """One line naming each field pydantic refused and why (``leeway: must be ...``)."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"])
+        why = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {why}" if where else why)
+    return f"{model}: " + "; ".join(parts)
+
+
+class SettingsModel(BaseModel):
+    """Base of the typed settings a part of the PDP is built with: frozen, no unknown field,
+    a description on every field (tests check it); invalid values raise
+    :class:`pdp.errors.InvalidSettings` from the constructor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    if not TYPE_CHECKING:  # type checkers keep the typed constructor pydantic declares
+
+        def __init__(self, /, **values: Any) -> None:
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise InvalidSettings(refusal(type(self).__name__, exc)) from None
+
 
 class TokenIssuer(BaseModel):
     """One more authorization server whose access tokens are accepted (an entry of

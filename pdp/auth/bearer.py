@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pdp.caches import ExpiringLRU, sooner
 from pdp.errors import InsufficientScope, TokenError
 from pdp.tokens import CacheMiss, TokenSettings, TokenValidator
 
@@ -71,19 +71,19 @@ class JwtAuthenticator:
         self.scope = scope or None
         self.validator = validator or TokenValidator(settings, clock=clock)
         self._clock = clock
-        self._accepted: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        # the event loop's thread only
+        self._accepted: ExpiringLRU[bytes, str] = ExpiringLRU(_CACHE_SIZE, RESULT_TTL,
+                                                              clock=clock)
 
     async def authenticate(self, token: str, digest: bytes | None = None) -> str:
         """The name of the token's client. Raises :class:`TokenError` (invalid: 401),
         :class:`InsufficientScope` (valid, scope missing: 403) or ``UpstreamError`` (no keys
         can be had). ``digest`` is the token's SHA-256 if the caller has it already."""
         key = digest if digest is not None else hashlib.sha256(token.encode()).digest()
-        now = self._clock()
         hit = self._accepted.get(key)
         if hit is not None:
-            if now < hit[1]:
-                return hit[0]
-            del self._accepted[key]
+            return hit
+        now = self._clock()
         try:
             claims = self.validator.validate_cached(token)
         except CacheMiss:
@@ -91,13 +91,7 @@ class JwtAuthenticator:
         if self.scope is not None and self.scope not in scopes_of(claims):
             raise InsufficientScope(f"the token lacks the scope {self.scope!r}")
         name = _name_of(claims)
-        exp = claims.get("exp")
-        until = now + RESULT_TTL
-        if isinstance(exp, int | float) and not isinstance(exp, bool):
-            until = min(until, float(exp))
-        self._accepted[key] = (name, until)
-        if len(self._accepted) > _CACHE_SIZE:
-            self._accepted.popitem(last=False)
+        self._accepted.put(key, name, sooner(now + RESULT_TTL, claims.get("exp")))
         return name
 
     async def aclose(self) -> None:

@@ -44,7 +44,8 @@ def _introspection(url: str | None, client_id: str | None, secret: SecretStr | N
         return None
     if not client_id or secret is None:
         raise ValueError(f"introspection at {url} needs a client id and secret")
-    return IntrospectionSettings(url, client_id, secret.get_secret_value(),
+    return IntrospectionSettings(endpoint=url, client_id=client_id,
+                                 client_secret=secret.get_secret_value(),
                                  require_audience=require_audience, client_auth=client_auth)
 
 
@@ -53,7 +54,7 @@ def token_settings(settings: Settings, audience: str | None) -> TokenSettings:
     ``audience`` ``None``: each validation names its audience."""
     issuers = tuple(settings.token_issuers or settings.authorization_servers)
     more = tuple(
-        IssuerSettings(i.issuer, jwks_url=i.jwks_url, jwks_file=i.jwks_file,
+        IssuerSettings(issuer=i.issuer, jwks_url=i.jwks_url, jwks_file=i.jwks_file,
                        introspection=_introspection(
                            i.introspection_url, i.introspection_client_id,
                            i.introspection_client_secret, i.introspection_client_auth,

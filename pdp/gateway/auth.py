@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from pdp.caches import ExpiringLRU, sooner
 from pdp.errors import TokenError, UpstreamError
 
 __all__ = ["Authenticator", "AuthUnavailable", "ClaimsValidator", "Unauthenticated",
@@ -65,19 +65,18 @@ class Authenticator:
         self.invalid_header = invalid_header
         self.cache_size = cache_size
         self.cache_seconds = cache_seconds
-        self._cache: OrderedDict[str, tuple[float, Mapping[str, Any]]] = OrderedDict()
+        # the event loop's thread only; wall-clock seconds, as ``exp`` is
+        self._cache: ExpiringLRU[str, Mapping[str, Any]] = ExpiringLRU(
+            cache_size, cache_seconds, clock=time.time)
 
     async def authenticate(self, authorization: str | None) -> Mapping[str, Any]:
         token = bearer_token(authorization)
         if token is None:
             raise Unauthenticated(self.missing_header)
-        now = time.time()
         hit = self._cache.get(token)
         if hit is not None:
-            until, claims = hit
-            if now < until:
-                return claims
-            del self._cache[token]
+            return hit
+        now = time.time()
         try:
             claims = await self.validator.validate(token)
         except TokenError as exc:
@@ -86,12 +85,5 @@ class Authenticator:
         except UpstreamError as exc:
             log.warning("cannot validate access tokens: %s", exc.message)
             raise AuthUnavailable() from None
-        until = now + self.cache_seconds
-        exp = claims.get("exp")
-        if isinstance(exp, int | float) and not isinstance(exp, bool):
-            until = min(until, float(exp))
-        if self.cache_size > 0 and until > now:
-            self._cache[token] = (until, claims)
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(token, claims, sooner(now + self.cache_seconds, claims.get("exp")))
         return claims

@@ -10,9 +10,10 @@ seen created are not checked (another replica may have); the table is bounded (L
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
+
+from pdp.caches import LRU
 
 __all__ = ["SessionBindings", "principal_of"]
 
@@ -27,19 +28,15 @@ def principal_of(claims: Mapping[str, Any], identity_claim: str = "sub") -> str:
 class SessionBindings:
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._owners: LRU[str, str] = LRU(capacity)  # the event loop's thread only
 
     def bind(self, session_id: str, principal: str) -> None:
-        self._owners[session_id] = principal
-        self._owners.move_to_end(session_id)
-        while len(self._owners) > self.capacity:
-            self._owners.popitem(last=False)
+        self._owners.put(session_id, principal)
 
     def allows(self, session_id: str, principal: str) -> bool:
         owner = self._owners.get(session_id)
         if owner is None:
             return True
-        self._owners.move_to_end(session_id)
         return owner == principal
 
     def forget(self, session_id: str) -> None:

@@ -54,13 +54,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
+from pdp.caches import LRU
 from pdp.cedar import _cedarpy
 
 __all__ = ["PolicySlice", "SliceIndex", "TemplateLink", "DEFAULT_SLICE_CACHE_SIZE"]
@@ -147,8 +147,11 @@ class SliceIndex:
     _links: Mapping[str, int] = field(default_factory=dict)  # link id → its entry number
     _count: int = -1  # policies that can match (entries less removed links); -1: all entries
     tags_read: bool = False  # some policy reads entity tags (the engine follows them then)
-    _memo: OrderedDict[tuple[int, ...], PolicySlice] = field(default_factory=OrderedDict)
-    _unions: OrderedDict[tuple[int, ...], None] = field(default_factory=OrderedDict)
+    # built sub-sets, and the unions asked for once (see ``union``): LRUs under ``_lock``
+    _memo: LRU[tuple[int, ...], PolicySlice] = field(
+        default_factory=lambda: LRU(DEFAULT_SLICE_CACHE_SIZE))
+    _unions: LRU[tuple[int, ...], None] = field(
+        default_factory=lambda: LRU(DEFAULT_SLICE_CACHE_SIZE))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -199,7 +202,8 @@ class SliceIndex:
                    frozenset(flow.dereferenced if flow.exact else flow.read),
                    {tid: literals[tid] for tid in templates},
                    {e.id: n for n, e in enumerate(entries) if e.link is not None},
-                   tags_read=flow.tags)
+                   tags_read=flow.tags, _memo=LRU(max(cache_size, 0)),
+                   _unions=LRU(max(cache_size, 1)))
 
     def linked(self, add: Iterable[Link] = (), remove: Iterable[str] = ()) -> SliceIndex:
         """This index with template links added and removed (by id), at a cost that grows
@@ -299,12 +303,9 @@ class SliceIndex:
         with self._lock:
             hit = self._memo.get(key)
             if hit is not None:
-                self._memo.move_to_end(key)
                 return hit
             if key not in self._unions:
-                self._unions[key] = None
-                if len(self._unions) > max(self._cache_size, 1):
-                    self._unions.popitem(last=False)
+                self._unions.put(key, None)
                 return None
             del self._unions[key]
         return self._slice(key)
@@ -327,14 +328,10 @@ class SliceIndex:
         with self._lock:
             hit = memo.get(key)
             if hit is not None:
-                memo.move_to_end(key)
                 return hit
         built = self._build(key)
-        if self._cache_size:
-            with self._lock:
-                memo[key] = built
-                if len(memo) > self._cache_size:
-                    memo.popitem(last=False)
+        with self._lock:  # a memo of size 0 keeps nothing
+            memo.put(key, built)
         return built
 
     def full_json(self) -> str:

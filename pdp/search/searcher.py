@@ -24,25 +24,38 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import Field
+
 from pdp.authzen.model import Action, Entity, EvaluationRequest
 from pdp.engine import Engine, Translator, cedar_name_ok
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.search.prefilter import Prefilter
 from pdp.search.request import SearchKind, SearchRequest
 from pdp.search.tokens import PageTokens
+from pdp.settings import SettingsModel
 
 __all__ = ["SearchOptions", "SearchResult", "Searcher"]
 
 
-@dataclass(frozen=True, slots=True)
-class SearchOptions:
-    namespace: str = ""
-    action_properties_key: str = "action_properties"
-    batch_size: int = 500  # candidates decided per engine call
-    prefilter: bool = True  # drop candidates partial evaluation proves denied (prefilter.py)
-    default_limit: int = 1000  # results per page when the request gives no page.limit
-    max_limit: int = 1000
-    max_scan: int = 10_000  # candidates examined per request (per page)
+class SearchOptions(SettingsModel):
+    """How searches run, from the settings (``PDP_NAMESPACE``, ``PDP_MAX_SEARCH_PAGE``,
+    ``PDP_MAX_SEARCH_SCAN``...)."""
+
+    namespace: str = Field(default="", description="The Cedar namespace of the entity and "
+                           "action types (PDP_NAMESPACE).")
+    action_properties_key: str = Field(
+        default="action_properties", description="The context key the action's properties "
+        "are passed to Cedar under.")
+    batch_size: int = Field(default=500, ge=1, description="Candidates decided per engine "
+                            "call.")
+    prefilter: bool = Field(default=True, description="Drop the candidates Cedar's partial "
+                            "evaluation proves denied before deciding the others.")
+    default_limit: int = Field(default=1000, ge=1, description="Results per page when the "
+                               "request gives no page.limit.")
+    max_limit: int = Field(default=1000, ge=1, description="The largest page.limit a "
+                           "request may ask for.")
+    max_scan: int = Field(default=10_000, ge=1, description="Candidates examined per "
+                          "request (per page).")
 
 
 @dataclass(frozen=True, slots=True)

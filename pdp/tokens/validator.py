@@ -35,12 +35,10 @@ and raises :class:`pdp.tokens.errors.CacheMiss` when it would need the network.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -52,6 +50,7 @@ from joserfc.errors import ClaimError, JoseError
 from joserfc.jwk import Key
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
+from pdp.caches import ExpiringLRU, sooner
 from pdp.errors import TokenError, UpstreamError
 from pdp.tokens.errors import CacheMiss
 from pdp.tokens.introspection import check_answer, fetch_answer
@@ -129,14 +128,17 @@ class TokenValidator:
         self._sources.append(_Source(settings.issuers, keys_of(settings),
                                      settings.introspection))
         for extra in settings.more_issuers:
-            config = dataclasses.replace(
-                settings, issuers=(extra.issuer,), jwks_url=extra.jwks_url,
-                jwks_file=extra.jwks_file, introspection=extra.introspection, more_issuers=())
+            config = settings.model_copy(update={
+                "issuers": (extra.issuer,), "jwks_url": extra.jwks_url,
+                "jwks_file": extra.jwks_file, "introspection": extra.introspection,
+                "more_issuers": ()})
             self._sources.append(_Source((extra.issuer,), keys_of(config), extra.introspection))
         self._by_issuer = {iss: source for source in self._sources for iss in source.issuers}
         self._opaque = next((s for s in self._sources if s.introspection is not None), None)
         self._any_keys = any(s.keys is not None for s in self._sources)
-        self._answers: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+        # active introspection answers; the event loop's thread only
+        self._answers: ExpiringLRU[bytes, dict[str, Any]] = ExpiringLRU(
+            _MAX_REMEMBERED, settings.cache_seconds, clock=self._clock)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -236,14 +238,7 @@ class TokenValidator:
         return hashlib.sha256(f"{source.issuers[0]}\n{token}".encode()).digest()
 
     def _recall(self, token: str, source: _Source) -> dict[str, Any] | None:
-        key = self._answer_key(token, source)
-        hit = self._answers.get(key)
-        if hit is None:
-            return None
-        if self._clock() < hit[0]:
-            return hit[1]
-        del self._answers[key]
-        return None
+        return self._answers.get(self._answer_key(token, source))
 
     def _remembered(self, token: str, source: _Source | None, audience: str) -> dict[str, Any]:
         if source is None or source.introspection is None:
@@ -270,16 +265,8 @@ class TokenValidator:
         seconds = self.settings.cache_seconds
         if seconds <= 0 or answer.get("active") is not True:
             return
-        now = self._clock()
-        until = now + seconds
-        exp = answer.get("exp")
-        if isinstance(exp, int | float) and not isinstance(exp, bool):
-            until = min(until, float(exp))
-        if until <= now:
-            return
-        self._answers[self._answer_key(token, source)] = (until, answer)
-        if len(self._answers) > _MAX_REMEMBERED:
-            self._answers.popitem(last=False)
+        self._answers.put(self._answer_key(token, source), answer,
+                          sooner(self._clock() + seconds, answer.get("exp")))
 
     # -- steps -----------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ reports about it."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 
 from pdp.authzen.model import Action, Decision, Entity, EvaluationRequest
@@ -76,3 +78,35 @@ def test_the_service_reports_the_cache_and_the_setting_turns_it_off(tmp_path: Pa
     off.decide([req])
     assert off.engine.cache is None
     assert off.status()["decision_cache"] == {"enabled": False}
+
+
+def test_threads_storing_and_reading_at_once_keep_the_cache_consistent() -> None:
+    keys = [k for k in (DecisionCache(1).key(request(n=n)) for n in range(200))
+            if k is not None]
+    decisions = [Decision(n % 2 == 0, "permit", (f"p{n}",)) for n in range(len(keys))]
+    cache = DecisionCache(60 * entry_cost(keys[0], decisions[0]))  # room for about 60
+    wrong: list[int] = []
+
+    def work(offset: int) -> None:
+        for round_ in range(30):
+            for n in range(offset, len(keys), 3):
+                cache.put("g", keys[n], decisions[n])
+                found = cache.get("g", keys[(n + round_) % len(keys)])
+                if found is not None and found is not decisions[(n + round_) % len(keys)]:
+                    wrong.append(n)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not wrong
+    held = [(k, d) for k, d in zip(keys, decisions, strict=True)
+            if cache._entries.peek(("g", k)) is not None]
+    assert len(held) == len(cache) > 0
+    assert cache.used_bytes == sum(entry_cost(k, d) for k, d in held) <= cache.max_bytes

@@ -70,7 +70,7 @@ async def test_each_issuer_is_verified_with_its_own_keys(auth_server: AuthServer
     with running(AuthServer("")) as other:
         other.jwks = jwks_of(ec_key)
         settings = settings_for(auth_server, more_issuers=(
-            IssuerSettings(OTHER, jwks_url=other.jwks_url),))
+            IssuerSettings(issuer=OTHER, jwks_url=other.jwks_url),))
         async with TokenValidator(settings) as validator:
             assert (await validator.validate(sign(rsa_key, "RS256", claims())))["iss"] == ISSUER
             theirs = sign(ec_key, "ES256", claims(iss=OTHER))
@@ -98,10 +98,11 @@ async def test_an_issuer_may_be_validated_by_introspection(auth_server: AuthServ
     with running(AuthServer("")) as other:
         other.introspection = {"active": True, "iss": OTHER, "sub": "bob",
                                "exp": int(time.time()) + 60}
-        introspection = IntrospectionSettings(other.introspection_url, "pdp", "s",
+        introspection = IntrospectionSettings(endpoint=other.introspection_url, client_id="pdp",
+                                              client_secret="s",
                                               require_audience=False)
         settings = settings_for(auth_server, more_issuers=(
-            IssuerSettings(OTHER, introspection=introspection),))
+            IssuerSettings(issuer=OTHER, introspection=introspection),))
         async with TokenValidator(settings) as validator:
             # an opaque token goes to the (only) introspection endpoint
             assert (await validator.validate("opaque-value"))["sub"] == "bob"
@@ -128,4 +129,4 @@ async def test_the_audience_may_be_given_per_call(auth_server: AuthServer,
 def test_an_issuer_is_configured_once() -> None:
     with pytest.raises(ValueError, match="twice"):
         TokenSettings(issuers=(ISSUER,), audience=AUDIENCE, jwks_url="https://as/jwks",
-                      more_issuers=(IssuerSettings(ISSUER, jwks_url="https://as/jwks"),))
+                      more_issuers=(IssuerSettings(issuer=ISSUER, jwks_url="https://as/jwks"),))
