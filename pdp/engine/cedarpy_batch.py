@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pdp.authzen.model import Decision
+from pdp.caches import LRU
 from pdp.cedar._cedarpy import authorize_batch, entities_handle, extend_entities, parse_entities
 from pdp.engine.options import EngineOptions
 from pdp.engine.prepare import Prepared
@@ -85,22 +85,17 @@ class _GroupMemo:
     (policy version, store version) generation, so the same closures always mean the same
     entities, and a new generation means new closures (a miss)."""
 
-    __slots__ = ("_max", "_entries", "_seen", "_lock")
+    __slots__ = ("_entries", "_seen", "_lock")
 
     def __init__(self, max_size: int) -> None:
-        self._max = max_size
-        self._entries: OrderedDict[frozenset[int], tuple[tuple[object, ...], Any]] = \
-            OrderedDict()
-        self._seen: OrderedDict[frozenset[int], None] = OrderedDict()
+        self._entries: LRU[frozenset[int], tuple[tuple[object, ...], Any]] = LRU(max_size)
+        self._seen: LRU[frozenset[int], None] = LRU(max_size)
         self._lock = threading.Lock()
 
     def get(self, key: frozenset[int]) -> Any | None:
         with self._lock:
             found = self._entries.get(key)
-            if found is None:
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
+            return None if found is None else found[1]
 
     def seen_before(self, key: frozenset[int]) -> bool:
         """Whether ``key`` was asked for before (then it is worth parsing and keeping); a
@@ -110,16 +105,12 @@ class _GroupMemo:
             if key in self._seen:
                 del self._seen[key]
                 return True
-            self._seen[key] = None
-            if len(self._seen) > self._max:
-                self._seen.popitem(last=False)
+            self._seen.put(key, None)
             return False
 
     def put(self, key: frozenset[int], holds: tuple[object, ...], value: Any) -> None:
         with self._lock:
-            self._entries[key] = (holds, value)
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            self._entries.put(key, (holds, value))
 
 
 def _merged(group: Sequence[Prepared]) -> Mapping[EntityUid, StoredEntity]:

@@ -41,10 +41,12 @@ _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
 _new_uid = tuple.__new__
 
 
-class _Lru:
+class _IdentityMemo:
     """A bounded memo keyed by the identity of an object it keeps alive (so the identity
-    cannot be reused while the entry lives). Emptied when full: its entries are cheap to
-    rebuild, and a read takes no lock (a dict read is atomic)."""
+    cannot be reused while the entry lives). Not a cache of :mod:`pdp.caches` on purpose: it
+    is read on every native decision from several threads, so a read must take no lock (a
+    dict read is atomic), and it is emptied when full rather than ordered (its entries are
+    cheap to rebuild, and one generation's objects replace the last's)."""
 
     __slots__ = ("_max", "_items")
 
@@ -74,10 +76,10 @@ class NativeEvaluator:
         self._deny_erring_forbids = forbid_errors == "deny"
         self.decided = 0  # requests decided natively
         self.fallbacks = 0  # requests left to cedarpy (a slice or a value not native)
-        self._slices = _Lru(slices)
-        self._entities = _Lru(entities)
-        self._actions = _Lru(16)
-        self._full = _Lru(2)
+        self._slices = _IdentityMemo(slices)
+        self._entities = _IdentityMemo(entities)
+        self._actions = _IdentityMemo(16)
+        self._full = _IdentityMemo(2)
         self._merged: dict[tuple[int, ...], tuple[tuple[Store, ...], Store]] = {}
         self._merged_max = 4096
         self._build: StoreBuilder = self.store  # bound once: called per new closure

@@ -28,7 +28,7 @@ the ``tools`` array (bounded LRU).
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+import threading
 from typing import Any, Literal
 
 import orjson
@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from pdp.auth import Principal
 from pdp.authzen import parse_json_body
+from pdp.caches import LRU
 from pdp.coaz import DenialStyle, ToolCatalog
 from pdp.coaz_service import (
     CoazCall,
@@ -143,20 +144,20 @@ class _CatalogCache:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[bytes, ToolCatalog] = OrderedDict()
+        self._items: LRU[bytes, ToolCatalog] = LRU(capacity)
+        self._lock = threading.Lock()  # the endpoints may run on worker threads
         self.compiled = 0
 
     def get(self, tools: list[Any], server: str | None) -> ToolCatalog:
         key = hashlib.sha256(orjson.dumps([server, tools], option=orjson.OPT_SORT_KEYS)).digest()
-        catalog = self._items.get(key)
+        with self._lock:
+            catalog = self._items.get(key)
         if catalog is not None:
-            self._items.move_to_end(key)
             return catalog
         catalog = ToolCatalog.from_tools_list(tools, server_id=server)
-        self.compiled += 1
-        self._items[key] = catalog
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        with self._lock:
+            self.compiled += 1
+            self._items.put(key, catalog)
         return catalog
 
 
