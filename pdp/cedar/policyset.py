@@ -87,10 +87,13 @@ class PolicySet:
             (pid, est, None) for pid, est in static.items()]
         entries += [(pid, est, slots) for pid, est, slots in linked]
         entries.sort(key=lambda e: _order(e[0]))
+        indexed = len(entries) >= _INDEX_FROM
         names = []
         for i, (pid, est, slots) in enumerate(entries):
             comp.policy(f"_p{i}", est, slots)
             names.append((pid, f"_p{i}", est.get("effect")))
+            if indexed:  # the same without the scope tests the index makes
+                comp.policy(f"_q{i}", est, slots, indexed=True)
         ns = comp.namespace()
         exec(compile("\n".join(comp.lines), "<cedar policies>", "exec"), ns)  # noqa: S102
         policies = []
@@ -99,10 +102,12 @@ class PolicySet:
                 raise decode.Unsupported(f"effect {effect!r:.40}")
             policies.append((pid, effect == "forbid", ns[fname]))
         self._policies = tuple(policies)
-        if len(policies) >= _INDEX_FROM:
+        if indexed:
             self._index = ScopeIndex([e for _, e, _ in entries], [s for _, _, s in entries])
-            self._indexed = tuple((pid, forbid, None if sure else fn) for (pid, forbid, fn), sure
-                                  in zip(self._policies, self._index.sure, strict=True))
+            self._indexed = tuple(
+                (pid, forbid, None if sure else ns[f"_q{i}"])
+                for i, ((pid, forbid, _), sure) in enumerate(
+                    zip(self._policies, self._index.sure, strict=True)))
 
     def link(self, template_id: str, new_id: str, values: Mapping[str, Any]) -> PolicySet:
         """A new set with the template ``template_id`` linked as policy ``new_id`` (slot
