@@ -31,6 +31,10 @@ class Answer(NamedTuple):
     errors: tuple[tuple[str, str], ...]
 
 
+_answer = tuple.__new__
+_NOTHING = Answer(False, (), ())  # no policy applies, none errs
+
+
 def _order(pid: str) -> tuple[str, int, str]:
     m = _NUMBERED.fullmatch(pid)
     return (m.group(1), int(m.group(2)), "") if m else (pid, -1, pid)
@@ -188,9 +192,13 @@ class PolicySet:
                     errors.append((pid, str(e)))
                 except RecursionError:
                     errors.append((pid, "value nested too deeply"))
+        # (tuple.__new__: a NamedTuple's own constructor is a Python function, called per
+        # decision)
         if forbids:
-            return Answer(False, tuple(forbids), tuple(errors))
-        return Answer(bool(permits), tuple(permits), tuple(errors))
+            return _answer(Answer, (False, tuple(forbids), tuple(errors) if errors else ()))
+        if errors:
+            return _answer(Answer, (bool(permits), tuple(permits), tuple(errors)))
+        return _answer(Answer, (True, tuple(permits), ())) if permits else _NOTHING
 
 
 def _uid_json(v: Any) -> dict[str, str]:
