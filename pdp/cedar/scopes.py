@@ -48,7 +48,7 @@ class _ActionPart:
     __slots__ = ("always", "p_self", "p_anc", "r_only")
 
     def __init__(self) -> None:
-        self.always: list[int] = []
+        self.always: list[int] = []  # sorted once built, and never changed after
         self.p_self: dict[UID, _RLevel] = {}
         self.p_anc: dict[UID, _RLevel] = {}
         self.r_only: _RLevel = ([], {}, {})  # open principal scope (its own list is unused)
@@ -73,10 +73,10 @@ class _ActionPart:
                 else:
                     _add_r(entry, r, i)
 
-    def lookup(self, found: set[int], principal: UID, resource: UID,
-               pa: frozenset[UID], ra: frozenset[UID]) -> None:
-        if self.always:
-            found.update(self.always)
+    def hits(self, principal: UID, resource: UID, pa: frozenset[UID], ra: frozenset[UID]
+             ) -> list[list[int]]:
+        """The lists of the policies (besides :attr:`always`) whose scopes hold."""
+        found: list[list[int]] = []
         levels = [self.r_only]
         entry = self.p_self.get(principal)
         if entry is not None:
@@ -90,16 +90,17 @@ class _ActionPart:
                         levels.append(entry)
         for open_r, r_self, r_anc in levels:  # written out: this is the hot path
             if open_r:
-                found.update(open_r)
+                found.append(open_r)
             if r_self:
                 hit = r_self.get(resource)
                 if hit:
-                    found.update(hit)
+                    found.append(hit)
             if r_anc and ra:
                 for k in ra:
                     hit = r_anc.get(k)
                     if hit:
-                        found.update(hit)
+                        found.append(hit)
+        return found
 
 
 def _add_r(level: _RLevel, r: tuple[str, list[UID]], i: int) -> None:
@@ -147,6 +148,8 @@ class ScopeIndex:
                 self._a_self[k].add(i, p, r)
                 if mode == "in":
                     self._a_anc[k].add(i, p, r)
+        for part in (self._open, *self._a_self.values(), *self._a_anc.values()):
+            part.always = sorted(set(part.always))
         self.sure: tuple[bool, ...] = tuple(
             not est.get("conditions") and all(_exact(est.get(v)) for v in (
                 "principal", "action", "resource")) for est in scopes)
@@ -154,22 +157,27 @@ class ScopeIndex:
         ``is`` scope)."""
 
     def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
-                   aa: frozenset[UID], ra: frozenset[UID]) -> list[int]:
+                   aa: frozenset[UID], ra: frozenset[UID]) -> Sequence[int]:
         """The positions (ascending) of the policies whose ``==``/``in`` scopes all hold
         (``pa``, ``aa``, ``ra``: the transitive ancestors of the three entities)."""
-        found: set[int] = set()
         part = self._a_self.get(action)
+        if part is not None and self._spread and not aa:  # the common case
+            found = part.hits(principal, resource, pa, ra)
+            if not found:
+                return part.always
+            return sorted(set(part.always).union(*found))
+        parts = [part] if part is not None else []
         if part is None or not self._spread:
-            self._open.lookup(found, principal, resource, pa, ra)
-        if part is not None:
-            part.lookup(found, principal, resource, pa, ra)
-        if aa:
-            a_anc = self._a_anc
-            for k in aa:
-                anc = a_anc.get(k)
-                if anc is not None:
-                    anc.lookup(found, principal, resource, pa, ra)
-        return sorted(found)
+            parts.append(self._open)
+        for k in aa:
+            anc = self._a_anc.get(k)
+            if anc is not None:
+                parts.append(anc)
+        every: set[int] = set()
+        for p in parts:
+            every.update(p.always)
+            every.update(*p.hits(principal, resource, pa, ra))
+        return sorted(every)
 
 
 def _scope(c: Any, slots: Mapping[str, UID]) -> tuple[str, list[UID]] | None:
