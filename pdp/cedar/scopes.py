@@ -117,7 +117,8 @@ class ScopeIndex:
     __slots__ = ("_open", "_a_self", "_a_anc", "_spread", "sure")
 
     def __init__(self, scopes: Sequence[Mapping[str, Any]],
-                 slots: Sequence[Mapping[str, UID] | None]) -> None:
+                 slots: Sequence[Mapping[str, UID] | None], max_spread: int = _MAX_SPREAD
+                 ) -> None:
         held = []
         for est, env in zip(scopes, slots, strict=True):
             env = env or {}
@@ -137,7 +138,7 @@ class ScopeIndex:
                 if a[0] == "in":
                     self._a_anc.setdefault(k, _ActionPart())
         opened = sum(a is None for _, a, _ in held)
-        self._spread = opened * len(self._a_self) <= _MAX_SPREAD
+        self._spread = opened * len(self._a_self) <= max_spread
         for i, (p, a, r) in enumerate(held):
             if a is None:
                 for part in (self._open, *(self._a_self.values() if self._spread else ())):
