@@ -62,11 +62,14 @@ class Compiler:
     # -- policies ----------------------------------------------------------------------------
 
     def policy(self, fname: str, est: Mapping[str, Any],
-               slots: Mapping[str, UID] | None = None) -> None:
+               slots: Mapping[str, UID] | None = None, *, indexed: bool = False) -> None:
+        """Compile ``est`` as function ``fname``. ``indexed``: leave out the scopes' ``==``
+        and ``in`` tests (a :class:`~pdp.cedar.scopes.ScopeIndex` lookup has made them)."""
         slots = slots or {}
-        parts = [p for p in (self._scope(est.get("principal"), "principal", slots),
-                             self._scope(est.get("action"), "action", slots),
-                             self._scope(est.get("resource"), "resource", slots)) if p]
+        parts = [p for p in (self._scope(est.get("principal"), "principal", slots, indexed),
+                             self._scope(est.get("action"), "action", slots, indexed),
+                             self._scope(est.get("resource"), "resource", slots, indexed))
+                 if p]
         for cond in est.get("conditions") or []:
             kind = cond.get("kind")
             code = self._bool(cond.get("body"), slots, 0)
@@ -86,12 +89,15 @@ class Compiler:
             return self.const(slots[c["slot"]])
         return self.const(decode.uid(c["entity"]))
 
-    def _scope(self, c: Any, var: str, slots: Mapping[str, UID]) -> str | None:
+    def _scope(self, c: Any, var: str, slots: Mapping[str, UID], indexed: bool = False
+               ) -> str | None:
         if not isinstance(c, Mapping):
             raise decode.Unsupported(f"{var} scope")
         v, anc = _VARS[var]
         op = c.get("op")
         if op == "All":
+            return None
+        if indexed and op in ("==", "in"):
             return None
         if op == "==":
             return f"({v} == {self._slot_or_entity(c, slots)})"
@@ -103,7 +109,7 @@ class Compiler:
             return f"({v} == {k} or {k} in {anc})"
         if op == "is":
             code = f"({v}[0] == {self.const(str(c['entity_type']))})"
-            if "in" in c:
+            if "in" in c and not indexed:
                 k = self._slot_or_entity(c["in"], slots)
                 code = f"({code} and ({v} == {k} or {k} in {anc}))"
             return code
@@ -113,7 +119,9 @@ class Compiler:
 
     def _bool(self, node: Any, slots: Mapping[str, UID], depth: int) -> str:
         code, kind = self.expr(node, slots, depth)
-        return code if kind == "bool" else f"_b({code})"
+        # `_b` written out for a bool (the common case): `_b` itself raises Cedar's error
+        return code if kind == "bool" else \
+            f"((_w := {code}) is True or (_w is not False and _b(_w)))"
 
     def expr(self, node: Any, slots: Mapping[str, UID], depth: int) -> tuple[str, str]:
         """(Python expression, kind): kind ``bool`` means it yields a bool or raises;
@@ -162,7 +170,7 @@ class Compiler:
             return _BINARY[op].format(l=left, r=right), "bool" if op in _BOOL_OPS else "any"
         if op == ".":
             left = self.expr(arg["left"], slots, d)[0]
-            return f"_attr(E, {left}, {self.const(str(arg['attr']))})", "any"
+            return self._attr(left, self.const(str(arg["attr"]))), "any"
         if op == "has":
             return self._has(arg["left"], arg["attr"], slots, d), "bool"
         if op == "like":
@@ -207,6 +215,17 @@ class Compiler:
                 return f"({lc} in {rc} or not {anc}.isdisjoint({rc}))"
         return f"_in(E, {lc}, {rc})"
 
+    @staticmethod
+    def _attr(left: str, name: str) -> str:
+        """``left.name``; read straight from the request's entities and context (the common
+        case), with ``_attr`` (which raises Cedar's error) when the attribute is missing."""
+        if left in ("P", "A", "R"):
+            return (f"(_v[{name}] if {name} in (_v := E.attrs.get({left}, _NOD))"
+                    f" else _attr(E, {left}, {name}))")
+        if left == "C":
+            return f"(C[{name}] if {name} in C else _attr(E, C, {name}))"
+        return f"_attr(E, {left}, {name})"
+
     def _has(self, left: Any, attr: Any, slots: Mapping[str, UID], d: int) -> str:
         path = [attr] if isinstance(attr, str) else list(attr)
         if not path or not all(isinstance(a, str) for a in path):
@@ -214,9 +233,11 @@ class Compiler:
         base = self.expr(left, slots, d)[0]
         tests = []
         for i, name in enumerate(path):
-            tests.append(f"_has(E, {base}, {self.const(name)})")
+            k = self.const(name)
+            tests.append(f"({k} in E.attrs.get({base}, _NOD))" if base in ("P", "A", "R")
+                         else f"({k} in C)" if base == "C" else f"_has(E, {base}, {k})")
             if i + 1 < len(path):
-                base = f"_attr(E, {base}, {self.const(name)})"
+                base = self._attr(base, k)
         return "(" + " and ".join(tests) + ")"
 
     def _like(self, arg: Mapping[str, Any], slots: Mapping[str, UID], d: int) -> str:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -13,6 +11,7 @@ import orjson
 from pdp.cedar import _cedarpy, decode
 from pdp.cedar.compiler import Compiler
 from pdp.cedar.runtime import EMPTY, Store
+from pdp.cedar.scopes import ScopeIndex
 from pdp.cedar.values import UID, EvalError
 from pdp.errors import CedarInputError
 
@@ -23,92 +22,16 @@ _NUMBERED = re.compile(r"(.*?)(\d+)")
 _INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
 
 
-_ORDER = (0, 2, 1)  # principal, resource, action: the last is the one with fewest entities
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    """Which policies can apply, by the entities their scopes name. A policy whose principal,
-    action or resource scope is ``==`` or ``in`` entities is a candidate only when, for each
-    such scope, the request's entity is one of them or descends from one; the others fail
-    their scope, which never errs, so leaving them out changes nothing.
-
-    Policies are grouped by which scopes they constrain; each group is a tree of dicts, one
-    level per constrained scope, so a lookup only descends where some policy is listed.
-    """
-
-    always: tuple[int, ...]
-    tables: tuple[tuple[tuple[int, ...], dict[UID, Any]], ...]
-
-    @staticmethod
-    def build(scopes: Sequence[Mapping[str, Any]], slots: Sequence[Mapping[str, UID] | None]
-              ) -> _Index:
-        always: list[int] = []
-        trees: dict[tuple[int, ...], dict[UID, Any]] = {}
-        for i, (est, env) in enumerate(zip(scopes, slots, strict=True)):
-            keys = [_scope_keys(est.get(v), env or {}) for v in ("principal", "action",
-                                                                  "resource")]
-            dims = tuple(d for d in _ORDER if keys[d])
-            if not dims:
-                always.append(i)
-                continue
-            tree = trees.setdefault(dims, {})
-            for combo in itertools.product(*(keys[d] for d in dims)):
-                node = tree
-                for k in combo[:-1]:
-                    node = node.setdefault(k, {})
-                node.setdefault(combo[-1], []).append(i)
-        return _Index(tuple(always), tuple((dims, tree) for dims, tree in trees.items()))
-
-    def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
-                   aa: frozenset[UID], ra: frozenset[UID]) -> list[int]:
-        found = set(self.always)
-        sides = ((principal, *pa) if pa else (principal,), (action, *aa) if aa else (action,),
-                 (resource, *ra) if ra else (resource,))
-        for dims, tree in self.tables:  # one to three levels, written out: this is hot
-            first = sides[dims[0]]
-            if len(dims) == 1:
-                for k in first:
-                    hit = tree.get(k)
-                    if hit:
-                        found.update(hit)
-                continue
-            second = sides[dims[1]]
-            third = sides[dims[2]] if len(dims) == 3 else ()
-            for k in first:
-                sub = tree.get(k)
-                if not sub:
-                    continue
-                for k2 in second:
-                    hit = sub.get(k2)
-                    if not hit:
-                        continue
-                    if not third:
-                        found.update(hit)
-                        continue
-                    for k3 in third:
-                        leaf = hit.get(k3)
-                        if leaf:
-                            found.update(leaf)
-        return sorted(found)
-
-
-def _scope_keys(c: Any, slots: Mapping[str, UID]) -> list[UID]:
-    if not isinstance(c, Mapping) or c.get("op") not in ("==", "in"):
-        return []
-    if "entities" in c:
-        return [decode.uid(e) for e in c["entities"]]
-    if "slot" in c:
-        return [slots[c["slot"]]]
-    return [decode.uid(c["entity"])]
-
-
 class Answer(NamedTuple):
     """Cedar's answer: the decision, the determining policies and the erroring ones."""
 
     allow: bool
     reasons: tuple[str, ...]
     errors: tuple[tuple[str, str], ...]
+
+
+_answer = tuple.__new__
+_NOTHING = Answer(False, (), ())  # no policy applies, none errs
 
 
 def _order(pid: str) -> tuple[str, int, str]:
@@ -124,7 +47,8 @@ class PolicySet:
     not (the set is then evaluated by cedarpy as a whole).
     """
 
-    __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est", "_index")
+    __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est", "_index",
+                 "_indexed")
 
     def __init__(self, text: str, *, _cedar: Any = None, _est: Mapping[str, Any] | None = None
                  ) -> None:
@@ -149,7 +73,8 @@ class PolicySet:
                                                   key=_order))
         self.native_reason: str | None = None
         self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()
-        self._index: _Index | None = None
+        self._index: ScopeIndex | None = None
+        self._indexed: tuple[tuple[str, bool, PolicyFn | None], ...] = ()
         try:
             self._compile(static, linked)
         except (decode.Unsupported, KeyError, TypeError, ValueError, AttributeError) as e:
@@ -165,10 +90,13 @@ class PolicySet:
             (pid, est, None) for pid, est in static.items()]
         entries += [(pid, est, slots) for pid, est, slots in linked]
         entries.sort(key=lambda e: _order(e[0]))
+        indexed = len(entries) >= _INDEX_FROM
         names = []
         for i, (pid, est, slots) in enumerate(entries):
             comp.policy(f"_p{i}", est, slots)
             names.append((pid, f"_p{i}", est.get("effect")))
+            if indexed:  # the same without the scope tests the index makes
+                comp.policy(f"_q{i}", est, slots, indexed=True)
         ns = comp.namespace()
         exec(compile("\n".join(comp.lines), "<cedar policies>", "exec"), ns)  # noqa: S102
         policies = []
@@ -177,8 +105,12 @@ class PolicySet:
                 raise decode.Unsupported(f"effect {effect!r:.40}")
             policies.append((pid, effect == "forbid", ns[fname]))
         self._policies = tuple(policies)
-        if len(policies) >= _INDEX_FROM:
-            self._index = _Index.build([e for _, e, _ in entries], [s for _, _, s in entries])
+        if indexed:
+            self._index = ScopeIndex([e for _, e, _ in entries], [s for _, _, s in entries])
+            self._indexed = tuple(
+                (pid, forbid, None if sure else ns[f"_q{i}"])
+                for i, ((pid, forbid, _), sure) in enumerate(
+                    zip(self._policies, self._index.sure, strict=True)))
 
     def link(self, template_id: str, new_id: str, values: Mapping[str, Any]) -> PolicySet:
         """A new set with the template ``template_id`` linked as policy ``new_id`` (slot
@@ -235,21 +167,37 @@ class PolicySet:
         errors: list[tuple[str, str]] = []
         permits: list[str] = []
         forbids: list[str] = []
-        policies: Iterable[tuple[str, bool, PolicyFn]] = self._policies
-        if self._index is not None:
-            policies = map(self._policies.__getitem__, self._index.candidates(
-                principal, action, resource, pa, aa, ra))
-        for pid, forbid, fn in policies:
-            try:
-                if fn(principal, action, resource, context, store, pa, aa, ra):
+        index = self._index
+        if index is None:
+            for pid, forbid, fn in self._policies:
+                try:
+                    if fn(principal, action, resource, context, store, pa, aa, ra):
+                        (forbids if forbid else permits).append(pid)
+                except EvalError as e:
+                    errors.append((pid, str(e)))
+                except RecursionError:
+                    errors.append((pid, "value nested too deeply"))
+        else:
+            indexed = self._indexed
+            for i in index.candidates(principal, action, resource, pa, aa, ra):
+                pid, forbid, code = indexed[i]
+                if code is None:  # no condition, and the index has checked its scopes
                     (forbids if forbid else permits).append(pid)
-            except EvalError as e:
-                errors.append((pid, str(e)))
-            except RecursionError:
-                errors.append((pid, "value nested too deeply"))
+                    continue
+                try:
+                    if code(principal, action, resource, context, store, pa, aa, ra):
+                        (forbids if forbid else permits).append(pid)
+                except EvalError as e:
+                    errors.append((pid, str(e)))
+                except RecursionError:
+                    errors.append((pid, "value nested too deeply"))
+        # (tuple.__new__: a NamedTuple's own constructor is a Python function, called per
+        # decision)
         if forbids:
-            return Answer(False, tuple(forbids), tuple(errors))
-        return Answer(bool(permits), tuple(permits), tuple(errors))
+            return _answer(Answer, (False, tuple(forbids), tuple(errors) if errors else ()))
+        if errors:
+            return _answer(Answer, (bool(permits), tuple(permits), tuple(errors)))
+        return _answer(Answer, (True, tuple(permits), ())) if permits else _NOTHING
 
 
 def _uid_json(v: Any) -> dict[str, str]:

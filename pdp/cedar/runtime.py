@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from pdp.cedar.values import (
@@ -244,5 +245,5 @@ NAMESPACE: dict[str, Any] = {
     "_le": le, "_in": in_, "_contains": contains, "_containsAll": contains_all,
     "_containsAny": contains_any, "_isEmpty": is_empty, "_attr": attr, "_has": has,
     "_getTag": get_tag, "_hasTag": has_tag, "_is": is_, "_set": _mkset, "_Ext": Ext,
-    "_EvalError": EvalError,
+    "_EvalError": EvalError, "_NOD": MappingProxyType({}),
 }

@@ -48,22 +48,22 @@ class _IdentityMemo:
     dict read is atomic), and it is emptied when full rather than ordered (its entries are
     cheap to rebuild, and one generation's objects replace the last's)."""
 
-    __slots__ = ("_max", "_items")
+    __slots__ = ("_max", "items")
 
     def __init__(self, max_size: int) -> None:
         self._max = max_size
-        self._items: dict[int, tuple[object, Any]] = {}
+        self.items: dict[int, tuple[object, Any]] = {}
 
     def get(self, obj: object) -> Any | None:
-        found = self._items.get(id(obj))
+        found = self.items.get(id(obj))
         if found is None or found[0] is not obj:
             return None
         return found[1]
 
     def put(self, obj: object, value: Any) -> None:
-        if len(self._items) >= self._max:
-            self._items = {}
-        self._items[id(obj)] = (obj, value)
+        if len(self.items) >= self._max:
+            self.items = {}
+        self.items[id(obj)] = (obj, value)
 
 
 class NativeEvaluator:
@@ -164,7 +164,11 @@ class NativeEvaluator:
         """Cedar's answer for one request over ``store`` (see :meth:`store`), or ``None`` if
         any part is not native (no store, a policy or a context value). ``index``: the slice
         index the slice comes from (with the template links stored with the entities)."""
-        policies = self.compiled(policy_slice, compiled, index) if store is not None else None
+        held = self._slices.items.get(id(policy_slice))  # (`compiled`, written out: hot)
+        policies: PolicySet | None = held[1] if held is not None and held[0] is policy_slice \
+            and held[1].native_reason is None else None
+        if policies is None and store is not None:
+            policies = self.compiled(policy_slice, compiled, index)
         if policies is None or store is None:
             self.fallbacks += 1
             return None

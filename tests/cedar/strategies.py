@@ -144,7 +144,7 @@ def expr(kind: str, depth: int) -> st.SearchStrategy[str]:
     return st.one_of(typed, typed, typed, typed, typed, typed, typed, typed, typed, anything)
 
 
-def _scope(var: str) -> st.SearchStrategy[str]:
+def scope(var: str) -> st.SearchStrategy[str]:
     ent = entity_literal()
     if var == "action":
         act = st.sampled_from(ACTIONS).map(lambda a: f'Action::"{a}"')
@@ -163,8 +163,8 @@ def policy(depth: int = 2) -> st.SearchStrategy[str]:
                           expr("bool", depth))
     return st.builds(
         lambda eff, p, a, r, conds: f"{eff}({p}, {a}, {r}) {' '.join(conds)};",
-        st.sampled_from(["permit", "permit", "forbid"]), _scope("principal"), _scope("action"),
-        _scope("resource"), st.lists(condition, max_size=2))
+        st.sampled_from(["permit", "permit", "forbid"]), scope("principal"), scope("action"),
+        scope("resource"), st.lists(condition, max_size=2))
 
 
 def policy_set() -> st.SearchStrategy[str]:

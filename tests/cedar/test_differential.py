@@ -75,3 +75,27 @@ def test_large_sets_evaluated_through_the_scope_index_agree_with_cedarpy(
     for request in requests:
         assert _native(request, compiled, built) == _cedarpy(request, text, entities_json), (
             text, request)
+
+
+def _scope_only_policy() -> st.SearchStrategy[str]:
+    return st.builds(lambda eff, p, a, r: f"{eff}({p}, {a}, {r});",
+                     st.sampled_from(["permit", "forbid"]), cs.scope("principal"),
+                     cs.scope("action"), cs.scope("resource"))
+
+
+@settings(max_examples=max(10, EXAMPLES // 5), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policies=st.lists(st.one_of(_scope_only_policy(), cs.policy(depth=1)), min_size=16,
+                         max_size=40),
+       entities=cs.entities(), requests=st.lists(cs.request(), min_size=1, max_size=6))
+def test_large_sets_of_mostly_scope_only_policies_agree_with_cedarpy(
+        policies: list[str], entities: list[dict[str, Any]],
+        requests: list[dict[str, Any]]) -> None:
+    # a policy without a condition applies as soon as the scope index lists it
+    text = "\n".join(policies)
+    compiled = pdp.cedar.PolicySet(text)
+    entities_json = json.dumps(entities)
+    built = pdp.cedar.EntitySet(entities_json)
+    for request in requests:
+        assert _native(request, compiled, built) == _cedarpy(request, text, entities_json), (
+            text, request)
