@@ -73,6 +73,9 @@ SPOOL_DIR = "decision-log"
 Record = tuple[Any, ...]
 _LINE = orjson.OPT_APPEND_NEWLINE
 _CANONICAL = orjson.OPT_SORT_KEYS
+# How a ``hashed`` line without context and properties ends: the last three items of the
+# array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
+_NOTHING_PERSONAL = b',null,null,"hashed"]'
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +461,8 @@ class DecisionLog:
     def _hashed(self, line: bytes) -> bytes:
         """The line with its context and each properties object replaced by the digest of
         their canonical JSON (keys sorted)."""
+        if line.endswith(_NOTHING_PERSONAL):  # no context, no properties: nothing to digest
+            return line + b"\n"
         hasher = self._hasher
         assert hasher is not None
         r = orjson.loads(line)
