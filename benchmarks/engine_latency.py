@@ -69,6 +69,7 @@ class Setup:
     pool: list[EvaluationRequest]
     fresh: list[EvaluationRequest]
     extra: dict[str, Any] = field(default_factory=dict)
+    cedarpy: Engine | None = None  # the same engine deciding with PDP_EVALUATOR=cedarpy
 
 
 def build(policy_count: int, entity_count: int, pool: int, workdir: Path,
@@ -89,9 +90,11 @@ def build(policy_count: int, entity_count: int, pool: int, workdir: Path,
     holder = PolicyHolder(compiled)
     engine = Engine(holder, store, EngineOptions())
     cached = Engine(holder, store, EngineOptions(decision_cache_bytes=64 * 1024 * 1024))
-    return Setup(policy_count, entity_count, compile_s, store_s, engine, cached,
-                 (directory / "policies.cedar").read_text(),
-                 requests(population, pool, seed=3), requests(population, 20_000, seed=4))
+    setup = Setup(policy_count, entity_count, compile_s, store_s, engine, cached,
+                  (directory / "policies.cedar").read_text(),
+                  requests(population, pool, seed=3), requests(population, 20_000, seed=4))
+    setup.cedarpy = Engine(holder, store, EngineOptions(evaluator="cedarpy"))
+    return setup
 
 
 def timed(call: Callable[[], object], budget_s: float, max_samples: int,
@@ -165,7 +168,7 @@ def cycle(items: Sequence[Any]) -> Callable[[], Any]:
 
 
 def measure(setup: Setup, budget_s: float, max_samples: int,
-            methods: Sequence[str] = ("a", "b", "c", "c-cold", "d")) -> list[Cell]:
+            methods: Sequence[str] = ("a", "b", "c", "e", "c-cold", "d")) -> list[Cell]:
     cells: list[Cell] = []
     engine, cached = setup.engine, setup.cached
     inputs = [engine.cedar_input(r) for r in setup.pool]
@@ -192,6 +195,12 @@ def measure(setup: Setup, budget_s: float, max_samples: int,
             engine.decide([r])
         pool_next = cycle(setup.pool)
         calls.append(("c", lambda: engine.decide([pool_next()]), "warm policy slices"))
+    other = setup.cedarpy
+    if "e" in methods and other is not None:
+        for r in setup.pool:
+            other.decide([r])
+        other_next = cycle(setup.pool)
+        calls.append(("e", lambda: other.decide([other_next()]), "PDP_EVALUATOR=cedarpy"))
     if "c-cold" in methods:
         fresh_next = cycle(setup.fresh)
         calls.append(("c-cold", lambda: engine.decide([fresh_next()]), "unseen requests"))
@@ -235,7 +244,7 @@ def run_engine(policy_sizes: Sequence[int], entity_sizes: Sequence[int], *,
             log(f"engine: {fixed_policies:,} policies, {m:,} entities")
             setup = build(fixed_policies, m, 2000, Path(tmp), policy_ids_from=fixed_entities)
             out["by_entities"].extend(c.to_dict() for c in measure(
-                setup, budget_s, max_samples, methods=("b", "c", "c-cold", "d")))
+                setup, budget_s, max_samples, methods=("b", "c", "e", "c-cold", "d")))
             out["setups"].append(_describe(setup))
             del setup
             gc.collect()

@@ -232,6 +232,13 @@ def run_http(*, policies: int, entities: int, reload_policies: int, duration_s: 
                 ("todo: noop", base + "/bench/noop", "rotate.lua", todo, 1, 32),
                 ("todo: evaluation, cache off", base + "/access/v1/evaluation", "rotate.lua",
                  todo, 1, 32)], duration_s=duration_s * 2))
+        log("http: the Todo scenario with PDP_EVALUATOR=cedarpy")
+        with server(ROOT / "policies" / "todo", tmp, cache="off",
+                    extra_env={"PDP_EVALUATOR": "cedarpy"}) as base:
+            results.extend(alternating([
+                ("todo (cedarpy): noop", base + "/bench/noop", "rotate.lua", todo, 1, 32),
+                ("todo (cedarpy): evaluation, cache off", base + "/access/v1/evaluation",
+                 "rotate.lua", todo, 1, 32)], duration_s=duration_s * 2))
 
         log(f"http: reload of a {reload_policies:,}-policy set under load")
         reload_dir = write_policy_set(tmp / "reload", reload_policies, population)

@@ -6,12 +6,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"a": "tab:red", "b": "tab:orange", "c": "tab:blue", "c-cold": "tab:cyan",
-           "d": "tab:green"}
+COLOURS = {"a": "tab:red", "b": "tab:orange", "c": "tab:blue", "e": "tab:purple",
+           "c-cold": "tab:cyan", "d": "tab:green"}
 METHODS = {
     "a": "(a) cedarpy, policy text per call",
     "b": "(b) cedarpy, pre-parsed full PolicySet",
     "c": "(c) engine, no decision cache",
+    "e": "(e) engine with PDP_EVALUATOR=cedarpy",
     "c-cold": "(c) engine, requests not seen before",
     "d": "(d) engine, decision cache hit",
 }
@@ -149,7 +150,8 @@ def plot(results: Mapping[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:  # matplotlib is a dev extra
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    http = {r["name"]: r for r in (results.get("http") or {}).get("runs", [])}
+    fig, axes = plt.subplots(1, 3 if http else 2, figsize=(18 if http else 12, 4.5))
     for ax, cells, key, label in ((axes[0], engine["by_policies"], "policies",
                                    "policies (10,000 stored entities)"),
                                   (axes[1], engine["by_entities"], "entities",
@@ -166,8 +168,31 @@ def plot(results: Mapping[str, Any], path: Path) -> Path | None:
         ax.set_ylabel("p50 decision latency (µs)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Decision latency ({results['mode']})")
+    if http:
+        _http_bars(axes[2], http)
+    fig.suptitle(f"Decision latency and HTTP throughput ({results['mode']}): native "
+                 "evaluator beside cedarpy")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _http_bars(ax: Any, runs: Mapping[str, Mapping[str, Any]]) -> None:
+    """The Todo scenario over HTTP: the no-op endpoint and an evaluation, for the native
+    evaluator and for cedarpy, each pair measured on one server in one run."""
+    groups = [("no-op endpoint", "todo: noop", "todo (cedarpy): noop"),
+              ("/access/v1/evaluation", "todo: evaluation, cache off",
+               "todo (cedarpy): evaluation, cache off")]
+    width = 0.38
+    for column, (label, colour) in enumerate((("native (default)", "tab:blue"),
+                                              ("PDP_EVALUATOR=cedarpy", "tab:purple"))):
+        names = [g[1 + column] for g in groups]
+        heights = [runs[n]["requests_per_s"] if n in runs else 0 for n in names]
+        bars = ax.bar([i + (column - 0.5) * width for i in range(len(groups))], heights,
+                      width, label=label, color=colour)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax.set_xticks(range(len(groups)), [g[0] for g in groups])
+    ax.set_ylabel("requests/s (1 worker on 1 core, cache off)")
+    ax.set_title("Todo scenario over HTTP", fontsize=10)
+    ax.legend(fontsize=8)

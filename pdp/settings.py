@@ -276,6 +276,11 @@ class Settings(BaseSettings):
     decision_log_fsync_interval: float = Field(
         default=0.2, gt=0, le=60.0, description="Seconds between fsyncs of the segment file: "
         "at most this much (plus the write interval) is lost when the machine stops.")
+    decision_log_ingest: Literal["process", "thread"] = Field(
+        default="process", description="Where the decision log's SQL ingest runs: "
+        "'process', a feeder process each serving process starts, supervises and stops "
+        "(at a lower CPU priority, and not sharing the interpreter lock with decisions); "
+        "'thread', a thread of the serving process.")
     page_token_key: SecretStr | None = Field(
         default=None, description="Secret that signs search page tokens; the same on every "
         "replica (random per process if unset: tokens then work only where they were issued).")

@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,12 +77,14 @@ def insert_statement(db: Database) -> str:
 
 class Ingester:
     def __init__(self, db: Database, directory: Path, *, retention: timedelta,
-                 purge_interval: float, chunk_bytes: int = 1 << 20) -> None:
+                 purge_interval: float, chunk_bytes: int = 1 << 20,
+                 report: Callable[[Ingester], None] | None = None) -> None:
         self._db = db
         self._dir = directory
         self._retention = retention
         self._purge_interval = purge_interval
         self._chunk = chunk_bytes
+        self._report = report  # called after each round, the ingest lock still held
         self._insert = insert_statement(db)
         self._round = threading.Lock()  # one round at a time in this process
         self._ready = False
@@ -102,7 +105,10 @@ class Ingester:
             if lock is None:
                 return False
             try:
-                return self._feed_all()
+                done = self._feed_all()
+                if self._report is not None:
+                    self._report(self)
+                return done
             finally:
                 os.close(lock)  # releases the flock
         finally:

@@ -49,6 +49,7 @@ from typing import Any, Literal
 import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
+from pdp.decision_log.feeder import Feeder, FeederConfig, FeederStats
 from pdp.decision_log.ingest import Ingester
 from pdp.decision_log.personal import Hasher, load_key, redact
 from pdp.decision_log.searched import Searched
@@ -62,6 +63,7 @@ __all__ = ["DecisionLog", "DecisionLogStats", "PersonalData", "SPOOL_DIR"]
 log = logging.getLogger("pdp.decision_log")
 
 PersonalData = Literal["full", "hashed", "omitted"]
+Ingest = Literal["process", "thread"]
 SPOOL_DIR = "decision-log"
 
 # A line is the JSON array (endpoint, unix time, request id, batch item, subject type, subject
@@ -71,6 +73,9 @@ SPOOL_DIR = "decision-log"
 Record = tuple[Any, ...]
 _LINE = orjson.OPT_APPEND_NEWLINE
 _CANONICAL = orjson.OPT_SORT_KEYS
+# How a ``hashed`` line without context and properties ends: the last three items of the
+# array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
+_NOTHING_PERSONAL = b',null,null,"hashed"]'
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,8 @@ class DecisionLog:
                  retry_interval: float = 1.0, purge_interval: float = 600.0,
                  drain_timeout: float = 5.0, spool_dir: Path | None = None,
                  hash_key: bytes | None = None, write_interval: float = 0.01,
-                 fsync_interval: float = 0.2) -> None:
+                 fsync_interval: float = 0.2, ingest: Ingest = "thread",
+                 log_format: str = "text", log_level: str = "INFO") -> None:
         self._db = db
         self._mode: PersonalData = personal_data
         self._omit = personal_data == "omitted"
@@ -119,6 +125,9 @@ class DecisionLog:
         self._write_interval = write_interval
         self._fsync_interval = fsync_interval
         self._spool_dir = spool_dir
+        self._ingest_mode: Ingest = ingest
+        self._log_setup = (log_format, log_level)
+        self._feeder: Feeder | None = None
         self._own_spool = spool_dir is None
         self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
                         if personal_data == "hashed" else None)
@@ -136,6 +145,7 @@ class DecisionLog:
         self._stopping = threading.Event()
         self._spooled_all = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._fed_by_feeders = FeederStats()  # what feeder processes that stopped wrote
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecisionLog | None:
@@ -152,7 +162,9 @@ class DecisionLog:
                    retention_days=settings.decision_log_retention_days,
                    spool_dir=settings.data_dir / SPOOL_DIR, hash_key=key,
                    write_interval=settings.decision_log_write_interval,
-                   fsync_interval=settings.decision_log_fsync_interval)
+                   fsync_interval=settings.decision_log_fsync_interval,
+                   ingest=settings.decision_log_ingest, log_format=settings.log_format,
+                   log_level=settings.log_level)
 
     @staticmethod
     def check_settings(settings: Settings) -> None:
@@ -276,13 +288,26 @@ class DecisionLog:
         self._ingest()
         self._stopping.clear()
         self._spooled_all.clear()
-        self._threads = [
-            threading.Thread(target=self._spool_run, name="pdp-decision-log-spool",
-                             daemon=True),
-            threading.Thread(target=self._ingest_run, name="pdp-decision-log-ingest",
-                             daemon=True)]
+        self._threads = [threading.Thread(target=self._spool_run,
+                                          name="pdp-decision-log-spool", daemon=True)]
+        if self._ingest_mode == "process":
+            self._feeder = Feeder(self._feeder_config())
+            self._feeder.start()
+        else:
+            self._threads.append(threading.Thread(target=self._ingest_run,
+                                                  name="pdp-decision-log-ingest", daemon=True))
         for thread in self._threads:
             thread.start()
+
+    def _feeder_config(self) -> FeederConfig:
+        assert self._spool_dir is not None
+        return FeederConfig(
+            url=self._db.url, spool_dir=str(self._spool_dir),
+            retention_days=self._retention.total_seconds() / 86400,
+            purge_interval=self._purge_interval, flush_interval=self._flush_interval,
+            retry_interval=self._retry_interval, drain_timeout=self._drain_timeout,
+            niceness=INGEST_NICENESS, log_format=self._log_setup[0],
+            log_level=self._log_setup[1])
 
     def close(self) -> None:
         """Spool and sync what is queued, then feed the database for up to ``drain_timeout``
@@ -293,6 +318,11 @@ class DecisionLog:
             self._wake.set()
             for thread in threads:
                 thread.join(timeout=self._drain_timeout + 5)
+        feeder, self._feeder = self._feeder, None
+        if feeder is not None:  # it feeds what the spool thread sealed, then exits
+            if not feeder.stop(timeout=self._drain_timeout + 5) and self._ingester:
+                self._ingester.run_once(wait=True)  # it was stuck: one round here
+            self._fed_by_feeders = feeder.stats()
         unspooled = self.stats().queued
         if unspooled:
             log.error("decision log closed with %d decisions unwritten", unspooled)
@@ -341,19 +371,29 @@ class DecisionLog:
             queued, dropped, spooled, synced = (self._size, self._dropped, self._spooled,
                                                 self._synced)
             lost, spool_error = self._lost, self._spool_error
+        feeder = self._feeder
+        fed = self._fed_by_feeders if feeder is None else feeder.stats()
         if ingester is None:
-            return DecisionLogStats(queued, dropped, 0, lost, 0, spool_error, None, spooled,
-                                    synced)
-        return DecisionLogStats(queued, dropped, ingester.written, ingester.rejected + lost,
-                                ingester.waiting, spool_error or ingester.last_error,
-                                ingester.last_write, spooled, synced)
+            return DecisionLogStats(queued, dropped, fed.written, fed.rejected + lost,
+                                    fed.waiting, spool_error or fed.last_error,
+                                    fed.last_write, spooled, synced)
+        last_write = max((t for t in (ingester.last_write, fed.last_write) if t is not None),
+                         default=None)
+        # the feeder process's error is the current one while it runs (this process feeds
+        # only when asked to flush, and at the end)
+        error = fed.last_error if feeder is not None else ingester.last_error
+        return DecisionLogStats(queued, dropped, ingester.written + fed.written,
+                                ingester.rejected + fed.rejected + lost,
+                                max(ingester.waiting, fed.waiting), spool_error or error,
+                                last_write, spooled, synced)
 
     def status(self) -> dict[str, Any]:
         return {"enabled": True, "url": describe_url(self._db.url),
                 "personal_data": self._mode,
                 **({"hash_key_id": self._hasher.key_id} if self._hasher else {}),
                 "spool": None if self._spool_dir is None else str(self._spool_dir),
-                "queue_size": self._max,
+                "queue_size": self._max, "ingest": self._ingest_mode,
+                **({"feeder_pid": self._feeder.pid} if self._feeder else {}),
                 "retention_days": self._retention.total_seconds() / 86400,
                 **self.stats().to_dict()}
 
@@ -363,7 +403,7 @@ class DecisionLog:
         assert self._spool_dir is not None
         writer = SegmentWriter(self._spool_dir)
         pending: list[tuple[int, bytes]] = []
-        last_sync = time.monotonic()
+        last_sync = last_check = time.monotonic()
         unsynced = 0
         try:
             while True:
@@ -387,6 +427,10 @@ class DecisionLog:
                         empty = not self._queue
                     if empty or self._spool_error is not None:
                         return
+                feeder = self._feeder
+                if feeder is not None and now - last_check >= 1.0:
+                    feeder.supervise()
+                    last_check = now
                 self._wake.wait(self._write_interval)
                 self._wake.clear()
         finally:
@@ -417,6 +461,8 @@ class DecisionLog:
     def _hashed(self, line: bytes) -> bytes:
         """The line with its context and each properties object replaced by the digest of
         their canonical JSON (keys sorted)."""
+        if line.endswith(_NOTHING_PERSONAL):  # no context, no properties: nothing to digest
+            return line + b"\n"
         hasher = self._hasher
         assert hasher is not None
         r = orjson.loads(line)
@@ -463,6 +509,12 @@ class DecisionLog:
             if ok:
                 ingester.purge_if_due()
             self._spooled_all.wait(self._flush_interval if ok else self._retry_interval)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Feed what is left, for up to ``drain_timeout`` seconds."""
+        ingester = self._ingester
+        assert ingester is not None
         give_up_at = time.monotonic() + self._drain_timeout
         while not ingester.run_once(wait=True) and time.monotonic() < give_up_at:
             time.sleep(min(self._retry_interval, 0.1))

@@ -73,6 +73,7 @@ class ExposureMiddleware:
         self.hosts = allowed_hosts(settings, authenticated)
         self.open = authenticated or settings.allow_unauthenticated
         self._warned: set[str] = set()
+        self._loopback: dict[str, bool] = {}  # per local address (few): no parse per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +81,7 @@ class ExposureMiddleware:
             return
         if not self.open:
             server = scope.get("server")
-            if server and server[1] is not None and not is_loopback(str(server[0])):
+            if server and server[1] is not None and not self._is_loopback(str(server[0])):
                 address = str(server[0])
                 if address not in self._warned:
                     self._warned.add(address)
@@ -100,3 +101,11 @@ class ExposureMiddleware:
                     "(PDP_ALLOWED_HOSTS)"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _is_loopback(self, address: str) -> bool:
+        known = self._loopback.get(address)
+        if known is None:
+            known = is_loopback(address)
+            if len(self._loopback) < 64:
+                self._loopback[address] = known
+        return known

@@ -8,6 +8,11 @@ use no dependencies. A ``POST`` to one of them therefore goes through the applic
 middleware (request id and metrics, authentication, rate limit, timeout: every check) and a
 500 guard, straight to its endpoint; everything else takes FastAPI's full path.
 
+The guard wraps no ``send``: if a layer fails, it tries to start a 500 response, which the
+server refuses if one already started (then the failure is only re-raised, for the server
+to log and close the connection), and the endpoint's response goes out as its two messages
+without Starlette's response machinery.
+
 Used only while FastAPI's telemetry is off (with it on, every request takes the full path so
 that each is traced).
 """
@@ -47,8 +52,10 @@ class LanedFastAPI(FastAPI):
         for cls, args, kwargs in reversed(self.user_middleware):
             inner = cls(inner, *args, **kwargs)
         handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
-        return _Lane(full, ServerErrorMiddleware(inner, handler=handler, debug=self.debug),
-                     frozenset(endpoints))
+        if handler is not None or self.debug:  # Starlette's guard knows how to call them
+            return _Lane(full, ServerErrorMiddleware(inner, handler=handler, debug=self.debug),
+                         frozenset(endpoints))
+        return _Lane(full, _Guard(inner), frozenset(endpoints))
 
 
 class _Lane:
@@ -65,6 +72,32 @@ class _Lane:
             await self._full(scope, receive, send)
 
 
+_FAILED_START = {"type": "http.response.start", "status": 500,
+                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                             (b"content-length", b"21")]}
+_FAILED_BODY = {"type": "http.response.body", "body": b"Internal Server Error"}
+
+
+class _Guard:
+    """A 500 when a layer fails before the response started; the failure is re-raised."""
+
+    __slots__ = ("_app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._app(scope, receive, send)
+        except Exception:
+            try:  # refused by the server once a response started: nothing more to send
+                await send(dict(_FAILED_START))
+                await send(dict(_FAILED_BODY))
+            except Exception:  # noqa: BLE001, S110 - the original failure is what matters
+                pass
+            raise
+
+
 class _Endpoints:
     __slots__ = ("_endpoints",)
 
@@ -73,4 +106,9 @@ class _Endpoints:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self._endpoints[scope["path"]](Request(scope, receive, send))
-        await response(scope, receive, send)
+        if type(response) is not Response:  # a subclass may stream or run a background task
+            await response(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": response.status_code,
+                    "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})

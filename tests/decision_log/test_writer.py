@@ -225,3 +225,22 @@ def test_the_writer_purges_on_its_own_schedule(logs: Callable[..., DecisionLog],
     log.start()
     assert log.flush()
     wait_until(lambda: not reader.latest(1), timeout=5, message="the scheduled purge")
+
+
+@pytest.mark.parametrize(("context", "properties"), [
+    (None, None), ({"ip": None}, None), (None, {"email": None}), ([None, None], None)])
+def test_hashed_records_digest_exactly_the_values_that_were_sent(
+        logs: Callable[..., DecisionLog], reader: DecisionReader, context: Any,
+        properties: Any) -> None:
+    log = logs(personal_data="hashed")
+    log.start()
+    request = EvaluationRequest(Entity("user", "ann", properties), Action("view"),
+                                Entity("doc", "d"), context)
+    log.evaluation("r", request, Decision(True, "permit", ("p",)), "v1", 0.001)
+    assert log.flush()
+    [row] = reader.latest(1)
+    prefix = f"hmac-sha256:{log.status()['hash_key_id']}:"
+    assert (row.get("context") is None) == (context is None)
+    assert context is None or row["context"].startswith(prefix)
+    assert (row.get("properties") is None) == (properties is None)
+    assert properties is None or row["properties"]["subject"].startswith(prefix)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pdp.auth.keys import entry_for, new_key
 from pdp.http import create_app
@@ -52,3 +53,37 @@ async def test_other_methods_on_a_decision_path_are_answered_as_before() -> None
             "Content-Type": "application/json"})
     assert got.status_code == 405
     assert bad.status_code == 400 and bad.headers["cache-control"] == "no-store"
+
+
+class _Failing:
+    """A middleware that fails before (``when="before"``) or after the response started."""
+
+    def __init__(self, app: ASGIApp, when: str) -> None:
+        self.app, self.when = app, when
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.when == "before" and scope["type"] == "http":
+            raise RuntimeError("broken middleware")
+        await self.app(scope, receive, send)
+        if self.when == "after" and scope["type"] == "http":
+            raise RuntimeError("broken middleware")
+
+
+@pytest.mark.asyncio
+async def test_a_failure_on_the_short_path_before_any_response_is_a_500() -> None:
+    app = create_app(make_service(POLICIES / "todo", entity_store="memory"))
+    app.add_middleware(_Failing, when="before")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pdp.test") as client:
+        response = await client.post(EVALUATION, json=RICK_READS_TODOS)
+    assert response.status_code == 500
+
+
+@pytest.mark.asyncio
+async def test_a_failure_on_the_short_path_after_the_response_keeps_the_response() -> None:
+    app = create_app(make_service(POLICIES / "todo", entity_store="memory"))
+    app.add_middleware(_Failing, when="after")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pdp.test") as client:
+        response = await client.post(EVALUATION, json=RICK_READS_TODOS)
+    assert response.status_code == 200 and response.json()["decision"] is True
