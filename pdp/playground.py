@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ def scratch_engine(compiled: CompiledPolicySet, options: EngineOptions) -> Engin
     """An engine over a scratch set, with its own ``entities.json`` in memory."""
     entities = [StoredEntity.from_cedar_json(doc) for doc in compiled.entities]
     return Engine(lambda: compiled, InMemoryEntityStore(entities),
-                  replace(options, decision_cache_bytes=0))
+                  options.model_copy(update={"decision_cache_bytes": 0}))
 
 
 def diagnostics(exc: PolicyLoadError) -> list[dict[str, Any]]:

@@ -33,16 +33,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from pydantic import Field
 
 from pdp.decision_log.ingest import Ingester
 from pdp.entities.database import open_database
 from pdp.logs import make_handler
+from pdp.settings import SettingsModel
 
 __all__ = ["Feeder", "FeederConfig", "FeederStats", "main"]
 
@@ -51,18 +53,21 @@ log = logging.getLogger("pdp.decision_log")
 RESTART_DELAY = 1.0  # seconds before a feeder that died is started again (doubling, to 30)
 
 
-@dataclass(frozen=True, slots=True)
-class FeederConfig:
-    url: str
-    spool_dir: str
-    retention_days: float
-    purge_interval: float
-    flush_interval: float
-    retry_interval: float
-    drain_timeout: float
-    niceness: int
-    log_format: str = "text"
-    log_level: str = "INFO"
+class FeederConfig(SettingsModel):
+    """What a feeder process is started with (from the server's settings, sent on its stdin
+    so that no secret is on a command line)."""
+
+    url: str = Field(description="The decision log's database URL (PDP_DECISION_LOG_URL).")
+    spool_dir: str = Field(description="The directory of the spooled segments it feeds.")
+    retention_days: float = Field(description="Days decisions are kept.")
+    purge_interval: float = Field(description="Seconds between purges of old decisions.")
+    flush_interval: float = Field(description="Seconds between looks for new segments.")
+    retry_interval: float = Field(description="Seconds before a failed write is tried again.")
+    drain_timeout: float = Field(description="Seconds it may take to feed what is left when "
+                                 "told to stop.")
+    niceness: int = Field(description="Added to the process's niceness (os.nice).")
+    log_format: str = Field(default="text", description="'text' or 'json' (PDP_LOG_FORMAT).")
+    log_level: str = Field(default="INFO", description="Its log level.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,7 @@ class Feeder:
             stdout=subprocess.PIPE, close_fds=True)
         assert proc.stdin is not None and proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), False)
-        proc.stdin.write(orjson.dumps(asdict(self._config), option=orjson.OPT_APPEND_NEWLINE))
+        proc.stdin.write(orjson.dumps(self._config.model_dump(), option=orjson.OPT_APPEND_NEWLINE))
         proc.stdin.flush()
         with self._lock:
             self._proc = proc

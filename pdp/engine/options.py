@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import ConfigDict, Field
 
 from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames
-from pdp.settings import Settings
+from pdp.settings import Settings, SettingsModel
 
 __all__ = ["EngineOptions"]
 
 
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    namespace: str = ""
-    action_properties_key: str = "action_properties"
-    entity_depth: int = 3
-    decision_cache_bytes: int = 0  # memory budget of the decision cache; 0: no cache
-    closure_cache_size: int = 16_384  # entity closures kept across calls (0: none)
-    type_names: TypeNames = NO_TYPE_NAMES  # AuthZEN types that are not Cedar names
-    # "deny": a forbid policy that errors denies; "skip": Cedar's semantics (it is skipped)
-    forbid_errors: str = "deny"
-    # Attributes request properties may set on a stored entity: "attr" (any type) or
-    # "type.attr" (AuthZEN type). Any other property of a stored entity is ignored.
-    trusted_properties: frozenset[str] = frozenset()
-    evaluator: str = "native"  # "native" (pdp.cedar, cedarpy where it cannot) or "cedarpy"
+class EngineOptions(SettingsModel):
+    """What the engine takes from :class:`pdp.settings.Settings` (built by
+    :meth:`from_settings`; the defaults are the settings' own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    namespace: str = Field(default="", description="Cedar namespace of the AuthZEN types "
+                           "(PDP_NAMESPACE).")
+    action_properties_key: str = Field(
+        default="action_properties", description="The reserved context key action properties "
+        "are passed under (PDP_ACTION_PROPERTIES_KEY).")
+    entity_depth: int = Field(default=3, ge=0, description="How far the entity slice follows "
+                              "attributes and parents (PDP_ENTITY_DEPTH).")
+    decision_cache_bytes: int = Field(default=0, ge=0, description="Memory budget of the "
+                                      "decision cache; 0: no cache.")
+    closure_cache_size: int = Field(default=16_384, ge=0, description="Entity closures kept "
+                                    "across calls (0: none).")
+    type_names: TypeNames = Field(default=NO_TYPE_NAMES, description="AuthZEN types that are "
+                                  "not Cedar names (PDP_TYPE_NAMES).")
+    forbid_errors: str = Field(default="deny", pattern="^(deny|skip)$", description="'deny': a "
+                               "forbid policy that errors denies; 'skip': Cedar's semantics.")
+    trusted_properties: frozenset[str] = Field(
+        default=frozenset(), description="Attributes request properties may set on a stored "
+        "entity: 'attr' (any type) or 'type.attr' (AuthZEN type); any other property of a "
+        "stored entity is ignored.")
+    evaluator: str = Field(default="native", pattern="^(native|cedarpy)$", description="'native' "
+                           "(pdp.cedar, cedarpy where it cannot) or 'cedarpy'.")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, decision_cache: bool = True,

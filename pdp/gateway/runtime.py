@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import Field
 from starlette.requests import Request
 
 from pdp.coaz import DenialStyle, MappingOptions
@@ -38,7 +38,7 @@ from pdp.gateway.origin import origin_of
 from pdp.gateway.remote import RemoteDecider
 from pdp.gateway.sessions import SessionBindings, principal_of
 from pdp.gateway.upstream import HttpxTransport, Transport, Upstream
-from pdp.settings import Settings
+from pdp.settings import Settings, SettingsModel
 from pdp.tokens import (
     TokenValidator,
     protected_resource_metadata,
@@ -51,21 +51,27 @@ __all__ = ["GatewayConfig", "Gateway"]
 log = logging.getLogger("pdp.gateway")
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    upstream: str
-    public_url: str
-    path: str
-    resource: str
-    authorization_servers: tuple[str, ...]
-    max_body_bytes: int
-    max_batch: int
-    upstream_timeout: float
-    tools_file: Path | None
-    tools_ttl: float = 300.0
-    allowed_origins: tuple[str, ...] = ()
-    cors: bool = False
-    filter_tools: bool = False
+class GatewayConfig(SettingsModel):
+    """What the gateway takes from :class:`pdp.settings.Settings` (built by
+    :meth:`from_settings`, which derives the public URL and resource)."""
+
+    upstream: str = Field(description="The upstream MCP server's URL (PDP_GATEWAY_UPSTREAM).")
+    public_url: str = Field(description="The gateway's public origin.")
+    path: str = Field(description="The MCP endpoint's path.")
+    resource: str = Field(description="The protected resource identifier (RFC 9728).")
+    authorization_servers: tuple[str, ...] = Field(description="Authorization servers "
+                                                   "advertised in the resource metadata.")
+    max_body_bytes: int = Field(ge=1, description="Largest request body accepted.")
+    max_batch: int = Field(ge=1, description="Most messages in one JSON-RPC batch.")
+    upstream_timeout: float = Field(gt=0, description="Seconds an upstream call may take.")
+    tools_file: Path | None = Field(description="A tools/list answer read from a file "
+                                    "instead of the upstream.")
+    tools_ttl: float = Field(default=300.0, description="Seconds a fetched tool list is kept.")
+    allowed_origins: tuple[str, ...] = Field(default=(), description="Origins allowed to call "
+                                             "the gateway from a browser.")
+    cors: bool = Field(default=False, description="Answer CORS preflight requests.")
+    filter_tools: bool = Field(default=False, description="Hide from tools/list the tools "
+                               "the caller may not call.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -283,7 +283,7 @@ def _entity_list(value: Any, shown: str, what: str, label: str | None,
 def run_tests(compiled: CompiledPolicySet, files: Sequence[PolicyTestFile],
               options: EngineOptions | None = None) -> PolicyTestReport:
     """Decide every case of ``files`` against ``compiled``; never raises for a case."""
-    options = replace(options or EngineOptions(), decision_cache_bytes=0)
+    options = (options or EngineOptions()).model_copy(update={"decision_cache_bytes": 0})
     validator = EntityValidator(compiled.schema, compiled.schema_types)
     base = {e.uid: e for e in (StoredEntity.from_cedar_json(doc) for doc in compiled.entities)}
     results: list[CaseResult] = []
