@@ -88,6 +88,12 @@ class PDPService:
             self.decision_log.start()
         self.reloader.install_signal_handlers()
         self.reloader.start()
+        # The engine's state for the loaded set (the native code of a large set takes seconds
+        # to build): now, before the first request, which would otherwise wait for it.
+        try:
+            self.engine.refresh()
+        except PDPError as exc:  # the store's links unreachable: the first request retries
+            log.warning("the policy set is compiled on first use: %s", exc.message)
         # What start-up loaded (policy set, entities) lives as long as the process: keep the
         # cyclic GC from rescanning it, a pause that grows with the data (see pdp.service.reload).
         gc.freeze()
