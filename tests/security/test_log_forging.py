@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import socket
-import time
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +20,7 @@ from pdp.auth.keys import entry_for, new_key
 from pdp.logs import configure_logging, escape_text
 from pdp.settings import Settings
 from tests.conftest import POLICIES, launch_server
+from tests.waiting import wait_until
 
 FORGED = "2026-01-01 00:00:00,000 INFO pdp.http: serving policy set forged from /etc"
 
@@ -44,9 +44,8 @@ def test_a_path_with_newlines_and_escapes_cannot_forge_a_line() -> None:
         forged = FORGED.replace(" ", "%20").replace(",", "%2C")
         answer = _send(port, f"/access/v1/evaluation%0a{forged}%1b[2J%e2%80%ae")
         assert answer.startswith(b"HTTP/1.1 401")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "refused" not in server.log.read_text():
-            time.sleep(0.05)
+        wait_until(lambda: "refused" in server.log.read_text(), timeout=10,
+                   message="the log line")
     finally:
         server.stop()
     text = server.log.read_text()
