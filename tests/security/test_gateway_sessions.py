@@ -38,6 +38,7 @@ from tests.gateway.support import (
     make_gateway,
     messages_of,
 )
+from tests.waiting import wait_until
 
 UPSTREAM_TOKEN = "upstream-sessions-s3cret"
 MAX_BATCH = 5
@@ -240,9 +241,8 @@ def test_an_unknown_method_is_logged_escaped(stack: Stack, keys: Keys) -> None:
     forged = "x\n2026-01-01 00:00:00,000 INFO pdp.gateway: forged\x1b[2J"
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": forged}).encode()
     raw_request(stack.port, "POST", _mcp(token, ("MCP-Protocol-Version", "2025-06-18")), body)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and "forged" not in stack.gateway_log.read_text():
-        time.sleep(0.05)
+    wait_until(lambda: "forged" in stack.gateway_log.read_text(), timeout=10,
+               message="the log line")
     text = stack.gateway_log.read_text()
     assert "forged" in text
     assert not any(line.startswith("2026-01-01") for line in text.splitlines())
@@ -307,9 +307,8 @@ def test_the_gateway_honours_the_json_log_format(keys: Keys, tmp_path: Path) -> 
         token = keys.token(f"http://127.0.0.1:{port}/mcp")
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "no/such\nmethod"}).encode()
         raw_request(port, "POST", _mcp(token, ("MCP-Protocol-Version", "2025-06-18")), body)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "no/such" not in log.read_text():
-            time.sleep(0.05)
+        wait_until(lambda: "no/such" in log.read_text(), timeout=10,
+                   message="the log line")
     finally:
         stop_server(gateway)
     lines = log.read_text().splitlines()
