@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         default="native", description="Who evaluates the policies: `native` (pdp.cedar, "
         "Cedar's semantics compiled to Python; a policy set it does not compile is left to "
         "cedarpy) or `cedarpy` (Cedar itself, for every decision).")
+    http_lane: Literal["direct", "asgi"] = Field(
+        default="direct", description="How `pdp serve` answers POST to the decision "
+        "endpoints: `direct` (its HTTP protocol calls the same checks and endpoints as the "
+        "application, without an ASGI request: several times less CPU per request) or "
+        "`asgi` (through the application like every other request). Requests the direct "
+        "lane cannot answer exactly as the application would (bearer JWTs, Expect: "
+        "100-continue, pipelined behind another request) always go through ASGI.")
     bench_noop: Literal["on", "off"] = Field(
         default="off", description="Serve POST /bench/noop (reads the body, answers a fixed "
         "decision): the baseline the HTTP benchmark compares the AuthZEN endpoints with.")

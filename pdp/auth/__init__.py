@@ -136,10 +136,9 @@ class Authenticator:
             challenge=self.invalid_challenge if presented else self.missing_challenge,
             reason=reason)
 
-    async def authenticate(self, credentials: Credentials) -> Principal:
-        """The principal, or :class:`AuthenticationFailed` (401) / :class:`InsufficientScope`
-        (403) carrying the ``WWW-Authenticate`` challenge and, in ``reason``, why (for logs;
-        never the credential)."""
+    def _match(self, credentials: Credentials) -> Principal | tuple[str, bytes]:
+        """The principal an API key names, or the bearer token (and its digest) for the JWT
+        check; raises the refusal otherwise."""
         presented = credentials.presented(self._any_scheme)
         if presented is None:
             raise self._refuse("no credential" if credentials.authorization is None
@@ -152,6 +151,24 @@ class Authenticator:
             return Principal(name, self.kind)
         if self.jwt is None or not bearer or value.count(".") != 2:
             raise self._refuse("an unknown key", presented=True)
+        return value, digest
+
+    def authenticate_now(self, credentials: Credentials) -> Principal | None:
+        """:meth:`authenticate` where it needs no waiting: the principal of an API key, the
+        refusal of a missing or unknown credential, or None for a bearer JWT (whose check
+        may fetch keys: await :meth:`authenticate`)."""
+        found = self._match(credentials)
+        return found if isinstance(found, Principal) else None
+
+    async def authenticate(self, credentials: Credentials) -> Principal:
+        """The principal, or :class:`AuthenticationFailed` (401) / :class:`InsufficientScope`
+        (403) carrying the ``WWW-Authenticate`` challenge and, in ``reason``, why (for logs;
+        never the credential)."""
+        found = self._match(credentials)
+        if isinstance(found, Principal):
+            return found
+        value, digest = found
+        assert self.jwt is not None
         try:
             return Principal(await self.jwt.authenticate(value, digest), "jwt")
         except TokenError as exc:

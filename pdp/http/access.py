@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -25,11 +26,12 @@ from pdp.authzen import parse_evaluation, parse_json_body
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH
 from pdp.errors import BodyTooLarge, RequestTimeout
 from pdp.http.deadlines import Deadlines
-from pdp.http.responses import json_endpoint, json_response
+from pdp.http.responses import json_endpoint
 from pdp.service import PDPService
 
-__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "access_routes", "access_routes_of",
-           "body_endpoint", "read_body", "request_id", "wants_explanation"]
+__all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "BodyRequest", "DecisionEndpoint",
+           "access_routes", "access_routes_of", "body_endpoint", "decision_endpoints",
+           "explanation_asked", "read_body", "request_id", "wants_explanation"]
 
 EXPLAIN_HEADER = "x-pdp-explain"
 BENCH_NOOP_PATH = "/bench/noop"
@@ -80,7 +82,11 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
 
 
 def wants_explanation(request: Request, default: bool) -> bool:
-    value = request.headers.get(EXPLAIN_HEADER)
+    return explanation_asked(request.headers.get(EXPLAIN_HEADER), default)
+
+
+def explanation_asked(value: str | None, default: bool) -> bool:
+    """Whether an ``X-PDP-Explain`` header value (None: not sent) asks for an explanation."""
     return default if value is None else value.strip().lower() in _TRUE
 
 
@@ -90,8 +96,46 @@ def request_id(request: Request) -> str | None:
     return None if state is None else state.get("request_id")
 
 
-# (parsed JSON body, the request) → response body
-Handler = Callable[[Any, Request], dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class BodyRequest:
+    """What a decision endpoint reads of a request, whichever server path brought it."""
+
+    content_type: str | None
+    body: bytes
+    explain: str | None  # the X-PDP-Explain header, if sent
+    request_id: str | None  # the X-Request-ID header, if sent
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEndpoint:
+    """A decision endpoint without its framework: ``answer`` takes the request as read and
+    returns the JSON response body, or raises the error to answer with (translated by
+    :func:`~pdp.http.responses.error_parts`; anything else is a 500 saying ``failure``).
+    Served as a Starlette route (:func:`access_routes`) and by the server's direct lane
+    (:mod:`pdp.http.direct`)."""
+
+    path: str
+    name: str
+    answer: Callable[[BodyRequest], dict[str, Any]]
+    max_body_bytes: int
+    timeout: float
+    failure: str = "the decision could not be made"
+
+
+# (parsed JSON body, the request as read) → response body
+Handler = Callable[[Any, BodyRequest], dict[str, Any]]
+
+
+def _parsed(service: PDPService, handle: Handler) -> Callable[[BodyRequest], dict[str, Any]]:
+    settings = service.settings
+
+    def answer(request: BodyRequest) -> dict[str, Any]:
+        body = parse_json_body(request.content_type, request.body,
+                               max_bytes=settings.max_body_bytes,
+                               max_depth=settings.max_depth)
+        return handle(body, request)
+
+    return answer
 
 
 def body_endpoint(service: PDPService, handle: Handler, *, failure: str,
@@ -101,28 +145,35 @@ def body_endpoint(service: PDPService, handle: Handler, *, failure: str,
     :func:`~pdp.http.responses.json_endpoint` (an unexpected failure is a 500 saying
     ``failure``: the PEP denies). ``off_loop``: ``handle`` runs in a worker thread (work too
     long for the event loop)."""
-    settings = service.settings
-    deadlines = Deadlines(settings.request_timeout)
+    answer = _parsed(service, handle)
+    return _route_endpoint(answer, service.settings.max_body_bytes,
+                           service.settings.request_timeout, failure=failure,
+                           off_loop=off_loop)
 
-    async def answer(request: Request) -> dict[str, Any]:
-        raw = await read_body(request, settings.max_body_bytes, deadlines)
-        body = parse_json_body(request.headers.get("content-type"), raw,
-                               max_bytes=settings.max_body_bytes,
-                               max_depth=settings.max_depth)
+
+def _route_endpoint(answer: Callable[[BodyRequest], dict[str, Any]], limit: int,
+                    timeout: float, *, failure: str,
+                    off_loop: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    deadlines = Deadlines(timeout)
+
+    async def read(request: Request) -> dict[str, Any]:
+        raw = await read_body(request, limit, deadlines)
+        got = BodyRequest(request.headers.get("content-type"), raw,
+                           request.headers.get(EXPLAIN_HEADER), request_id(request))
         if off_loop:
-            return await run_in_threadpool(handle, body, request)
-        return handle(body, request)
+            return await run_in_threadpool(answer, got)
+        return answer(got)
 
-    return json_endpoint(answer, failure=failure)
+    return json_endpoint(read, failure=failure)
 
 
 def _evaluation(service: PDPService) -> Handler:
     explain = service.settings.explain
 
-    def handle(body: Any, request: Request) -> dict[str, Any]:
+    def handle(body: Any, request: BodyRequest) -> dict[str, Any]:
         return service.evaluation(parse_evaluation(body),
-                                  explain=wants_explanation(request, explain),
-                                  request_id=request_id(request))
+                                  explain=explanation_asked(request.explain, explain),
+                                  request_id=request.request_id)
 
     return handle
 
@@ -130,22 +181,30 @@ def _evaluation(service: PDPService) -> Handler:
 def _evaluations(service: PDPService) -> Handler:
     explain = service.settings.explain
 
-    def handle(body: Any, request: Request) -> dict[str, Any]:
-        return service.evaluations(body, explain=wants_explanation(request, explain),
-                                   request_id=request_id(request))
+    def handle(body: Any, request: BodyRequest) -> dict[str, Any]:
+        return service.evaluations(body, explain=explanation_asked(request.explain, explain),
+                                   request_id=request.request_id)
 
     return handle
 
 
-def _noop(service: PDPService) -> Callable[[Request], Awaitable[Response]]:
-    limit = service.settings.max_body_bytes
-    deadlines = Deadlines(service.settings.request_timeout)
+def _noop(request: BodyRequest) -> dict[str, Any]:
+    return {"decision": True}
 
-    async def noop(request: Request) -> Response:
-        await read_body(request, limit, deadlines)
-        return json_response({"decision": True})
 
-    return noop
+def decision_endpoints(service: PDPService) -> list[DecisionEndpoint]:
+    """The AuthZEN decision endpoints (and the benchmark's no-op when enabled)."""
+    settings = service.settings
+    limit, timeout = settings.max_body_bytes, settings.request_timeout
+    endpoints = [
+        DecisionEndpoint(EVALUATION_PATH, "access_evaluation",
+                         _parsed(service, _evaluation(service)), limit, timeout),
+        DecisionEndpoint(EVALUATIONS_PATH, "access_evaluations",
+                         _parsed(service, _evaluations(service)), limit, timeout),
+    ]
+    if settings.bench_noop == "on":  # the HTTP benchmark's baseline (benchmarks/)
+        endpoints.append(DecisionEndpoint(BENCH_NOOP_PATH, "bench_noop", _noop, limit, timeout))
+    return endpoints
 
 
 def access_routes_of(routes: Sequence[Route]) -> list[Route]:
@@ -154,15 +213,7 @@ def access_routes_of(routes: Sequence[Route]) -> list[Route]:
 
 
 def access_routes(service: PDPService) -> list[Route]:
-    routes = [
-        Route(EVALUATION_PATH, body_endpoint(service, _evaluation(service),
-                                             failure="the decision could not be made"),
-              methods=["POST"], name="access_evaluation"),
-        Route(EVALUATIONS_PATH, body_endpoint(service, _evaluations(service),
-                                              failure="the decision could not be made"),
-              methods=["POST"], name="access_evaluations"),
-    ]
-    if service.settings.bench_noop == "on":  # the HTTP benchmark's baseline (benchmarks/)
-        routes.append(Route(BENCH_NOOP_PATH, _noop(service), methods=["POST"],
-                            name="bench_noop"))
-    return routes
+    return [Route(e.path, _route_endpoint(e.answer, e.max_body_bytes, e.timeout,
+                                          failure=e.failure),
+                  methods=["POST"], name=e.name)
+            for e in decision_endpoints(service)]

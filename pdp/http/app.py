@@ -28,12 +28,13 @@ from pdp.errors import (
     NotFound,
     PDPError,
 )
-from pdp.http.access import access_routes, access_routes_of
+from pdp.http.access import access_routes, access_routes_of, decision_endpoints
 from pdp.http.admin import admin_router
 from pdp.http.apidocs import install_api_docs
 from pdp.http.auth import AuthenticationMiddleware
 from pdp.http.coaz import CoazEndpoints, coaz_docs, coaz_routes
-from pdp.http.exposure import ExposureMiddleware
+from pdp.http.direct import DirectLane
+from pdp.http.exposure import Exposure, ExposureMiddleware
 from pdp.http.lane import LanedFastAPI
 from pdp.http.metrics import HttpCollector, new_stats
 from pdp.http.middleware import ObservabilityMiddleware
@@ -206,14 +207,18 @@ def create_app(service: PDPService | None = None, *, lifespan: Lifespan | None =
     # HTTP metrics (so 401 and 429 are counted) → authentication → rate limit (keyed by the
     # principal authentication found) → timeout → routes.
     settings = service.settings
+    limiter = None if settings.rate_limit is None else RateLimiter(
+        settings.rate_limit, settings.rate_limit_burst)
     app.add_middleware(TimeoutMiddleware, timeout=settings.request_timeout,
                        exempt=[route.path for route in lean], body_only=("/admin/",))
-    if settings.rate_limit is not None:  # added before (so inside) authentication
-        app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(
-            settings.rate_limit, settings.rate_limit_burst))
+    if limiter is not None:  # added before (so inside) authentication
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(AuthenticationMiddleware, pep=pep_auth, admin=admin_auth,
                        admin_prefixes=playground_admin)
     app.add_middleware(ObservabilityMiddleware, stats=http_stats)
+    if not otel:  # the same endpoints and checks, for pdp serve's protocol (pdp.http.direct)
+        app.state.direct_lane = DirectLane.of(decision_endpoints(service), stats=http_stats,
+                                              pep=pep_auth, limiter=limiter)
     return app
 
 
@@ -259,8 +264,11 @@ def app_from_environment() -> FastAPI:
 
     app = create_app(service, lifespan=lifespan)
     # Outermost: the Host allow-list and the address each request actually arrived on.
-    app.add_middleware(ExposureMiddleware, settings=settings,
-                       authenticated=pep.enabled or settings.tls_client_ca is not None)
+    exposure = Exposure(settings, authenticated=pep.enabled or settings.tls_client_ca is not None)
+    app.add_middleware(ExposureMiddleware, exposure=exposure)
+    lane = getattr(app.state, "direct_lane", None)
+    if isinstance(lane, DirectLane) and settings.http_lane == "direct":  # see pdp.http.direct
+        app.direct_lane = lane.behind(exposure)  # type: ignore[attr-defined]
     return app
 
 

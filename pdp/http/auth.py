@@ -26,7 +26,7 @@ from pdp.http.access import BENCH_NOOP_PATH
 from pdp.http.responses import error_response
 
 __all__ = ["ADMIN_PREFIX", "AuthenticationMiddleware", "PEP_PREFIXES", "PUBLIC_PATHS",
-           "classify"]
+           "classify", "credentials_of", "log_refusal"]
 
 log = logging.getLogger("pdp.auth")
 
@@ -79,21 +79,31 @@ class AuthenticationMiddleware:
                                               "PDP_ADMIN_API_KEYS or PDP_ADMIN_TOKEN)")
             await error_response(refusal)(scope, receive, send)
             return
-        authorization = api_key = None
-        for name, value in scope["headers"]:
-            if name == _AUTHORIZATION:
-                if authorization is None:
-                    authorization = value.decode("latin-1")
-            elif name == _API_KEY and api_key is None:
-                api_key = value.decode("latin-1")
         try:
-            principal = await authenticator.authenticate(Credentials(authorization, api_key))
+            principal = await authenticator.authenticate(credentials_of(scope))
         except PDPError as exc:
-            client = scope.get("client")
-            log.log(logging.WARNING if exc.status >= 500 else logging.INFO,
-                    "%s %s refused (%s): %s", scope.get("method"), path,
-                    client[0] if client else "-", getattr(exc, "reason", exc.message))
+            log_refusal(scope, exc)
             await error_response(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def credentials_of(scope: Scope) -> Credentials:
+    """The credentials a request presents (the first of each header)."""
+    authorization = api_key = None
+    for name, value in scope["headers"]:
+        if name == _AUTHORIZATION:
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == _API_KEY and api_key is None:
+            api_key = value.decode("latin-1")
+    return Credentials(authorization, api_key)
+
+
+def log_refusal(scope: Scope, exc: PDPError) -> None:
+    """Log why a request was refused (never the credential)."""
+    client = scope.get("client")
+    log.log(logging.WARNING if exc.status >= 500 else logging.INFO,
+            "%s %s refused (%s): %s", scope.get("method"), scope.get("path"),
+            client[0] if client else "-", getattr(exc, "reason", exc.message))

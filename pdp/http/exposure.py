@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pdp.auth import is_loopback
-from pdp.errors import HostNotAllowed, NotExposed
+from pdp.errors import HostNotAllowed, NotExposed, PDPError
 from pdp.http.responses import error_response
 from pdp.settings import Settings
 
-__all__ = ["ExposureMiddleware", "allowed_hosts", "host_of"]
+__all__ = ["Exposure", "ExposureMiddleware", "allowed_hosts", "host_of"]
 
 log = logging.getLogger("pdp.http")
 
@@ -67,18 +67,18 @@ def _matches(host: str, patterns: Sequence[str]) -> bool:
     return host.startswith("127.") and "127.0.0.1" in patterns
 
 
-class ExposureMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings, authenticated: bool) -> None:
-        self.app = app
+class Exposure:
+    """The two checks above, for one served application: :meth:`refusal` says whether a
+    request (its ASGI scope: ``server`` and ``headers``) is refused."""
+
+    def __init__(self, settings: Settings, *, authenticated: bool) -> None:
         self.hosts = allowed_hosts(settings, authenticated)
         self.open = authenticated or settings.allow_unauthenticated
         self._warned: set[str] = set()
         self._loopback: dict[str, bool] = {}  # per local address (few): no parse per request
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def refusal(self, scope: Scope) -> PDPError | None:
+        """The error to answer ``scope`` with (logged), or None: it may be answered."""
         if not self.open:
             server = scope.get("server")
             if server and server[1] is not None and not self._is_loopback(str(server[0])):
@@ -88,19 +88,15 @@ class ExposureMiddleware:
                     log.error("refusing requests on %s: no PEP credentials are configured and "
                               "it is not a loopback address (set PDP_API_KEYS, a PEP JWKS or "
                               "PDP_TLS_CLIENT_CA, or PDP_ALLOW_UNAUTHENTICATED=true)", address)
-                await error_response(NotExposed(
-                    "this PDP answers without credentials on loopback addresses only"))(
-                    scope, receive, send)
-                return
+                return NotExposed(
+                    "this PDP answers without credentials on loopback addresses only")
         if self.hosts != ("*",):
             host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
             if not _matches(host_of(host), self.hosts):
                 log.info("refused a request for host %r (PDP_ALLOWED_HOSTS)", host)
-                await error_response(HostNotAllowed(
-                    "the Host header names a host this PDP does not serve "
-                    "(PDP_ALLOWED_HOSTS)"))(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return HostNotAllowed("the Host header names a host this PDP does not serve "
+                                      "(PDP_ALLOWED_HOSTS)")
+        return None
 
     def _is_loopback(self, address: str) -> bool:
         known = self._loopback.get(address)
@@ -109,3 +105,19 @@ class ExposureMiddleware:
             if len(self._loopback) < 64:
                 self._loopback[address] = known
         return known
+
+
+class ExposureMiddleware:
+    """:class:`Exposure`'s checks on every HTTP request through the application."""
+
+    def __init__(self, app: ASGIApp, *, exposure: Exposure) -> None:
+        self.app = app
+        self.exposure = exposure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self.exposure.refusal(scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

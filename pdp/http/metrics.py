@@ -6,7 +6,9 @@ request path).
   reaching the application to the response sent (recorded by
   :class:`pdp.http.middleware.ObservabilityMiddleware`);
 * ``pdp_http_requests_total{endpoint,status}`` (counter): responses by HTTP status (401, 413
-  and 429 included).
+  and 429 included);
+* ``pdp_http_direct_requests_total{endpoint}`` (counter): of those, the ones ``pdp serve``'s
+  direct lane answered (:mod:`pdp.http.direct`).
 
 ``endpoint`` is ``evaluation``, ``evaluations``, ``search_subject``, ``search_resource``,
 ``search_action``, ``coaz_map`` or ``coaz_authorize``; other paths are not measured.
@@ -48,12 +50,13 @@ _BOUNDS_NS = tuple(int(b * 1e9) for b in HTTP_LATENCY_BOUNDS)
 class EndpointStats:
     """One endpoint's counts: plain integers, updated on the event loop's thread."""
 
-    __slots__ = ("buckets", "sum_ns", "statuses")
+    __slots__ = ("buckets", "sum_ns", "statuses", "direct")
 
     def __init__(self) -> None:
         self.buckets: list[int] = [0] * (len(_BOUNDS_NS) + 1)  # not cumulative
         self.sum_ns = 0
         self.statuses: dict[int, int] = {}
+        self.direct = 0  # of them answered by the server's direct lane (pdp.http.direct)
 
     def observe(self, elapsed_ns: int, status: int) -> None:
         self.sum_ns += elapsed_ns
@@ -78,7 +81,12 @@ class HttpCollector(Collector):
         requests = CounterMetricFamily("pdp_http_requests",
                                        "HTTP responses per decision endpoint and status.",
                                        labels=["endpoint", "status"])
+        direct = CounterMetricFamily(
+            "pdp_http_direct_requests",
+            "Of those responses, the ones the server's direct lane answered "
+            "(PDP_HTTP_LANE=direct).", labels=["endpoint"])
         for name, stats in sorted(self._stats.items()):
+            direct.add_metric([name], stats.direct)
             running = 0
             buckets: list[tuple[str, float]] = []
             for bound, count in zip(bounds, list(stats.buckets), strict=True):
@@ -89,3 +97,4 @@ class HttpCollector(Collector):
                 requests.add_metric([name, str(status)], count)
         yield latency
         yield requests
+        yield direct

@@ -9,6 +9,9 @@
 * **Graceful stop**: at SIGTERM uvicorn closes every connection not inside a request; one
   whose next request has begun arriving (part of its head is here) is kept until that request
   is answered, within the head deadline and ``PDP_SHUTDOWN_TIMEOUT``.
+* **The direct lane**: ``POST`` to the decision endpoints is answered here, from the parsed
+  bytes, by the application's :class:`~pdp.http.direct.DirectLane` (its checks and why are
+  described there); anything the lane declines goes to the application through ASGI.
 
 :class:`GuardedConfig` is the uvicorn configuration that carries the two limits and selects
 this protocol (a class at module level, so that worker processes can unpickle it).
@@ -20,8 +23,11 @@ import asyncio
 import logging
 from typing import Any
 
+import httptools
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from pdp.http.direct import DirectLane, DirectRequest, Reply
 
 __all__ = ["GuardedConfig", "GuardedHttpToolsProtocol"]
 
@@ -55,6 +61,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._too_large = False
         self._begun = False  # a request's first bytes are here, its response is not sent
         self._stopping = False
+        self._lane = _lane_of(config)
+        self._direct: DirectRequest | None = None  # a request the lane is collecting
+        self._direct_keep_alive = True
+        self._direct_done = False  # answered early (413, 408): the rest of it is dropped
+        self._direct_timer: asyncio.TimerHandle | None = None
 
     # -- the head deadline ------------------------------------------------------------------
 
@@ -84,6 +95,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_direct_timer()
+        self._direct = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -111,6 +124,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._cancel_head_timer()
+        if self._lane is not None and self._take_direct(self._lane):
+            return
         super().on_headers_complete()
         if self._stopping and self.cycle is not None:
             self.cycle.keep_alive = False  # answer it, then close
@@ -136,8 +151,119 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def shutdown(self) -> None:
+        if self._direct is not None:
+            self._stopping = True  # the lane is reading a request: answer it, then close
+            return
         between = self.cycle is None or self.cycle.response_complete
         if between and self._begun and self._in_head:
             self._stopping = True  # a request is arriving: answer it, then close
             return
         super().shutdown()
+
+    # -- the direct lane --------------------------------------------------------------------
+
+    def _take_direct(self, lane: DirectLane) -> bool:
+        """Whether the lane takes the request whose head just ended (else the application
+        answers it, through ASGI)."""
+        parser = self.parser
+        if (parser.get_method() != b"POST" or self.expect_100_continue
+                or parser.should_upgrade() or self.pipeline
+                or (self.cycle is not None and not self.cycle.response_complete)):
+            return False
+        parsed = httptools.parse_url(self.url)
+        path: bytes = parsed.path
+        if path not in lane.endpoints:
+            return False
+        scope: Any = self.scope
+        version = parser.get_http_version()
+        scope["method"] = "POST"
+        if version != "1.1":
+            scope["http_version"] = version
+        scope["path"] = path.decode("ascii")
+        scope["raw_path"] = path
+        scope["query_string"] = parsed.query or b""
+        admitted = lane.admit(scope, path)
+        if admitted is None:
+            return False
+        self._direct_keep_alive = version != "1.0" and parser.should_keep_alive()
+        self._direct_done = False
+        self._direct = admitted
+        if admitted.at_once:
+            self._direct_reply(lane.respond(admitted), close=True)
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._direct is not None and self._direct_timer is None and not self._direct_done:
+            # the body is still arriving: bounded like the application's body reads
+            self._direct_timer = self.loop.call_later(self._direct.timeout,
+                                                      self._direct_expired)
+
+    def on_body(self, body: bytes) -> None:
+        direct = self._direct
+        if direct is None:
+            super().on_body(body)
+            return
+        if self._direct_done or self._lane is None:
+            return
+        refusal = self._lane.receive(direct, body)
+        if refusal is not None:
+            self._direct_reply(refusal, close=True)
+
+    def on_message_complete(self) -> None:
+        direct = self._direct
+        if direct is None:
+            super().on_message_complete()
+            return
+        self._direct = None
+        self._cancel_direct_timer()
+        if self._direct_done:  # answered already
+            self.on_response_complete()
+            return
+        assert self._lane is not None
+        self._direct_reply(self._lane.respond(direct), close=False)
+        self.on_response_complete()
+
+    def _direct_expired(self) -> None:
+        self._direct_timer = None
+        if self._direct is None or self._direct_done or self._lane is None:
+            return
+        self._direct_reply(self._lane.expired(self._direct), close=True)
+
+    def _cancel_direct_timer(self) -> None:
+        if self._direct_timer is not None:
+            self._direct_timer.cancel()
+            self._direct_timer = None
+
+    def _direct_reply(self, reply: Reply, *, close: bool) -> None:
+        status, headers, body = reply
+        self._direct_done = True
+        close = close or self._stopping or not self._direct_keep_alive
+        parts = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            parts += [name, b": ", value, b"\r\n"]
+        for name, value in headers:
+            parts += [name, b": ", value, b"\r\n"]
+        parts += [b"content-length: ", str(len(body)).encode(), b"\r\n"]
+        if close:
+            parts.append(b"connection: close\r\n")
+        parts += [b"\r\n", body]
+        self.transport.write(b"".join(parts))
+        if close:
+            self._cancel_direct_timer()
+            self.transport.close()
+        elif self.flow.write_paused:  # the client is not reading: stop reading its requests
+            self.flow.pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.cycle is None or self.cycle.response_complete:
+            self.flow.resume_reading()
+
+
+def _lane_of(config: uvicorn.Config) -> DirectLane | None:
+    """The loaded application's direct lane, if the application is served as it was built."""
+    if config.root_path or config.limit_concurrency is not None:
+        return None
+    lane = getattr(config.loaded_app, "direct_lane", None)
+    return lane if isinstance(lane, DirectLane) else None

@@ -15,11 +15,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pdp.errors import RateLimited
+from pdp.errors import PDPError, RateLimited
 from pdp.http.responses import error_response
 from pdp.ratelimit import RateLimiter
 
-__all__ = ["LIMITED_PREFIXES", "RateLimitMiddleware", "client_key"]
+__all__ = ["LIMITED_PREFIXES", "RateLimitMiddleware", "client_key", "rate_refusal"]
 
 LIMITED_PREFIXES = ("/access/v1/", "/coaz/v1/")
 
@@ -36,19 +36,28 @@ def client_key(scope: Scope) -> str:
     return f"ip:{client[0] if client else 'unknown'}"
 
 
+def rate_refusal(limiter: RateLimiter, scope: Scope) -> PDPError | None:
+    """The 429 to answer ``scope`` with when its client is over the limit, else None (a
+    token is taken)."""
+    if not scope["path"].startswith(LIMITED_PREFIXES):
+        return None
+    wait = limiter.take(client_key(scope))
+    if not wait:
+        return None
+    seconds = max(1, math.ceil(wait))
+    return RateLimited(f"more than {limiter.rate:g} requests per second (burst "
+                       f"{limiter.burst}); retry after {seconds} s", retry_after=seconds)
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(LIMITED_PREFIXES):
-            wait = self.limiter.take(client_key(scope))
-            if wait:
-                seconds = max(1, math.ceil(wait))
-                response = error_response(RateLimited(
-                    f"more than {self.limiter.rate:g} requests per second (burst "
-                    f"{self.limiter.burst}); retry after {seconds} s", retry_after=seconds))
-                await response(scope, receive, send)
+        if scope["type"] == "http":
+            refusal = rate_refusal(self.limiter, scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

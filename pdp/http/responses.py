@@ -21,8 +21,8 @@ from starlette.responses import Response
 
 from pdp.errors import AuthenticationFailed, InsufficientScope, PDPError
 
-__all__ = ["JSON", "NO_STORE", "error_answer", "error_response", "json_endpoint",
-           "json_response"]
+__all__ = ["JSON", "NO_STORE", "error_answer", "error_parts", "error_response",
+           "json_endpoint", "json_response"]
 
 log = logging.getLogger("pdp.http")
 
@@ -38,7 +38,7 @@ def json_response(body: Any, status: int = 200,
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
-def error_response(exc: PDPError) -> Response:
+def _error_headers(exc: PDPError) -> dict[str, str]:
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)  # StoreUnavailable, timeouts, 429
     if retry_after is not None:
@@ -47,21 +47,32 @@ def error_response(exc: PDPError) -> Response:
         headers["WWW-Authenticate"] = exc.challenge
     elif exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="authzen"'
-    return json_response(exc.to_dict(), exc.status, headers)
+    headers["Cache-Control"] = "no-store"
+    return headers
+
+
+def error_response(exc: PDPError) -> Response:
+    return json_response(exc.to_dict(), exc.status, _error_headers(exc))
+
+
+def error_parts(exc: Exception, method: str, path: str, *,
+                failure: str = "the request failed") -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and JSON body answering ``exc``, raised while answering ``method``
+    ``path`` (see the module); a server error is logged."""
+    if isinstance(exc, PDPError):
+        if exc.status >= 500:
+            log.error("%s %s failed: %s", method, path, exc.message)
+        headers = _error_headers(exc)
+        return exc.status, headers, orjson.dumps(exc.to_dict())
+    log.error("%s %s failed", method, path, exc_info=exc)
+    return 500, dict(NO_STORE), orjson.dumps({"error": "internal_error", "message": failure})
 
 
 def error_answer(request: Request, exc: Exception, *,
                  failure: str = "the request failed") -> Response:
     """The answer to ``exc`` raised while answering ``request`` (see the module)."""
-    if isinstance(exc, PDPError):
-        if exc.status >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        response = error_response(exc)
-    else:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        response = json_response({"error": "internal_error", "message": failure}, 500)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    status, headers, body = error_parts(exc, request.method, request.url.path, failure=failure)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
 def json_endpoint(handle: Callable[[Request], Awaitable[Any]], *, failure: str) -> Endpoint:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pdp.authzen.metadata import SEARCH_ACTION_PATH, SEARCH_RESOURCE_PATH, SEARCH_SUBJECT_PATH
-from pdp.http.access import body_endpoint, request_id
+from pdp.http.access import BodyRequest, body_endpoint
 from pdp.http.openapi import DocumentedRoute
 from pdp.http.schemas import ActionModel, ResourceModel, SubjectModel
 from pdp.search import SearchKind
@@ -29,8 +29,8 @@ log = logging.getLogger("pdp.http")
 
 
 def _endpoint(service: PDPService, kind: SearchKind) -> Callable[[Request], Awaitable[Response]]:
-    def handle(body: Any, request: Request) -> dict[str, Any]:
-        return service.search(kind, body, request_id=request_id(request))
+    def handle(body: Any, request: BodyRequest) -> dict[str, Any]:
+        return service.search(kind, body, request_id=request.request_id)
 
     # a search decides up to PDP_MAX_SEARCH_SCAN candidates: not on the event loop
     return body_endpoint(service, handle, failure="the search could not be made", off_loop=True)
