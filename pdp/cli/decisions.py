@@ -25,6 +25,8 @@ from typing import Any
 from pdp.cli.datadir import warn_if_new_database
 from pdp.cli.text import plain
 from pdp.decision_log import DecisionFilter, DecisionReader, parse_time
+from pdp.decision_log.ingest import catch_up
+from pdp.decision_log.writer import SPOOL_DIR
 from pdp.entities.database import open_database, sqlite_url
 from pdp.errors import InvalidField, PDPError
 from pdp.settings import Settings
@@ -69,7 +71,19 @@ def _reader(args: argparse.Namespace) -> DecisionReader:
     url = args.url or settings.decision_log_url or sqlite_url(
         settings.data_dir / "decisions.db")
     warn_if_new_database(url, "decision log", settings.data_dir)
-    return DecisionReader(open_database(url))
+    db = open_database(url)
+    if args.url is None:  # the server's database: feed it what its segments hold first
+        spool = settings.data_dir / SPOOL_DIR
+        try:
+            fed = catch_up(db, spool)
+        except OSError as exc:
+            fed, reason = False, str(exc)
+        else:
+            reason = "the database or a feeder did not answer"
+        if not fed:
+            print(f"pdp decisions: decisions still spooled in {spool} may be missing "
+                  f"({reason})", file=sys.stderr)
+    return DecisionReader(db)
 
 
 def _filters(args: argparse.Namespace) -> DecisionFilter:

@@ -2,7 +2,8 @@
 
 Feeding segments into SQL (:mod:`pdp.decision_log.ingest`) is the decision log's only heavy
 work. In a thread of the serving process it shares the interpreter lock with the decisions;
-in a process of its own it shares at most a core, at a lower CPU priority (``os.nice``), and
+in a process of its own it shares at most a core, at the lowest CPU priority
+(``SCHED_IDLE`` on Linux, else niceness 19: :mod:`pdp.decision_log.priority`), and
 the serving process keeps only the cheap part (queueing lines and appending them to its
 segment). ``PDP_DECISION_LOG_INGEST=process`` (the default) runs it so: each serving process
 starts one feeder (``python -m pdp.decision_log``) and supervises it.
@@ -42,6 +43,7 @@ import orjson
 from pydantic import Field
 
 from pdp.decision_log.ingest import Ingester
+from pdp.decision_log.priority import lowest_priority
 from pdp.entities.database import open_database
 from pdp.logs import make_handler
 from pdp.settings import SettingsModel
@@ -65,7 +67,6 @@ class FeederConfig(SettingsModel):
     retry_interval: float = Field(description="Seconds before a failed write is tried again.")
     drain_timeout: float = Field(description="Seconds it may take to feed what is left when "
                                  "told to stop.")
-    niceness: int = Field(description="Added to the process's niceness (os.nice).")
     log_format: str = Field(default="text", description="'text' or 'json' (PDP_LOG_FORMAT).")
     log_level: str = Field(default="INFO", description="Its log level.")
 
@@ -219,8 +220,7 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with contextlib.suppress(OSError):
-        os.nice(config.niceness)
+    lowest_priority()  # SQL ingest yields a busy core entirely; the segments hold the lag
     out = sys.stdout.buffer.fileno()
     os.set_blocking(out, False)
     db = open_database(config.url, busy_timeout=1.0, keep_open=True)

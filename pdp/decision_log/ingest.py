@@ -34,7 +34,7 @@ from pdp.decision_log.segments import abandoned, complete_lines, is_sealed, segm
 from pdp.entities.database import Database, migrate
 from pdp.errors import StoreUnavailable
 
-__all__ = ["Ingester", "LOCK_FILE"]
+__all__ = ["Ingester", "LOCK_FILE", "catch_up"]
 
 log = logging.getLogger("pdp.decision_log")
 
@@ -277,3 +277,19 @@ def _malformed(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return detail[0] if detail else type(exc).__name__
+
+
+def catch_up(db: Database, directory: Path, timeout: float = 5.0) -> bool:
+    """Feed into ``db`` every complete line the segments in ``directory`` hold that it does not
+    have yet, so that a reader sees every decision spooled so far even while the feeders wait
+    for an idle core. True when nothing is left unfed; False if the database failed or another
+    round (a feeder's) still held the ingest lock after ``timeout`` seconds."""
+    if not directory.is_dir():
+        return True
+    ingester = Ingester(db, directory, retention=timedelta.max, purge_interval=float("inf"))
+    give_up_at = time.monotonic() + timeout
+    while not ingester.run_once(wait=True):
+        if ingester.last_error is not None or time.monotonic() >= give_up_at:
+            return False
+        time.sleep(0.02)  # a feeder's round is under way: it ends within one chunk
+    return True

@@ -76,6 +76,10 @@ _CANONICAL = orjson.OPT_SORT_KEYS
 # How a ``hashed`` line without context and properties ends: the last three items of the
 # array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
 _NOTHING_PERSONAL = b',null,null,"hashed"]'
+# Digests remembered by the spool thread (canonical JSON -> digest), at most this many.
+# only of values up to that size: about 1 MB at most.
+_DIGESTS_KEPT = 4096
+_DIGEST_KEPT_BYTES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,7 @@ class DecisionLog:
         self._own_spool = spool_dir is None
         self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
                         if personal_data == "hashed" else None)
+        self._digests: dict[bytes, str] = {}  # used by the spool thread only
         self._queue: deque[tuple[int, bytes]] = deque()
         self._lock = threading.Lock()
         self._size = 0  # rows accepted and not yet spooled (queued or being written)
@@ -306,7 +311,7 @@ class DecisionLog:
             retention_days=self._retention.total_seconds() / 86400,
             purge_interval=self._purge_interval, flush_interval=self._flush_interval,
             retry_interval=self._retry_interval, drain_timeout=self._drain_timeout,
-            niceness=INGEST_NICENESS, log_format=self._log_setup[0],
+            log_format=self._log_setup[0],
             log_level=self._log_setup[1])
 
     def close(self) -> None:
@@ -463,16 +468,29 @@ class DecisionLog:
         their canonical JSON (keys sorted)."""
         if line.endswith(_NOTHING_PERSONAL):  # no context, no properties: nothing to digest
             return line + b"\n"
-        hasher = self._hasher
-        assert hasher is not None
         r = orjson.loads(line)
         context, props = r[16], r[17]
         if context is not None:
-            r[16] = hasher.digest(orjson.dumps(context, option=_CANONICAL))
+            r[16] = self._digest(context)
         if props is not None:
-            r[17] = {name: hasher.digest(orjson.dumps(v, option=_CANONICAL))
-                     for name, v in props.items()}
+            r[17] = {name: self._digest(v) for name, v in props.items()}
         return orjson.dumps(r, option=_LINE)
+
+    def _digest(self, value: Any) -> str:
+        """The digest of ``value``'s canonical JSON, remembered: the same contexts and
+        properties (an empty context, a batch's shared subject) recur from decision to
+        decision, and an HMAC costs more than the lookup."""
+        data = orjson.dumps(value, option=_CANONICAL)
+        hasher = self._hasher
+        assert hasher is not None
+        if len(data) > _DIGEST_KEPT_BYTES:
+            return hasher.digest(data)
+        found = self._digests.get(data)
+        if found is None:
+            if len(self._digests) >= _DIGESTS_KEPT:
+                self._digests.clear()
+            found = self._digests[data] = hasher.digest(data)
+        return found
 
     def _append(self, writer: SegmentWriter, pending: list[tuple[int, bytes]]) -> int:
         """Append the pending lines; the number of rows appended (0 and kept on failure)."""

@@ -100,3 +100,14 @@ def test_closing_feeds_everything_accepted_then_stops_the_feeder(
     assert log.stats().written == 200
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped: the feeder exited
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_feeder_runs_at_the_lowest_cpu_priority_so_it_never_takes_a_busy_core(
+        process_logs: Callable[..., DecisionLog]) -> None:
+    log = process_logs()
+    log.start()
+    pid = feeder_pid(log)
+    decide(log, "idle", 5)
+    wait_until(lambda: log.stats().written == 5)  # it has set itself up and fed a round
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE

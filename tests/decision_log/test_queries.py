@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 
 from pdp.cli import main
 from pdp.decision_log import DecisionLog
+from pdp.decision_log.segments import SegmentWriter
+from pdp.decision_log.writer import SPOOL_DIR
 from pdp.entities.database import open_database
 from pdp.http import create_app
 from pdp.service import PDPService
@@ -131,3 +136,22 @@ async def test_pdp_decisions_tail_and_query_print_json_lines(
     assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["r1"]
     assert main(["decisions", "query", "--url", backend.url, "--since", "nonsense"]) == 2
     assert "--since must be an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_pdp_decisions_feeds_what_is_spooled_before_reading_so_it_never_lags(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A record in a segment file, not yet fed (the feeder yields a busy core), is found."""
+    monkeypatch.delenv("PDP_DECISION_LOG_URL", raising=False)
+    writer = SegmentWriter(tmp_path / SPOOL_DIR)
+    writer.append(orjson.dumps(
+        ["evaluation", time.time(), "spooled-only", None, "user", "u", "view", "doc", "d", True,
+         "permit", [], [], "v1", 0.001, None, None, None, "hashed"],
+        option=orjson.OPT_APPEND_NEWLINE))
+    writer.close()
+    assert main(["decisions", "query", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["spooled-only"]
+    assert main(["decisions", "tail", "--data-dir", str(tmp_path)]) == 0  # fed exactly once
+    out = capsys.readouterr().out
+    assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["spooled-only"]
