@@ -24,6 +24,7 @@ from pdp.errors import (
 __all__ = ["check_content_type", "load_json", "parse_json_body", "nesting_depth"]
 
 _WHITESPACE = b" \t\r\n"
+_RECURSIVE_LIMIT = 200  # deepest limit measured by recursion (Python's own limit is ~1000)
 
 
 def load_json(body: bytes | str) -> Any:
@@ -83,7 +84,21 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def nesting_depth(value: Any, limit: int) -> int:
-    """Depth of nested arrays/objects, stopping as soon as ``limit`` is exceeded."""
+    """Depth of nested arrays/objects, stopping as soon as ``limit`` is exceeded (then the
+    answer is ``limit + 1``).
+
+    Recursive while the limit keeps it well inside the interpreter's recursion limit (every
+    configured depth in practice), else a walk with an explicit stack."""
+    if limit > _RECURSIVE_LIMIT:
+        return _depth_with_stack(value, limit)
+    if isinstance(value, dict):
+        return _depth(value.values(), 1, limit)
+    if isinstance(value, list):
+        return _depth(value, 1, limit)
+    return 0
+
+
+def _depth_with_stack(value: Any, limit: int) -> int:
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -99,6 +114,26 @@ def nesting_depth(value: Any, limit: int) -> int:
             if deepest > limit:
                 return deepest
         stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return deepest
+
+
+def _depth(children: Iterable[Any], depth: int, limit: int) -> int:
+    """Depth of a container at ``depth`` with these children, depth first, allocating
+    nothing per leaf; the recursion never goes past ``limit + 1`` levels."""
+    if depth > limit:
+        return depth
+    deepest = depth
+    for child in children:
+        if isinstance(child, dict):
+            found = _depth(child.values(), depth + 1, limit)
+        elif isinstance(child, list):
+            found = _depth(child, depth + 1, limit)
+        else:
+            continue
+        if found > deepest:
+            deepest = found
+            if deepest > limit:
+                return deepest
     return deepest
 
 

@@ -8,19 +8,27 @@ single evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
-from pdp.authzen.evaluation import parse_evaluation
+from pdp.authzen.evaluation import parse_action, parse_context, parse_entity, parse_evaluation
 from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.errors import InvalidField, PDPError, RequestError, TooManyEvaluations
 
 __all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
            "item_error"]
 
-_KEYS = ("subject", "action", "resource", "context")
+_UNPARSED = object()
+# The parts of an evaluation in the order they are checked: the first bad one is the error.
+_PARTS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("subject", partial(parse_entity, field="subject")),
+    ("action", parse_action),
+    ("resource", partial(parse_entity, field="resource")),
+    ("context", parse_context),
+)
 
 
 class Semantic(StrEnum):
@@ -51,20 +59,38 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
         raise TooManyEvaluations(
             f"'evaluations' has {len(raw_items)} items; the limit is {max_items} "
             "(PDP_MAX_BATCH): split the batch", field="evaluations")
-    defaults = {k: body[k] for k in _KEYS if k in body}
+    defaults: dict[str, Any] = {}  # a default key's parsed part, or its error
     items: list[EvaluationRequest | PDPError] = []
     for i, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             items.append(InvalidField(f"evaluations[{i}] must be an object",
                                       field=f"evaluations[{i}]"))
             continue
-        merged = dict(defaults)
-        merged.update((k, raw[k]) for k in _KEYS if k in raw)
         try:
-            items.append(parse_evaluation(merged))
+            parts = [_part(key, parse, raw, body, defaults) for key, parse in _PARTS]
         except RequestError as exc:
             items.append(exc)
+            continue
+        items.append(EvaluationRequest(*parts))
     return EvaluationsRequest(tuple(items), semantic, single=False)
+
+
+def _part(key: str, parse: Callable[[Any], Any], raw: dict[str, Any], body: dict[str, Any],
+          defaults: dict[str, Any]) -> Any:
+    """The item's ``key`` parsed: its own value if it has the key (even null), else the
+    batch's default, parsed once per batch (a default's error is every such item's error)."""
+    if key in raw or key not in body:
+        return parse(raw.get(key))
+    parsed = defaults.get(key, _UNPARSED)
+    if parsed is _UNPARSED:
+        try:
+            parsed = parse(body[key])
+        except RequestError as exc:
+            parsed = exc
+        defaults[key] = parsed
+    if isinstance(parsed, RequestError):
+        raise parsed.with_traceback(None)
+    return parsed
 
 
 def _parse_semantic(options: Any) -> Semantic:
