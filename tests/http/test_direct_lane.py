@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from pdp.auth.keys import entry_for, new_key
+from tests.auth.conftest import PDP_AUDIENCE, PEP_ISSUER, PepTokens
 from tests.conftest import POLICIES, Server, launch_server
 
 KEY = new_key()
@@ -205,3 +206,25 @@ def test_the_rate_limit_applies_on_the_lane() -> None:
         server.stop()
     assert [s[0] for s in statuses] == [200, 200, 429]
     assert int(statuses[2][1]["retry-after"]) >= 1
+
+
+def test_a_bearer_jwt_is_left_to_the_application_which_checks_it(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tokens = PepTokens(tmp_path_factory.mktemp("lane-jwt"))
+    env = {**_env("direct"), "PDP_PEP_JWT_ISSUERS": PEP_ISSUER,
+           "PDP_PEP_JWT_AUDIENCE": PDP_AUDIENCE, "PDP_PEP_JWKS_FILE": str(tokens.jwks_file)}
+    server = launch_server(POLICIES / "todo", "--log-level", "warning", env=env)
+    try:
+        before = _direct_count(server, "evaluation")
+        good = _exchange(server, _request(key=None, headers={
+            "Authorization": f"Bearer {tokens.token()}"}))[0]
+        forged = _exchange(server, _request(key=None, headers={
+            "Authorization": f"Bearer {tokens.token(iss='https://evil.example.com')}"}))[0]
+        assert _direct_count(server, "evaluation") == before  # both went through ASGI
+        keyed = _exchange(server, _request())[0]
+        assert _direct_count(server, "evaluation") == before + 1
+    finally:
+        server.stop()
+    assert good[0] == 200 and json.loads(good[2]) == {"decision": True}
+    assert forged[0] == 401 and "invalid_token" in forged[1]["www-authenticate"]
+    assert keyed[0] == 200
