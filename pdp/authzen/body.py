@@ -53,13 +53,21 @@ def refuse_duplicates(raw: bytes, value: Any) -> None:
     every key was kept. Otherwise (a key was dropped, or ``\\u`` escapes, which can spell
     one key two ways) the text is read again pair by pair, which names the key."""
     if (b"\\" not in raw or b"\\u" not in raw) \
-            and raw.translate(None, _WHITESPACE).count(b'":') \
-            == orjson.dumps(value).count(b'":'):
+            and raw.translate(None, _WHITESPACE).count(b'":') == _written_keys(value):
         return
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
     except RecursionError:
         raise NestingTooDeep("JSON nesting is too deep", field="body") from None
+
+
+def _written_keys(value: Any) -> int:
+    """How many ``":`` orjson writes for ``value``; -1 (so the exact path decides) for a
+    value nested deeper than orjson writes (255 levels, under a raised PDP_MAX_DEPTH)."""
+    try:
+        return orjson.dumps(value).count(b'":')
+    except orjson.JSONEncodeError:
+        return -1
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
