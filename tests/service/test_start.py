@@ -22,7 +22,7 @@ def test_the_first_decision_after_start_compiles_nothing(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(native.PolicySet, "from_json", counting)
-    svc = service(policy_set(tmp_path / "set"), watch=False)
+    svc = service(policy_set(tmp_path / "set"), watch=False, evaluator="native")  # its compiler
     svc.start()
     try:
         assert len(compiled) == 1  # at start, not on the request path
