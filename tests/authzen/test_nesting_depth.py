@@ -3,7 +3,6 @@ and a body is refused for nesting exactly when the reference says it is too deep
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -12,28 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdp.authzen import nesting_depth, parse_json_body
+from pdp.authzen.body import _depth_with_stack as _reference_depth  # the former walk
 from pdp.errors import NestingTooDeep
-
-
-def _reference_depth(value: Any, limit: int) -> int:
-    """The former walk: a stack of (node, depth) pairs, stopping past ``limit``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return deepest
-
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet="ab{}[]\"", max_size=3),
