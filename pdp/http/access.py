@@ -30,7 +30,8 @@ from pdp.http.responses import json_endpoint
 from pdp.service import PDPService
 
 __all__ = ["BENCH_NOOP_PATH", "EXPLAIN_HEADER", "BodyRequest", "DecisionEndpoint",
-           "access_routes", "access_routes_of", "body_endpoint", "decision_endpoints",
+           "access_routes", "access_routes_of", "body_endpoint", "body_too_large",
+           "decision_endpoints", "declared_too_large",
            "explanation_asked", "read_body", "request_id", "wants_explanation"]
 
 EXPLAIN_HEADER = "x-pdp-explain"
@@ -43,10 +44,9 @@ async def read_body(request: Request, limit: int,
                     deadlines: Deadlines | None = None) -> bytes:
     """The body, refusing with 413 as soon as it grows past ``limit`` bytes, and with 408 if
     it has not all arrived by the deadline (with ``deadlines``; else the caller bounds it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}",
-                           field="body")
+    too_large = declared_too_large(request.headers.get("content-length"), limit)
+    if too_large is not None:
+        raise too_large
     # straight from the server: no stream object per request
     if deadlines is None:
         return await _receive_body(request.receive, limit)
@@ -62,6 +62,19 @@ async def read_body(request: Request, limit: int,
         deadlines.leave(task)
 
 
+def declared_too_large(declared: str | None, limit: int) -> BodyTooLarge | None:
+    """The 413 for a ``Content-Length`` header value over ``limit``, else None."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}",
+                            field="body")
+    return None
+
+
+def body_too_large(limit: int) -> BodyTooLarge:
+    """The 413 for a body that grew past ``limit`` bytes while arriving."""
+    return BodyTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
+
+
 async def _receive_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
@@ -72,7 +85,7 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
+            raise body_too_large(limit)
         if not message.get("more_body", False):
             if not chunks:
                 return chunk  # the usual case: the whole body in one message

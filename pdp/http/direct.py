@@ -34,11 +34,18 @@ from typing import Any
 import orjson
 
 from pdp.auth import Authenticator
-from pdp.errors import BodyTooLarge, PDPError, RequestTimeout
-from pdp.http.access import EXPLAIN_HEADER, BodyRequest, DecisionEndpoint
+from pdp.errors import PDPError, RequestTimeout
+from pdp.http.access import (
+    EXPLAIN_HEADER,
+    BodyRequest,
+    DecisionEndpoint,
+    body_too_large,
+    declared_too_large,
+)
 from pdp.http.auth import credentials_of, log_refusal
 from pdp.http.exposure import Exposure
-from pdp.http.metrics import ENDPOINTS, EndpointStats
+from pdp.http.metrics import EndpointStats, stats_by_path
+from pdp.http.middleware import request_id_of
 from pdp.http.ratelimit import rate_refusal
 from pdp.http.responses import error_parts
 from pdp.logs import REQUEST_ID
@@ -91,8 +98,8 @@ class DirectLane:
     @classmethod
     def of(cls, endpoints: Sequence[DecisionEndpoint], *, stats: Mapping[str, EndpointStats],
            pep: Authenticator, limiter: RateLimiter | None) -> DirectLane:
-        by_path = {path: stats[name] for path, name in ENDPOINTS.items()}
-        return cls({e.path.encode("ascii"): e for e in endpoints}, by_path, pep, limiter)
+        return cls({e.path.encode("ascii"): e for e in endpoints}, stats_by_path(stats), pep,
+                   limiter)
 
     def behind(self, exposure: Exposure) -> DirectLane:
         return replace(self, exposure=exposure)
@@ -108,13 +115,8 @@ class DirectLane:
         refusal = self.exposure.refusal(scope)
         if refusal is not None:
             return DirectRequest(endpoint, scope, 0, None, None, refusal, at_once=True)
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == _REQUEST_ID:
-                request_id = value
-                break
         request = DirectRequest(endpoint, scope, time.perf_counter_ns(),
-                                self.stats.get(endpoint.path), request_id)
+                                self.stats.get(endpoint.path), request_id_of(scope))
         if self.pep.enabled:
             try:
                 principal = self.pep.authenticate_now(credentials_of(scope))
@@ -128,11 +130,8 @@ class DirectLane:
         if self.limiter is not None:
             request.refusal = rate_refusal(self.limiter, scope)
         if request.refusal is None:
-            declared = _content_length(scope)
-            if declared is not None and declared > endpoint.max_body_bytes:
-                request.refusal = BodyTooLarge(f"request body is {declared} bytes; the limit "
-                                               f"is {endpoint.max_body_bytes}", field="body")
-                request.at_once = True  # not waiting for it: answered, connection closed
+            request.refusal = declared_too_large(_content_length(scope), endpoint.max_body_bytes)
+            request.at_once = request.refusal is not None  # not read: answered, closed
         return request
 
     def receive(self, request: DirectRequest, chunk: bytes) -> Reply | None:
@@ -141,9 +140,7 @@ class DirectLane:
             return None
         request.size += len(chunk)
         if request.size > request.limit:
-            return self._finish(request, _error(BodyTooLarge(
-                f"request body exceeds the limit of {request.limit} bytes", field="body"),
-                request.scope))
+            return self._finish(request, _error(body_too_large(request.limit), request.scope))
         request.chunks.append(chunk)
         return None
 
@@ -192,10 +189,10 @@ class DirectLane:
         return reply
 
 
-def _content_length(scope: Mapping[str, Any]) -> int | None:
+def _content_length(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else None
+            return str(value.decode("latin-1"))
     return None
 
 

@@ -30,7 +30,8 @@ from pdp.authzen.metadata import (
     SEARCH_SUBJECT_PATH,
 )
 
-__all__ = ["ENDPOINTS", "EndpointStats", "HttpCollector", "new_stats", "HTTP_LATENCY_BOUNDS"]
+__all__ = ["ENDPOINTS", "EndpointStats", "HttpCollector", "new_stats", "HTTP_LATENCY_BOUNDS",
+           "stats_by_path"]
 
 ENDPOINTS: Mapping[str, str] = {
     EVALUATION_PATH: "evaluation",
@@ -67,6 +68,11 @@ class EndpointStats:
 
 def new_stats() -> dict[str, EndpointStats]:
     return {name: EndpointStats() for name in ENDPOINTS.values()}
+
+
+def stats_by_path(stats: Mapping[str, EndpointStats]) -> dict[str, EndpointStats]:
+    """``stats`` (by endpoint name) keyed by the endpoint's path."""
+    return {path: stats[name] for path, name in ENDPOINTS.items()}
 
 
 class HttpCollector(Collector):

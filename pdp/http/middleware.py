@@ -19,10 +19,10 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pdp.http.metrics import ENDPOINTS, EndpointStats
+from pdp.http.metrics import EndpointStats, stats_by_path
 from pdp.logs import REQUEST_ID
 
-__all__ = ["ObservabilityMiddleware"]
+__all__ = ["ObservabilityMiddleware", "request_id_of"]
 
 _HEADER = b"x-request-id"
 
@@ -30,17 +30,13 @@ _HEADER = b"x-request-id"
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, stats: Mapping[str, EndpointStats]) -> None:
         self.app = app
-        self._by_path = {path: stats[name] for path, name in ENDPOINTS.items()}
+        self._by_path = stats_by_path(stats)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == _HEADER:
-                request_id = value
-                break
+        request_id = request_id_of(scope)
         stats = self._by_path.get(scope["path"])
         if request_id is None and stats is None:
             await self.app(scope, receive, send)
@@ -70,3 +66,11 @@ class ObservabilityMiddleware:
                 stats.observe(time.perf_counter_ns() - started, status)
             if token is not None:
                 REQUEST_ID.reset(token)
+
+
+def request_id_of(scope: Scope) -> bytes | None:
+    """The request's ``X-Request-ID`` header (the first), if sent."""
+    for name, value in scope["headers"]:
+        if name == _HEADER:
+            return value  # type: ignore[no-any-return]
+    return None
