@@ -33,7 +33,6 @@ queries.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import shutil
 import tempfile
@@ -52,6 +51,7 @@ from pdp.authzen.model import Decision, EvaluationRequest
 from pdp.decision_log.feeder import Feeder, FeederConfig, FeederStats
 from pdp.decision_log.ingest import Ingester
 from pdp.decision_log.personal import Hasher, load_key, redact
+from pdp.decision_log.priority import lower_thread_priority
 from pdp.decision_log.searched import Searched
 from pdp.decision_log.segments import SegmentWriter, segments
 from pdp.entities.database import Database, describe_url, open_database, sqlite_url
@@ -76,8 +76,8 @@ _CANONICAL = orjson.OPT_SORT_KEYS
 # How a ``hashed`` line without context and properties ends: the last three items of the
 # array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
 _NOTHING_PERSONAL = b',null,null,"hashed"]'
-# Digests remembered by the spool thread (canonical JSON -> digest), at most this many.
-# only of values up to that size: about 1 MB at most.
+# Digests remembered by the spool thread (canonical JSON -> digest): at most this many, and
+# only of values up to this size (about 1 MB at most).
 _DIGESTS_KEPT = 4096
 _DIGEST_KEPT_BYTES = 256
 
@@ -521,7 +521,7 @@ class DecisionLog:
     def _ingest_run(self) -> None:
         ingester = self._ingester
         assert ingester is not None
-        _lower_priority()
+        lower_thread_priority()
         while not self._spooled_all.is_set():
             ok = ingester.run_once()
             if ok:
@@ -536,18 +536,3 @@ class DecisionLog:
         give_up_at = time.monotonic() + self._drain_timeout
         while not ingester.run_once(wait=True) and time.monotonic() < give_up_at:
             time.sleep(min(self._retry_interval, 0.1))
-
-
-INGEST_NICENESS = 10
-
-
-def _lower_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads one by one): when the
-    SQL work and the serving thread share a core, decisions go first and the log catches up
-    from its segments when the core has time. Elsewhere, nothing changes."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)
-                       + INGEST_NICENESS)
-    except (AttributeError, OSError):
-        pass
