@@ -18,15 +18,34 @@ from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import EntityStore
 from pdp.policies.index import PolicySlice, SliceIndex
 
-__all__ = ["ClosureMemo", "Closures"]
+__all__ = ["ClosureMemo", "Closures", "Plan", "PlanKey"]
 
 # (generation, root, depth) or, for a root with request properties, and the properties
 _MemoKey = tuple[object, EntityUid, int] | tuple[object, EntityUid, int, bytes]
 _OVERLAY_MEMO_BYTES = 1024  # request properties larger than this are not memoised
+# (principal, action, resource, the principal's and the resource's request properties as
+# canonical JSON)
+PlanKey = tuple[EntityUid, EntityUid, EntityUid, bytes, bytes]
 
 
 _UNSEEN = object()
 _SELECT_MEMO = 16_384  # (principal, action, resource) slice choices kept per generation
+_PLAN_MEMO = 16_384  # plans kept per generation
+
+
+class Plan:
+    """What preparing a request found that depends only on its roots and request properties:
+    its policy slice (``None``: no policy's scope matches) and the closures of its entity
+    slice. Within one generation, every request with the same roots and properties (and no
+    entity references in its context) has the same plan. ``native``: the native evaluator's
+    store of the slice once built, with the action entities it was built with."""
+
+    __slots__ = ("chosen", "parts", "native")
+
+    def __init__(self, chosen: PolicySlice | None, parts: tuple[Closure, ...]) -> None:
+        self.chosen = chosen
+        self.parts = parts
+        self.native: tuple[tuple[bytes, ...], Any] | None = None
 
 
 class ClosureMemo:
@@ -67,7 +86,7 @@ class Closures:
     calls through the engine's memo when the store can say when it changes."""
 
     __slots__ = ("_store", "_provided", "_follow", "_tags", "_limit", "_memo", "_generation",
-                 "_local", "_trusted", "_selected")
+                 "_local", "_trusted", "_selected", "_plans")
 
     def __init__(self, store: EntityStore, provided: Mapping[EntityUid, StoredEntity],
                  follow: Collection[str], limit: int, memo: ClosureMemo | None,
@@ -85,11 +104,25 @@ class Closures:
         # the policy slices chosen for (principal, action, resource), when memoised
         self._selected: dict[tuple[EntityUid, EntityUid, EntityUid], PolicySlice | None] | \
             None = {} if memo is not None else None
+        self._plans: dict[PlanKey, Plan] | None = {} if memo is not None else None
 
     @property
     def memoised(self) -> bool:
         """Whether closures of stored entities are shared across calls (one generation)."""
         return self._memo is not None
+
+    def plan(self, key: PlanKey) -> Plan | None:
+        """The plan of a request with this key prepared before in this generation."""
+        plans = self._plans
+        return None if plans is None else plans.get(key)
+
+    def keep_plan(self, key: PlanKey, plan: Plan) -> None:
+        plans = self._plans
+        if plans is None:
+            return
+        if len(plans) >= _PLAN_MEMO:
+            plans.clear()
+        plans[key] = plan
 
     def get(self, uid: EntityUid, depth: int,
             overlay: dict[str, Any] | None = None) -> Closure:

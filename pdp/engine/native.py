@@ -98,7 +98,7 @@ class NativeEvaluator:
             try:
                 answer = authorize_one(
                     compiled, index, p.slice, p.principal, p.action, p.resource, p.context,
-                    _native_store(build, merge, p.parts, actions_json))
+                    _native_store(build, merge, p, actions_json))
             except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
                 log.error("cedar evaluation failed: %s", exc)
                 decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
@@ -220,9 +220,24 @@ class NativeEvaluator:
 
 
 def _native_store(build: StoreBuilder, merge: Callable[[Sequence[Store]], Store],
-                  parts: Sequence[Closure], actions_json: tuple[bytes, ...]) -> Store | None:
+                  prepared: Prepared, actions_json: tuple[bytes, ...]) -> Store | None:
     """A request's entities for the native evaluator: the union of its closures' stores
-    (request properties last). ``None`` when one of them is not native."""
+    (request properties last), kept with the request's plan. ``None`` when one of them is
+    not native."""
+    plan = prepared.plan
+    if plan is not None:
+        held = plan.native
+        if held is not None and held[0] is actions_json:
+            found: Store | None = held[1]
+            return found
+    found = _union(build, merge, prepared.parts, actions_json)
+    if plan is not None:
+        plan.native = (actions_json, found)
+    return found
+
+
+def _union(build: StoreBuilder, merge: Callable[[Sequence[Store]], Store],
+           parts: Sequence[Closure], actions_json: tuple[bytes, ...]) -> Store | None:
     if len(parts) == 1:
         return parts[0].native_store(build, actions_json)
     stores = []

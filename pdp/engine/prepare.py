@@ -9,13 +9,16 @@ from typing import Any
 import orjson
 
 from pdp.authzen.model import EvaluationRequest
-from pdp.engine.closures import Closures
+from pdp.engine.closures import Closures, Plan, PlanKey
 from pdp.engine.reach import Closure, overlaid_last
+from pdp.engine.translate import CedarRequest
 from pdp.engine.version import VersionState
 from pdp.entities.model import EntityUid, StoredEntity, entity_refs
 from pdp.policies.index import PolicySlice
 
 __all__ = ["Prepared", "prepare"]
+
+_PLAN_PROPERTIES_BYTES = 1024  # requests with larger properties are prepared afresh
 
 
 class Prepared:
@@ -23,16 +26,17 @@ class Prepared:
     closures the slice is the union of (merged only when a batch or cedarpy needs it)."""
 
     __slots__ = ("index", "principal", "action", "resource", "context", "slice", "parts",
-                 "_entities", "_absent")
+                 "plan", "_entities", "_absent")
 
     def __init__(self, index: int, principal: EntityUid, action: EntityUid,
                  resource: EntityUid, context: dict[str, Any], policy_slice: PolicySlice,
-                 parts: tuple[Closure, ...]) -> None:
+                 parts: tuple[Closure, ...], plan: Plan | None = None) -> None:
         self.index = index
         self.principal, self.action, self.resource = principal, action, resource
         self.context = context
         self.slice = policy_slice
         self.parts = parts  # request properties last: they win over a stored self
+        self.plan = plan  # the generation's plan it follows, if kept
         self._entities: Mapping[EntityUid, StoredEntity] | None = None
         self._absent: frozenset[EntityUid] | None = None
 
@@ -76,8 +80,51 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     """Request ``i`` ready for evaluation: translated, its policy slice chosen and its
     entity slice gathered (``depth``: the entity depth); ``None`` when no policy's scope
     matches it (Cedar would deny it with no reasons). Raises what translation raises
-    (TranslationError) or the store raises."""
+    (TranslationError) or the store raises.
+
+    What depends only on the request's roots and request properties (the policy slice and
+    the closures) is its :class:`~pdp.engine.closures.Plan`, kept for the generation: a
+    request that repeats them (and names no entity in its context) reuses it."""
     cr = state.translator.translate(req)
+    refs: list[EntityUid] = []
+    if cr.context and depth >= 1:
+        followed = state.slices.followed
+        for key, value in cr.context.items():
+            if key in followed and isinstance(value, dict | list):
+                entity_refs(value, refs)
+    plan_key = None if refs else _plan_key(cr)
+    if plan_key is not None:
+        plan = closures.plan(plan_key)
+        if plan is not None:
+            chosen = plan.chosen
+            return None if chosen is None else Prepared(
+                i, cr.principal, cr.action, cr.resource, cr.context, chosen, plan.parts, plan)
+    prepared = _prepare(i, cr, state, closures, refs)
+    if plan_key is not None:
+        if prepared is None:
+            closures.keep_plan(plan_key, Plan(None, ()))
+        else:
+            prepared.plan = Plan(prepared.slice, prepared.parts)
+            closures.keep_plan(plan_key, prepared.plan)
+    return prepared
+
+
+def _plan_key(cr: CedarRequest) -> PlanKey | None:
+    """The request's roots and request properties (canonical JSON; ``None``: too large to
+    be worth keeping, or not JSON)."""
+    pa, ra = cr.principal_attrs, cr.resource_attrs
+    try:
+        pj = orjson.dumps(pa, option=orjson.OPT_SORT_KEYS) if pa else b""
+        rj = orjson.dumps(ra, option=orjson.OPT_SORT_KEYS) if ra else b""
+    except TypeError:
+        return None
+    if len(pj) + len(rj) > _PLAN_PROPERTIES_BYTES:
+        return None
+    return (cr.principal, cr.action, cr.resource, pj, rj)
+
+
+def _prepare(i: int, cr: CedarRequest, state: VersionState, closures: Closures,
+             refs: list[EntityUid]) -> Prepared | None:
     index = state.slices
     principal, action, resource = cr.principal, cr.action, cr.resource
     action_ancestors = state.action_ancestors.get(action)
@@ -100,12 +147,7 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
         roots = (principal, resource) if action_ancestors is not None else (
             principal, resource, action)
         parts = [closures.get(uid, 0) for uid in dict.fromkeys(roots)]
-    if cr.context and depth >= 1:
-        followed = index.followed
-        refs: list[EntityUid] = []
-        for key, value in cr.context.items():
-            if key in followed and isinstance(value, dict | list):
-                entity_refs(value, refs)
+    if refs:
         parts.extend(closures.get(uid, 1) for uid in dict.fromkeys(refs))
     roots_end = len(parts)
     chosen = closures.select(index, principal, action, action_ancestors, resource, parts)
@@ -116,4 +158,3 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     if overlaid and len(parts) > roots_end:
         parts.sort(key=overlaid_last)
     return Prepared(i, principal, action, resource, cr.context, chosen, tuple(parts))
-

@@ -111,8 +111,10 @@ class Translator:
         return cedar_type
 
     def translate(self, req: EvaluationRequest) -> CedarRequest:
-        ptype = self.entity_type(req.subject.type, "subject")
-        rtype = self.entity_type(req.resource.type, "resource")
+        subject, resource = req.subject, req.resource
+        types = self._types
+        ptype = types.get(subject.type) or self.entity_type(subject.type, "subject")
+        rtype = types.get(resource.type) or self.entity_type(resource.type, "resource")
         action = req.action.name
         if self._schema is not None:
             self._validate(ptype, action, rtype, req.context)
@@ -127,11 +129,11 @@ class Translator:
             props = self._context_attr(action, self._key, req.action.properties)
             if props is not _DROP:
                 context[self._key] = props
+        sprops, rprops = subject.properties, resource.properties
         return CedarRequest(
-            (ptype, req.subject.id), (self._action_type, action), (rtype, req.resource.id),
-            context,
-            self._properties(ptype, req.subject.properties, "subject.properties"),
-            self._properties(rtype, req.resource.properties, "resource.properties"),
+            (ptype, subject.id), (self._action_type, action), (rtype, resource.id), context,
+            self._properties(ptype, sprops, "subject.properties") if sprops else {},
+            self._properties(rtype, rprops, "resource.properties") if rprops else {},
         )
 
     # -- schema validation ----------------------------------------------------------------
@@ -192,14 +194,17 @@ class Translator:
         for key, raw in obj.items():
             if key in _ESCAPES:
                 raise TranslationError(f"{field}.{key}: reserved key", field=f"{field}.{key}")
+            typ: AttrType | None = None
             if declared is not None:
                 attr = declared.get(key)
                 if attr is None:  # dropped, but reserved names are refused wherever sent
                     _refuse_escapes(raw, f"{field}.{key}")
                     continue
-                value = self._value(raw, attr.type, f"{field}.{key}")
-            else:
-                value = self._value(raw, None, f"{field}.{key}")
+                typ = attr.type
+            if type(raw) is str and (typ is None or typ.kind != "extension"):
+                out[key] = raw  # (what _value makes of a string of any other type)
+                continue
+            value = self._value(raw, typ, f"{field}.{key}")
             if value is not _DROP:
                 out[key] = value
         return out

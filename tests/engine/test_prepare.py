@@ -1,0 +1,85 @@
+"""Plans: what preparing a request finds from its roots and request properties (the policy
+slice and the entity closures) is kept for the generation and reused by the requests that
+repeat them, never by one that differs, names an entity in its context, or comes after a
+change of entities or policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pdp.authzen.model import EvaluationRequest
+from pdp.engine import Engine
+from pdp.engine.prepare import Prepared, prepare
+from pdp.entities import InMemoryEntityStore
+from tests.engine.test_engine import ALLOW_ALL_WHEN, ent, make_engine, request
+
+OWNER_READS = ALLOW_ALL_WHEN.format('principal.email == resource.owner')
+
+
+def _prepared(engine: Engine, req: EvaluationRequest) -> Prepared | None:
+    state = engine._version_state(engine.current())
+    return prepare(0, req, state, engine._closures_for(state), engine.options.entity_depth)
+
+
+def test_a_repeated_request_follows_the_plan_its_first_preparation_kept(
+        tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, OWNER_READS, [ent("User", "u", {"email": "u@x"})])
+    asked = request(("User", "u"), "read", ("Doc", "d"), resource_properties={"owner": "u@x"})
+    first, again = _prepared(engine, asked), _prepared(engine, asked)
+    assert first is not None and again is not None
+    assert first.plan is not None and again.plan is first.plan
+    assert [engine.decide([asked])[0].allowed for _ in range(3)] == [True, True, True]
+
+
+def test_requests_differing_only_in_properties_follow_their_own_plans(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, OWNER_READS, [ent("User", "u", {"email": "u@x"})])
+    mine = request(("User", "u"), "read", ("Doc", "d"), resource_properties={"owner": "u@x"})
+    theirs = request(("User", "u"), "read", ("Doc", "d"), resource_properties={"owner": "v@x"})
+    assert [d.allowed for _ in range(3) for d in engine.decide([mine, theirs])] == \
+        [True, False] * 3
+    assert [engine.decide([r])[0].allowed for r in (theirs, mine, theirs)] == \
+        [False, True, False]
+    p_mine, p_theirs = _prepared(engine, mine), _prepared(engine, theirs)
+    assert p_mine is not None and p_theirs is not None and p_mine.plan is not p_theirs.plan
+
+
+def test_a_change_of_entities_starts_plans_afresh(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, OWNER_READS, [ent("User", "u", {"email": "u@x"})])
+    asked = request(("User", "u"), "read", ("Doc", "d"), resource_properties={"owner": "u@x"})
+    assert engine.decide([asked])[0].allowed
+    store = engine.store
+    assert isinstance(store, InMemoryEntityStore)
+    store.put_many([ent("User", "u", {"email": "w@x"})])
+    assert not engine.decide([asked])[0].allowed
+    store.put_many([ent("User", "u", {"email": "u@x"})])
+    assert engine.decide([asked])[0].allowed
+
+
+def test_a_request_whose_context_names_an_entity_is_prepared_afresh(tmp_path: Path) -> None:
+    schema = """
+entity User { level: Long };
+entity Doc;
+action read appliesTo { principal: User, resource: Doc, context: { delegate: User } };
+"""
+    engine = make_engine(
+        tmp_path, ALLOW_ALL_WHEN.format("context.delegate.level > 2"),
+        [ent("User", "hi", {"level": 3}), ent("User", "lo", {"level": 0}),
+         ent("User", "p", {"level": 0})], schema=schema)
+
+    def asked(delegate: str) -> EvaluationRequest:
+        return request(("User", "p"), "read", ("Doc", "x"),
+                       {"delegate": {"type": "User", "id": delegate}})
+
+    assert [engine.decide([asked(d)])[0].allowed for d in ("hi", "lo", "hi", "lo")] == \
+        [True, False, True, False]
+    prepared = _prepared(engine, asked("hi"))
+    assert prepared is not None and prepared.plan is None
+
+
+def test_a_request_no_policy_matches_keeps_a_plan_that_denies_it_again(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, '@id("p")\npermit (principal, action == Action::"read", '
+                                   'resource);\n')
+    asked = request(("User", "u"), "write", ("Doc", "d"))
+    assert [engine.decide([asked])[0].outcome for _ in range(2)] == ["no_permit"] * 2
+    assert _prepared(engine, asked) is None
+    assert engine.decide([request(("User", "u"), "read", ("Doc", "d"))])[0].allowed
