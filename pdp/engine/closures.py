@@ -30,7 +30,7 @@ PlanKey = tuple[EntityUid, EntityUid, EntityUid, bytes, bytes]
 
 _UNSEEN = object()
 _SELECT_MEMO = 16_384  # (principal, action, resource) slice choices kept per generation
-_PLAN_MEMO = 16_384  # plans kept per generation
+_PLAN_MEMO = 4096  # plans kept per generation (each holds a merged native store)
 
 
 class Plan:
