@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -204,8 +204,9 @@ class Engine:
                 prepared = authorize(prepared, state, decisions, evaluated, shared)
                 if not prepared:
                     break
-        final = [d if d is not None else Decision(False, "error", errors=("not evaluated",))
-                 for d in decisions]
+        final = cast(list[Decision], decisions) if None not in decisions else [
+            d if d is not None else Decision(False, "error", errors=("not evaluated",))
+            for d in decisions]
         if generation is not None and cache is not None:
             for i in evaluated:
                 key = keys[i]
