@@ -113,6 +113,26 @@ async def test_an_idle_kept_alive_connection_is_closed_at_the_keep_alive_timeout
 
 
 @pytest.mark.asyncio
+async def test_a_connection_sending_only_blank_lines_is_still_closed_when_idle() -> None:
+    async with serving(keep_alive=0.3) as served:
+        async with served.connect() as (reader, writer):
+            writer.write(HEAD + BODY)
+            await _response(reader)
+
+            async def blank_lines() -> None:  # bytes, but never the start of a request
+                while not writer.is_closing():
+                    writer.write(b"\r\n")
+                    await asyncio.sleep(0.05)
+
+            sender = asyncio.ensure_future(blank_lines())
+            try:
+                data, _ = await _closed(reader)
+            finally:
+                sender.cancel()
+    assert data == b""
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("first", [HEAD + BODY, HEALTH], ids=["lane", "application"])
 async def test_the_next_head_on_a_kept_alive_connection_has_its_own_deadline(
         first: bytes) -> None:
