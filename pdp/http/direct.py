@@ -71,7 +71,7 @@ class DirectRequest:
     started: int  # perf_counter_ns when the head was complete
     stats: EndpointStats | None
     request_id: bytes | None
-    refusal: PDPError | None = None  # answered once the body is in
+    refusal: Exception | None = None  # answered once the body is in (a check's failure too)
     at_once: bool = False  # answered as soon as the head is in, and the connection closed
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
@@ -108,15 +108,30 @@ class DirectLane:
         """For the head of a ``POST`` to ``path`` (``scope`` filled as uvicorn fills it):
         the :class:`DirectRequest` to collect the body of (perhaps already refused: answered
         when the body is in, or ``at_once`` when exposure refused it, uncounted as in the
-        application), or None: the application must answer."""
+        application), or None: the application must answer. A check that fails unexpectedly
+        refuses the request with a 500, answered when the body is in (the connection serves
+        on)."""
         endpoint = self.endpoints.get(path)
-        if endpoint is None or self.exposure is None:
+        exposure = self.exposure
+        if endpoint is None or exposure is None:
             return None
-        refusal = self.exposure.refusal(scope)
+        try:
+            refusal = exposure.refusal(scope)
+        except Exception as exc:  # noqa: BLE001 - a 500, logged, as in the application
+            return DirectRequest(endpoint, scope, 0, None, None, exc)
         if refusal is not None:
             return DirectRequest(endpoint, scope, 0, None, None, refusal, at_once=True)
         request = DirectRequest(endpoint, scope, time.perf_counter_ns(),
                                 self.stats.get(endpoint.path), request_id_of(scope))
+        try:
+            return self._check(request, scope)
+        except Exception as exc:  # noqa: BLE001 - a 500, logged, as in the application
+            request.refusal = exc
+            request.at_once = False
+            return request
+
+    def _check(self, request: DirectRequest, scope: dict[str, Any]) -> DirectRequest | None:
+        """Authentication, the rate limit and the declared body size, for ``request``."""
         if self.pep.enabled:
             try:
                 principal = self.pep.authenticate_now(credentials_of(scope))
@@ -130,7 +145,8 @@ class DirectLane:
         if self.limiter is not None:
             request.refusal = rate_refusal(self.limiter, scope)
         if request.refusal is None:
-            request.refusal = declared_too_large(_content_length(scope), endpoint.max_body_bytes)
+            request.refusal = declared_too_large(_content_length(scope),
+                                                 request.endpoint.max_body_bytes)
             request.at_once = request.refusal is not None  # not read: answered, closed
         return request
 

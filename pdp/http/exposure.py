@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,6 +33,7 @@ __all__ = ["Exposure", "ExposureMiddleware", "allowed_hosts", "host_of"]
 log = logging.getLogger("pdp.http")
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_MAX_ANSWERED = 256
 
 
 def allowed_hosts(settings: Settings, authenticated: bool) -> tuple[str, ...]:
@@ -74,13 +76,35 @@ class Exposure:
     def __init__(self, settings: Settings, *, authenticated: bool) -> None:
         self.hosts = allowed_hosts(settings, authenticated)
         self.open = authenticated or settings.allow_unauthenticated
+        self._everyone = self.open and self.hosts == ("*",)
         self._warned: set[str] = set()
         self._loopback: dict[str, bool] = {}  # per local address (few): no parse per request
+        # (local address, Host header) pairs answered: the checks depend on nothing else, and
+        # only refusals log (at most _MAX_ANSWERED: beyond, each is checked afresh)
+        self._answered: set[tuple[tuple[Any, ...], bytes]] = set()
 
     def refusal(self, scope: Scope) -> PDPError | None:
         """The error to answer ``scope`` with (logged), or None: it may be answered."""
+        if self._everyone:
+            return None
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        server = scope.get("server")
+        key = None
+        if type(server) is tuple:
+            key = (server, host)
+            if key in self._answered:
+                return None
+        refusal = self._refusal(server, host)
+        if refusal is None and key is not None and len(self._answered) < _MAX_ANSWERED:
+            self._answered.add(key)
+        return refusal
+
+    def _refusal(self, server: Any, host_header: bytes) -> PDPError | None:
         if not self.open:
-            server = scope.get("server")
             if server and server[1] is not None and not self._is_loopback(str(server[0])):
                 address = str(server[0])
                 if address not in self._warned:
@@ -91,7 +115,7 @@ class Exposure:
                 return NotExposed(
                     "this PDP answers without credentials on loopback addresses only")
         if self.hosts != ("*",):
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            host = host_header.decode("latin-1")
             if not _matches(host_of(host), self.hosts):
                 log.info("refused a request for host %r (PDP_ALLOWED_HOSTS)", host)
                 return HostNotAllowed("the Host header names a host this PDP does not serve "

@@ -6,6 +6,11 @@
   uvicorn alone waits forever for a head sent a byte at a time (slowloris).
 * **Head size** (``PDP_MAX_HEADER_BYTES``): a longer request line plus headers is answered
   431 and the connection closed.
+* **Keep-alive**: a connection waiting for its next request is closed after uvicorn's
+  keep-alive timeout from the last response, whatever bytes arrive that begin no request
+  (uvicorn alone waits forever for a client sending blank lines).
+* **One deadline per connection**: the head's, the body's on the direct lane or the
+  keep-alive wait, whichever applies; one timer serves them all (see ``_deadline``).
 * **Graceful stop**: at SIGTERM uvicorn closes every connection not inside a request; one
   whose next request has begun arriving (part of its head is here) is kept until that request
   is answered, within the head deadline and ``PDP_SHUTDOWN_TIMEOUT``.
@@ -49,13 +54,21 @@ class GuardedConfig(uvicorn.Config):
         self.max_header_bytes = max_header_bytes
 
 
+#: What the connection's one deadline is for: nothing, a request head, a body the direct lane
+#: is reading, the wait for the next request on a kept-alive connection.
+_NONE, _HEAD, _BODY, _IDLE = 0, 1, 2, 3
+#: A timer may fire this much before its time (the loops count in milliseconds).
+_EARLY = 0.001
+
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._head_timeout = float(getattr(config, "header_timeout", DEFAULT_HEADER_TIMEOUT))
         self._max_head = int(getattr(config, "max_header_bytes", DEFAULT_MAX_HEADER_BYTES))
-        self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._in_head = False
         self._too_large = False
@@ -65,67 +78,141 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._direct: DirectRequest | None = None  # a request the lane is collecting
         self._direct_keep_alive = True
         self._direct_done = False  # answered early (413, 408): the rest of it is dropped
-        self._direct_timer: asyncio.TimerHandle | None = None
+        # the connection's one deadline: what it is for, when it is due, and the one timer,
+        # armed at or before that (see _deadline)
+        self._due_kind = _NONE
+        self._due = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        # server_state.default_headers (a new list each second: the date), as written
+        self._defaults: list[tuple[bytes, bytes]] | None = None
+        self._defaults_head = b""
 
-    # -- the head deadline ------------------------------------------------------------------
+    # -- the connection's deadline ----------------------------------------------------------
+    #
+    # One at a time applies: the head's (PDP_HEADER_TIMEOUT, from the connection's opening or
+    # the request's first byte), the body's on the direct lane (the endpoint's timeout, from
+    # the end of its head), or the keep-alive wait for the next request (uvicorn's
+    # timeout_keep_alive, from the last response). Moving it costs no timer: the one timer
+    # fires at or before the due time, and re-arms itself for the due time if it moved on.
 
-    def _start_head(self) -> None:
-        self._in_head = True
-        self._head_bytes = 0
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self._head_timeout, self._head_expired)
+    def _wait(self, kind: int, seconds: float) -> None:
+        """From now, ``kind``'s deadline applies, due ``seconds`` from now."""
+        due = self.loop.time() + seconds
+        self._due_kind = kind
+        self._due = due
+        timer = self._timer
+        if timer is None or due < self._timer_at:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(due, self._deadline)
+            self._timer_at = due
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_expired(self) -> None:
-        self._head_timer = None
-        if not self._in_head or self.transport.is_closing():
+    def _deadline(self) -> None:
+        self._timer = None
+        kind = self._due_kind
+        if kind == _NONE or self.transport.is_closing():
             return
-        if self._begun:
-            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
-                                 b"connection: close\r\n\r\n")
-        self.transport.close()
+        due = self._due
+        if due - self.loop.time() > _EARLY:  # moved on since the timer was armed
+            self._timer = self.loop.call_at(due, self._deadline)
+            self._timer_at = due
+            return
+        self._due_kind = _NONE
+        if kind == _HEAD:  # after a 408 if any of the head came
+            if self._begun:
+                self.transport.write(_TIMED_OUT)
+            self.transport.close()
+        elif kind == _BODY:
+            direct, lane = self._direct, self._lane
+            if direct is not None and not self._direct_done and lane is not None:
+                self._direct_reply(lane.expired(direct), close=True)
+        else:  # idle past the keep-alive timeout
+            self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head()
+        self._in_head = True
+        self._head_bytes = 0
+        self._wait(_HEAD, self._head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
-        self._cancel_direct_timer()
+        self._due_kind = _NONE
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._direct = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's, without its keep-alive timer (never armed here: see _deadline)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        direct = self._direct
+        if direct is not None and self._due_kind != _BODY and not self._direct_done:
+            # the body is still arriving: bounded like the application's body reads
+            self._wait(_BODY, direct.timeout)
+
+    # -- the head: its deadline and size ----------------------------------------------------
+
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's, but the scope is made once the head is in (by the lane or for ASGI)
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self._head_bytes = 0
         self._begun = True
         if not self._in_head:  # the next request on a kept-alive connection
-            self._start_head()
-
-    # -- the head size ----------------------------------------------------------------------
-
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self._max_head:
-            self._too_large = True
-            raise _HeadTooLarge
+            self._in_head = True
+            self._wait(_HEAD, self._head_timeout)
 
     def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
+        size = self._head_bytes + len(url)
+        self._head_bytes = size
+        if size > self._max_head:
+            self._too_large = True
+            raise _HeadTooLarge
+        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+        size = self._head_bytes + len(name) + len(value) + 4
+        self._head_bytes = size
+        if size > self._max_head:
+            self._too_large = True
+            raise _HeadTooLarge
+        name = name.lower()  # uvicorn's, from here
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._cancel_head_timer()
-        if self._lane is not None and self._take_direct(self._lane):
+        self._due_kind = _NONE
+        lane = self._lane
+        if lane is not None and self._take_direct(lane):
             return
+        self.scope = {  # type: ignore[typeddict-item]  # uvicorn's on_message_begin's
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
         super().on_headers_complete()
         if self._stopping and self.cycle is not None:
             self.cycle.keep_alive = False  # answer it, then close
@@ -135,7 +222,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._too_large:
             super().send_400_response(msg)
             return
-        self._cancel_head_timer()
+        self._due_kind = _NONE
         text = f"the request head is larger than {self._max_head} bytes"
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -144,11 +231,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             + b"connection: close\r\n\r\n" + text.encode())
         self.transport.close()
 
-    # -- graceful stop ----------------------------------------------------------------------
+    # -- responses, graceful stop -----------------------------------------------------------
 
     def on_response_complete(self) -> None:
+        # uvicorn's (for the lane and ASGI alike), the keep-alive wait as the deadline
         self._begun = False
-        super().on_response_complete()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif not self._in_head:  # (the next head, already arriving, keeps its deadline)
+            self._wait(_IDLE, self.timeout_keep_alive)
 
     def shutdown(self) -> None:
         if self._direct is not None:
@@ -170,34 +266,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 or parser.should_upgrade() or self.pipeline
                 or (self.cycle is not None and not self.cycle.response_complete)):
             return False
-        parsed = httptools.parse_url(self.url)
-        path: bytes = parsed.path
-        if path not in lane.endpoints:
-            return False
-        scope: Any = self.scope
+        path = self.url
+        query = b""
+        if path not in lane.endpoints:  # (an endpoint's path is its own parsed path)
+            parsed = httptools.parse_url(path)
+            path = parsed.path
+            if path not in lane.endpoints:
+                return False
+            query = parsed.query or b""
         version = parser.get_http_version()
-        scope["method"] = "POST"
-        if version != "1.1":
-            scope["http_version"] = version
-        scope["path"] = path.decode("ascii")
-        scope["raw_path"] = path
-        scope["query_string"] = parsed.query or b""
+        scope: Any = {
+            "type": "http", "http_version": version, "server": self.server,
+            "client": self.client, "scheme": self.scheme, "root_path": self.root_path,
+            "headers": self.headers, "state": self.app_state.copy(), "method": "POST",
+            "path": path.decode("ascii"), "raw_path": path, "query_string": query}
         admitted = lane.admit(scope, path)
         if admitted is None:
             return False
+        self.scope = scope
         self._direct_keep_alive = version != "1.0" and parser.should_keep_alive()
         self._direct_done = False
         self._direct = admitted
         if admitted.at_once:
             self._direct_reply(lane.respond(admitted), close=True)
         return True
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._direct is not None and self._direct_timer is None and not self._direct_done:
-            # the body is still arriving: bounded like the application's body reads
-            self._direct_timer = self.loop.call_later(self._direct.timeout,
-                                                      self._direct_expired)
 
     def on_body(self, body: bytes) -> None:
         direct = self._direct
@@ -216,32 +308,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_message_complete()
             return
         self._direct = None
-        self._cancel_direct_timer()
-        if self._direct_done:  # answered already
-            self.on_response_complete()
-            return
-        assert self._lane is not None
-        self._direct_reply(self._lane.respond(direct), close=False)
+        if not self._direct_done:
+            assert self._lane is not None
+            self._direct_reply(self._lane.respond(direct), close=False)
         self.on_response_complete()
-
-    def _direct_expired(self) -> None:
-        self._direct_timer = None
-        if self._direct is None or self._direct_done or self._lane is None:
-            return
-        self._direct_reply(self._lane.expired(self._direct), close=True)
-
-    def _cancel_direct_timer(self) -> None:
-        if self._direct_timer is not None:
-            self._direct_timer.cancel()
-            self._direct_timer = None
 
     def _direct_reply(self, reply: Reply, *, close: bool) -> None:
         status, headers, body = reply
         self._direct_done = True
         close = close or self._stopping or not self._direct_keep_alive
-        parts = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            parts += [name, b": ", value, b"\r\n"]
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults:
+            self._defaults = defaults
+            self._defaults_head = b"".join(b"%s: %s\r\n" % header for header in defaults)
+        parts = [STATUS_LINE[status], self._defaults_head]
         for name, value in headers:
             parts += [name, b": ", value, b"\r\n"]
         parts += [b"content-length: ", str(len(body)).encode(), b"\r\n"]
@@ -250,7 +330,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         parts += [b"\r\n", body]
         self.transport.write(b"".join(parts))
         if close:
-            self._cancel_direct_timer()
             self.transport.close()
         elif self.flow.write_paused:  # the client is not reading: stop reading its requests
             self.flow.pause_reading()

@@ -216,3 +216,26 @@ def test_a_bad_public_url_flag_stops_pdp_serve(capsys: pytest.CaptureFixture[str
     assert main(["serve", "--policies", str(POLICIES / "todo"),
                  "--public-url", "https://pdp.example.com/?a=1"]) == 2
     assert "query or fragment" in capsys.readouterr().err
+
+
+def _scope(host: bytes | None, server: object = ("127.0.0.1", 8080)) -> dict[str, object]:
+    headers = [] if host is None else [(b"host", host)]
+    return {"type": "http", "server": server, "headers": [(b"accept", b"*/*"), *headers]}
+
+
+def test_the_exposure_checks_answer_each_request_whatever_was_answered_before(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from pdp.errors import HostNotAllowed, NotExposed
+    from pdp.http.exposure import Exposure
+
+    exposure = Exposure(Settings(data_dir=fresh_data_dir("exposure")), authenticated=False)
+    caplog.set_level(logging.INFO, logger="pdp.http")
+    for _ in range(3):  # answers remembered, if any, change nothing
+        assert exposure.refusal(_scope(b"localhost:8080")) is None
+        assert exposure.refusal(_scope(b"127.0.0.1", ["127.0.0.1", 8080])) is None
+        assert isinstance(exposure.refusal(_scope(b"evil.example")), HostNotAllowed)
+        assert isinstance(exposure.refusal(_scope(None)), HostNotAllowed)
+        assert isinstance(exposure.refusal(_scope(b"localhost:8080", ("10.1.2.3", 8080))),
+                          NotExposed)
+    refused = [r for r in caplog.records if "refused a request for host" in r.getMessage()]
+    assert len(refused) == 6  # each refusal logged, as before
