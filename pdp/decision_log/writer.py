@@ -201,16 +201,15 @@ class DecisionLog:
                     policy_version: str, latency: float) -> None:
         at = time.time()
         try:
-            records = tuple(
-                self._record("evaluations", at, request_id, i,
-                             item if isinstance(item, EvaluationRequest) else None, decision,
-                             policy_version, latency)
-                for i, (item, decision) in enumerate(zip(items, decisions, strict=False)))
-            entry = b"".join([orjson.dumps(r, option=_LINE) for r in records])
+            lines = [orjson.dumps(self._record(
+                "evaluations", at, request_id, i,
+                item if isinstance(item, EvaluationRequest) else None, decision,
+                policy_version, latency), option=_LINE)
+                for i, (item, decision) in enumerate(zip(items, decisions, strict=False))]
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(len(decisions))
             return
-        self._put(entry, len(records))
+        self._put(b"".join(lines), len(lines))
 
     def search(self, request_id: str | None, result: Searched, latency: float) -> None:
         try:
@@ -242,14 +241,20 @@ class DecisionLog:
                     decision.allowed, decision.outcome, decision.reasons, errors, version,
                     latency, None, None, None, self._mode)
         subject, action, resource = req.subject, req.action, req.resource
-        if errors and self._omit:
-            errors = redact(errors, (req.context, subject.properties, resource.properties,
-                                     action.properties))
+        if self._omit:
+            if errors:
+                errors = redact(errors, (req.context, subject.properties, resource.properties,
+                                         action.properties))
+            context = properties = None
+        elif subject.properties or resource.properties or action.properties:
+            context, properties = self._personal(req.context, subject.properties,
+                                                 resource.properties, action.properties)
+        else:  # (the usual request: no properties)
+            context, properties = req.context, None
         return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
                 resource.type, resource.id, decision.allowed, decision.outcome,
-                decision.reasons, errors, version, latency, None,
-                *self._personal(req.context, subject.properties, resource.properties,
-                                action.properties), self._mode)
+                decision.reasons, errors, version, latency, None, context, properties,
+                self._mode)
 
     def _personal(self, context: Any, subject: Mapping[str, Any] | None,
                   resource: Mapping[str, Any] | None, action: Mapping[str, Any] | None,
