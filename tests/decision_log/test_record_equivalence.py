@@ -127,3 +127,24 @@ def test_a_batch_queues_the_reference_lines(log: DecisionLog,
                                 item if isinstance(item, EvaluationRequest) else None, d,
                                 "v2", 0.25))
         for i, (item, d) in enumerate(zip(parsed, decisions, strict=False)))
+
+
+@_LOG_SETTINGS
+@given(batches=st.lists(_items, min_size=1, max_size=3))
+def test_the_spool_thread_digests_exactly_the_lines_with_something_personal(
+        log: DecisionLog, batches: list[list[tuple[Any, Decision]]]) -> None:
+    if log._mode != "hashed":
+        return
+    for items in batches:
+        requests = [r for r, _ in items if r is not None]
+        if requests:
+            log.evaluation("rid", requests[0], items[0][1], "v", 0.5)
+        log.evaluations("rid", [InvalidField("bad", field="x") if r is None else r
+                                for r, _ in items], [d for _, d in items], "v", 0.5)
+    queued = list(log._queue)
+    # the reference: every line through the digesting path, as before
+    expected = [(rows, b"".join([log._hashed(line) for line in entry.splitlines()]))
+                for rows, entry in queued]
+    assert log._take() == expected
+    assert all(b'"hashed"]' in line and b'{"ip"' not in line
+               for _, entry in expected for line in entry.splitlines())
