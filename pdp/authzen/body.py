@@ -28,6 +28,7 @@ _RECURSIVE_LIMIT = 200  # deepest limit measured by recursion (Python's own limi
 _AS_BRACES = bytes.maketrans(b"[]", b"{}")
 _NOT_STRUCTURE = bytes(range(256)).translate(None, b'{}[]"')  # deleted by text_depth
 _TEXT_DEPTH_LIMIT = 32  # the deepest limit parse_json_body measures with text_depth
+_TEXT_DEPTH_BYTES = 65_536  # and the largest body
 
 
 def load_json(body: bytes | str) -> Any:
@@ -176,10 +177,11 @@ def parse_json_body(content_type: str | None, body: bytes, *, max_bytes: int,
 
 def _body_depth(body: bytes, value: Any, limit: int) -> int:
     """:func:`nesting_depth` of ``value``, parsed from ``body``: read from the text when it
-    has no backslash (a batch, say) and the limit is at most the default, else by walking
-    the value. (The text takes a pass over what is left of it per level: up to the default
-    limit, never more than the walk of the largest body costs; beyond, it could.)"""
-    if limit > _TEXT_DEPTH_LIMIT or b"\\" in body:
+    has no backslash (a batch, say), is at most 64 KiB and the limit at most the default,
+    else by walking the value. (The text takes a pass over what is left of it per level,
+    where the walk stops at the first branch too deep: the bounds keep a body refused for
+    depth cheap to refuse.)"""
+    if limit > _TEXT_DEPTH_LIMIT or len(body) > _TEXT_DEPTH_BYTES or b"\\" in body:
         return nesting_depth(value, limit)
     return text_depth(body, limit)
 

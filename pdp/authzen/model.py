@@ -40,17 +40,20 @@ class EvaluationRequest:
 
 
 def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
-    """The slot setters of ``cls``'s fields, which must be exactly ``names`` in order (a
-    field added to the class without its builder below fails at import, not at run time)."""
+    """The slot setters of ``cls``'s fields, which must be exactly ``names`` in order, and
+    which the class must not check (a field added to the class without its builder below, or
+    a ``__post_init__``, fails at import, not at run time)."""
     if tuple(f.name for f in fields(cls)) != names:
         raise TypeError(f"the builder of {cls.__name__} sets {names}")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"the builder of {cls.__name__} would skip its __post_init__")
     return tuple(cls.__dict__[name].__set__ for name in names)
 
 
 # Builders for the request parsers' path, each equal in every respect to calling the class: a
 # frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, which is most
-# of what parsing a request costs; these set the slots directly (no class here has a
-# ``__post_init__`` to skip).
+# of what parsing a request costs; these set the slots directly (_setters makes sure no class
+# here has a ``__post_init__`` to skip).
 _new = object.__new__
 _entity_type, _entity_id, _entity_properties = _setters(Entity, ("type", "id", "properties"))
 _action_name, _action_properties = _setters(Action, ("name", "properties"))

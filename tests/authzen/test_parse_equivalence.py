@@ -5,7 +5,7 @@ as the reference), the same values or the same error (class, message, field)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pytest
@@ -168,3 +168,16 @@ def test_a_builder_is_refused_for_a_class_whose_fields_it_does_not_set() -> None
         _setters(Entity, ("type", "id"))
     with pytest.raises(TypeError, match="sets"):
         _setters(Action, ("properties", "name"))
+
+
+def test_a_builder_is_refused_for_a_class_that_checks_its_fields() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        name: str
+
+        def __post_init__(self) -> None:
+            if not self.name:
+                raise ValueError("empty")
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        _setters(Checked, ("name",))
