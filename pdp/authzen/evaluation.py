@@ -2,6 +2,11 @@
 
 Unknown fields are ignored (section 5); required fields are checked with the name of the
 field at fault.
+
+Each part's parser first tries the common shape, every check passing at once (an object with
+strings where strings go), and builds the value with the model's fast builders; anything else
+goes the field-by-field path, which names the first field at fault (the same value for an
+input the common shape accepts, and the only path that raises).
 """
 
 from __future__ import annotations
@@ -9,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pdp.authzen.model import Action, Entity, EvaluationRequest
+from pdp.authzen.model import (
+    Action,
+    Entity,
+    EvaluationRequest,
+    action,
+    entity,
+    evaluation_request,
+)
 from pdp.errors import InvalidField, MissingField
 
 __all__ = ["parse_evaluation", "parse_entity", "parse_action", "parse_context"]
@@ -42,6 +54,15 @@ def _optional_object(obj: Mapping[str, Any], key: str, field: str) -> Mapping[st
 
 
 def parse_entity(value: Any, field: str, *, require_id: bool = True) -> Entity:
+    if isinstance(value, dict):
+        type_, id_, properties = value.get("type"), value.get("id"), value.get("properties")
+        if isinstance(type_, str) and isinstance(id_, str) \
+                and (properties is None or isinstance(properties, dict)):
+            return entity(type_, id_, properties)
+    return _checked_entity(value, field, require_id)
+
+
+def _checked_entity(value: Any, field: str, require_id: bool) -> Entity:
     obj = _require_object(value, field)
     type_ = _require_string(obj, "type", field)
     if require_id:
@@ -53,6 +74,10 @@ def parse_entity(value: Any, field: str, *, require_id: bool = True) -> Entity:
 
 
 def parse_action(value: Any, field: str = "action") -> Action:
+    if isinstance(value, dict):
+        name, properties = value.get("name"), value.get("properties")
+        if isinstance(name, str) and (properties is None or isinstance(properties, dict)):
+            return action(name, properties)
     obj = _require_object(value, field)
     return Action(_require_string(obj, "name", field), _optional_object(obj, "properties", field))
 
@@ -69,9 +94,9 @@ def parse_evaluation(body: Any) -> EvaluationRequest:
     """Parse ``{subject, action, resource, context?}``; raise a RequestError naming the field."""
     if not isinstance(body, dict):
         raise InvalidField("the request body must be a JSON object", field="$")
-    return EvaluationRequest(
-        subject=parse_entity(body.get("subject"), "subject"),
-        action=parse_action(body.get("action")),
-        resource=parse_entity(body.get("resource"), "resource"),
-        context=parse_context(body.get("context")),
+    return evaluation_request(
+        parse_entity(body.get("subject"), "subject"),
+        parse_action(body.get("action")),
+        parse_entity(body.get("resource"), "resource"),
+        parse_context(body.get("context")),
     )

@@ -15,20 +15,20 @@ from functools import partial
 from typing import Any
 
 from pdp.authzen.evaluation import parse_action, parse_context, parse_entity, parse_evaluation
-from pdp.authzen.model import Decision, EvaluationRequest
+from pdp.authzen.model import Decision, EvaluationRequest, evaluation_request
 from pdp.errors import InvalidField, PDPError, RequestError, TooManyEvaluations
 
 __all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
            "item_error"]
 
 _UNPARSED = object()
-# The parts of an evaluation in the order they are checked: the first bad one is the error.
-_PARTS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
-    ("subject", partial(parse_entity, field="subject")),
-    ("action", parse_action),
-    ("resource", partial(parse_entity, field="resource")),
-    ("context", parse_context),
-)
+# The parser of each part of an evaluation.
+_PARTS: dict[str, Callable[[Any], Any]] = {
+    "subject": partial(parse_entity, field="subject"),
+    "action": parse_action,
+    "resource": partial(parse_entity, field="resource"),
+    "context": parse_context,
+}
 
 
 class Semantic(StrEnum):
@@ -59,38 +59,50 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
         raise TooManyEvaluations(
             f"'evaluations' has {len(raw_items)} items; the limit is {max_items} "
             "(PDP_MAX_BATCH): split the batch", field="evaluations")
-    defaults: dict[str, Any] = {}  # a default key's parsed part, or its error
+    defaults = _Defaults(body)
     items: list[EvaluationRequest | PDPError] = []
     for i, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             items.append(InvalidField(f"evaluations[{i}] must be an object",
                                       field=f"evaluations[{i}]"))
             continue
+        # the parts in the order they are checked: the first bad one is the item's error
         try:
-            parts = [_part(key, parse, raw, body, defaults) for key, parse in _PARTS]
+            items.append(evaluation_request(
+                parse_entity(raw["subject"], "subject") if "subject" in raw
+                else defaults.part("subject"),
+                parse_action(raw["action"]) if "action" in raw else defaults.part("action"),
+                parse_entity(raw["resource"], "resource") if "resource" in raw
+                else defaults.part("resource"),
+                parse_context(raw["context"]) if "context" in raw
+                else defaults.part("context")))
         except RequestError as exc:
             items.append(exc)
-            continue
-        items.append(EvaluationRequest(*parts))
     return EvaluationsRequest(tuple(items), semantic, single=False)
 
 
-def _part(key: str, parse: Callable[[Any], Any], raw: dict[str, Any], body: dict[str, Any],
-          defaults: dict[str, Any]) -> Any:
-    """The item's ``key`` parsed: its own value if it has the key (even null), else the
-    batch's default, parsed once per batch (a default's error is every such item's error)."""
-    if key in raw or key not in body:
-        return parse(raw.get(key))
-    parsed = defaults.get(key, _UNPARSED)
-    if parsed is _UNPARSED:
-        try:
-            parsed = parse(body[key])
-        except RequestError as exc:
-            parsed = exc
-        defaults[key] = parsed
-    if isinstance(parsed, RequestError):
-        raise parsed.with_traceback(None)
-    return parsed
+class _Defaults:
+    """The batch's parts for an item without its own key: the batch's key parsed, once per
+    batch (its error is the error of every item that takes it); a key the batch does not
+    have either is parsed as null."""
+
+    __slots__ = ("_body", "_parsed")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+        self._parsed: dict[str, Any] = {}  # key -> the parsed part, or its error
+
+    def part(self, key: str) -> Any:
+        parsed = self._parsed.get(key, _UNPARSED)
+        if parsed is _UNPARSED:
+            try:
+                parsed = _PARTS[key](self._body.get(key))
+            except RequestError as exc:
+                parsed = exc
+            self._parsed[key] = parsed
+        if isinstance(parsed, RequestError):
+            raise parsed.with_traceback(None)
+        return parsed
 
 
 def _parse_semantic(options: Any) -> Semantic:

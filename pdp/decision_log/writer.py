@@ -76,6 +76,7 @@ _CANONICAL = orjson.OPT_SORT_KEYS
 # How a ``hashed`` line without context and properties ends: the last three items of the
 # array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
 _NOTHING_PERSONAL = b',null,null,"hashed"]'
+_NOTHING_PERSONAL_LINE = _NOTHING_PERSONAL + b"\n"
 # Digests remembered by the spool thread (canonical JSON -> digest): at most this many, and
 # only of values up to this size (about 1 MB at most).
 _DIGESTS_KEPT = 4096
@@ -102,6 +103,15 @@ class DecisionLogStats:
             "last_write": None if self.last_write is None else
             datetime.fromtimestamp(self.last_write, UTC).isoformat(),
         }
+
+
+def _nothing_personal(entry: bytes, rows: int) -> bool:
+    """Whether no line of ``entry`` (``rows`` lines) has a context or properties to digest.
+    A raw newline only ends a line, and a line with nothing personal ends in
+    ``_NOTHING_PERSONAL``: the entry has as many of these endings as lines."""
+    if rows == 1:
+        return entry.endswith(_NOTHING_PERSONAL_LINE)
+    return entry.count(_NOTHING_PERSONAL_LINE) == rows
 
 
 class DecisionLog:
@@ -201,16 +211,15 @@ class DecisionLog:
                     policy_version: str, latency: float) -> None:
         at = time.time()
         try:
-            records = tuple(
-                self._record("evaluations", at, request_id, i,
-                             item if isinstance(item, EvaluationRequest) else None, decision,
-                             policy_version, latency)
-                for i, (item, decision) in enumerate(zip(items, decisions, strict=False)))
-            entry = b"".join([orjson.dumps(r, option=_LINE) for r in records])
+            lines = [orjson.dumps(self._record(
+                "evaluations", at, request_id, i,
+                item if isinstance(item, EvaluationRequest) else None, decision,
+                policy_version, latency), option=_LINE)
+                for i, (item, decision) in enumerate(zip(items, decisions, strict=False))]
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(len(decisions))
             return
-        self._put(entry, len(records))
+        self._put(b"".join(lines), len(lines))
 
     def search(self, request_id: str | None, result: Searched, latency: float) -> None:
         try:
@@ -242,14 +251,20 @@ class DecisionLog:
                     decision.allowed, decision.outcome, decision.reasons, errors, version,
                     latency, None, None, None, self._mode)
         subject, action, resource = req.subject, req.action, req.resource
-        if errors and self._omit:
-            errors = redact(errors, (req.context, subject.properties, resource.properties,
-                                     action.properties))
+        if self._omit:
+            if errors:
+                errors = redact(errors, (req.context, subject.properties, resource.properties,
+                                         action.properties))
+            context = properties = None
+        elif subject.properties or resource.properties or action.properties:
+            context, properties = self._personal(req.context, subject.properties,
+                                                 resource.properties, action.properties)
+        else:  # (the usual request: no properties)
+            context, properties = req.context, None
         return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
                 resource.type, resource.id, decision.allowed, decision.outcome,
-                decision.reasons, errors, version, latency, None,
-                *self._personal(req.context, subject.properties, resource.properties,
-                                action.properties), self._mode)
+                decision.reasons, errors, version, latency, None, context, properties,
+                self._mode)
 
     def _personal(self, context: Any, subject: Mapping[str, Any] | None,
                   resource: Mapping[str, Any] | None, action: Mapping[str, Any] | None,
@@ -453,6 +468,9 @@ class DecisionLog:
             return entries
         out: list[tuple[int, bytes]] = []
         for rows, entry in entries:
+            if _nothing_personal(entry, rows):  # every line as it is
+                out.append((rows, entry))
+                continue
             try:
                 out.append((rows, b"".join([self._hashed(line) for line in
                                             entry.splitlines()])))

@@ -140,12 +140,11 @@ Handler = Callable[[Any, BodyRequest], dict[str, Any]]
 
 
 def _parsed(service: PDPService, handle: Handler) -> Callable[[BodyRequest], dict[str, Any]]:
-    settings = service.settings
+    max_bytes, max_depth = service.settings.max_body_bytes, service.settings.max_depth
 
     def answer(request: BodyRequest) -> dict[str, Any]:
-        body = parse_json_body(request.content_type, request.body,
-                               max_bytes=settings.max_body_bytes,
-                               max_depth=settings.max_depth)
+        body = parse_json_body(request.content_type, request.body, max_bytes=max_bytes,
+                               max_depth=max_depth)
         return handle(body, request)
 
     return answer
@@ -180,15 +179,21 @@ def _route_endpoint(answer: Callable[[BodyRequest], dict[str, Any]], limit: int,
     return json_endpoint(read, failure=failure)
 
 
-def _evaluation(service: PDPService) -> Handler:
-    explain = service.settings.explain
+def _evaluation(service: PDPService) -> Callable[[BodyRequest], dict[str, Any]]:
+    """``/access/v1/evaluation``: what :func:`_parsed` and a handler do, in one call."""
+    settings = service.settings
+    max_bytes, max_depth, explain = settings.max_body_bytes, settings.max_depth, settings.explain
 
-    def handle(body: Any, request: BodyRequest) -> dict[str, Any]:
-        return service.evaluation(parse_evaluation(body),
-                                  explain=explanation_asked(request.explain, explain),
-                                  request_id=request.request_id)
+    def answer(request: BodyRequest) -> dict[str, Any]:
+        body = parse_json_body(request.content_type, request.body, max_bytes=max_bytes,
+                               max_depth=max_depth)
+        asked = request.explain
+        return service.evaluation(
+            parse_evaluation(body),
+            explain=explain if asked is None else explanation_asked(asked, explain),
+            request_id=request.request_id)
 
-    return handle
+    return answer
 
 
 def _evaluations(service: PDPService) -> Handler:
@@ -210,8 +215,8 @@ def decision_endpoints(service: PDPService) -> list[DecisionEndpoint]:
     settings = service.settings
     limit, timeout = settings.max_body_bytes, settings.request_timeout
     endpoints = [
-        DecisionEndpoint(EVALUATION_PATH, "access_evaluation",
-                         _parsed(service, _evaluation(service)), limit, timeout),
+        DecisionEndpoint(EVALUATION_PATH, "access_evaluation", _evaluation(service), limit,
+                         timeout),
         DecisionEndpoint(EVALUATIONS_PATH, "access_evaluations",
                          _parsed(service, _evaluations(service)), limit, timeout),
     ]

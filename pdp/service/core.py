@@ -114,11 +114,12 @@ class PDPService:
                    request_id: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         decision = self.engine.decide([request])[0]
-        if self.decision_log is not None:
-            self.decision_log.evaluation(request_id, request, decision,
-                                         self.policies.current.version,
-                                         time.perf_counter() - started)
-        return self._wire(decision, explain)
+        decision_log = self.decision_log
+        if decision_log is not None:
+            decision_log.evaluation(request_id, request, decision,
+                                    self.policies.current.version,
+                                    time.perf_counter() - started)
+        return self._wire(decision, explain) if explain else decision.to_wire()
 
     def _wire(self, decision: Decision, explain: bool) -> dict[str, Any]:
         """The decision's response body; explained, it also says where each determining
@@ -157,21 +158,25 @@ class PDPService:
             item = parsed.items[0]
             assert isinstance(item, EvaluationRequest)
             return self.evaluation(item, explain=explain, request_id=request_id)
-        valid = [(i, it) for i, it in enumerate(parsed.items)
-                 if isinstance(it, EvaluationRequest)]
-        decided = self.engine.decide([it for _, it in valid])
-        results: list[Decision | None] = [None] * len(parsed.items)
-        for (i, _), d in zip(valid, decided, strict=True):
-            results[i] = d
-        for i, it in enumerate(parsed.items):
-            if isinstance(it, PDPError):
-                results[i] = item_error(it)
-        final = apply_semantic([d for d in results if d is not None], parsed.semantic)
+        items = parsed.items
+        valid = [it for it in items if isinstance(it, EvaluationRequest)]
+        decided = self.engine.decide(valid)
+        if len(decided) != len(valid):
+            raise ValueError(f"{len(valid)} requests and {len(decided)} decisions")
+        if len(valid) == len(items):
+            results = decided
+        else:  # each bad item answered by its error, in its place
+            answers = iter(decided)
+            results = [next(answers) if isinstance(it, EvaluationRequest) else item_error(it)
+                       for it in items]
+        final = apply_semantic(results, parsed.semantic)
         if self.decision_log is not None:
-            self.decision_log.evaluations(request_id, parsed.items, final,
+            self.decision_log.evaluations(request_id, items, final,
                                           self.policies.current.version,
                                           time.perf_counter() - started)
-        return {"evaluations": [self._wire(d, explain) for d in final]}
+        if explain:
+            return {"evaluations": [self._wire(d, explain) for d in final]}
+        return {"evaluations": [d.to_wire() for d in final]}
 
     def metadata(self, tenant: str | None = None) -> dict[str, Any]:
         """The PDP metadata; for ``tenant``, that tenant's (NotFound unless configured)."""

@@ -267,6 +267,18 @@ def test_a_bad_item_error_names_the_missing_field() -> None:
     assert "action" in got[1]["context"]["error"]["message"]
 
 
+@pytest.mark.parametrize("cut", [slice(0, 1), slice(0, 0), slice(0, 3)])  # fewer or more
+def test_a_batch_fails_rather_than_answer_with_decisions_for_other_items(
+        monkeypatch: pytest.MonkeyPatch, cut: slice) -> None:
+    good = {"subject": {"type": "user", "id": USER_IDS[0]}, "action": {"name": "can_read_todos"},
+            "resource": {"type": "todo", "id": "1"}}
+    decide = SERVICE.engine.decide
+    monkeypatch.setattr(SERVICE.engine, "decide",
+                        lambda requests: (decide(requests) * 2)[cut])
+    with pytest.raises(ValueError, match="decisions"):
+        SERVICE.evaluations({"evaluations": [good, 1, good]})
+
+
 # -- through HTTP ------------------------------------------------------------------------------
 
 
