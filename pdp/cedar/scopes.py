@@ -20,7 +20,8 @@ and usually no action groups), then by principal, then by resource, each level a
 
 A lookup costs one dict read per entity of the request and per ancestor, and a few more for
 each principal key some policy names: it does not grow with the number of policies, only with
-how many of them apply.
+how many of them apply. Its answer, a function of the three entities and their ancestors
+alone, is remembered for the requests that repeat them (at most ``_ANSWERS_KEPT``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pdp.cedar.values import UID
 __all__ = ["ScopeIndex"]
 
 _MAX_SPREAD = 200_000  # policies with an open action scope × action keys, copied per key
+_ANSWERS_KEPT = 4096  # lookups remembered (emptied when full)
 
 # Where resource scopes are looked up: the policies whose resource scope is open, and the
 # policies by the resource entity their scope names (as the request's own resource: `==` or
@@ -114,7 +116,7 @@ def _add_r(level: _RLevel, r: tuple[str, list[UID]], i: int) -> None:
 class ScopeIndex:
     """An index of a policy set's scopes (see the module's description)."""
 
-    __slots__ = ("_open", "_a_self", "_a_anc", "_spread", "sure")
+    __slots__ = ("_open", "_a_self", "_a_anc", "_spread", "sure", "_answers")
 
     def __init__(self, scopes: Sequence[Mapping[str, Any]],
                  slots: Sequence[Mapping[str, UID] | None], max_spread: int = _MAX_SPREAD
@@ -156,11 +158,27 @@ class ScopeIndex:
                 "principal", "action", "resource")) for est in scopes)
         """Per policy: whether it applies whenever the index lists it (no condition, no
         ``is`` scope)."""
+        # (principal, action, resource and their ancestors) -> the lookup's answer; read
+        # without a lock from any thread (single dict operations are atomic)
+        self._answers: dict[tuple[UID, UID, UID, frozenset[UID], frozenset[UID],
+                                  frozenset[UID]], tuple[int, ...]] = {}
 
     def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
                    aa: frozenset[UID], ra: frozenset[UID]) -> Sequence[int]:
         """The positions (ascending) of the policies whose ``==``/``in`` scopes all hold
         (``pa``, ``aa``, ``ra``: the transitive ancestors of the three entities)."""
+        key = (principal, action, resource, pa, aa, ra)
+        answers = self._answers
+        found = answers.get(key)
+        if found is None:
+            found = tuple(self._lookup(principal, action, resource, pa, aa, ra))
+            if len(answers) >= _ANSWERS_KEPT:
+                answers.clear()
+            answers[key] = found
+        return found
+
+    def _lookup(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
+                aa: frozenset[UID], ra: frozenset[UID]) -> Sequence[int]:
         part = self._a_self.get(action)
         if part is not None and self._spread and not aa:  # the common case
             found = part.hits(principal, resource, pa, ra)

@@ -45,3 +45,26 @@ def test_open_action_policies_are_listed_the_same_whether_copied_per_action_or_n
         reference = cedarpy.is_authorized(request, text, json.dumps(entities))
         assert set(reference.diagnostics.reasons) <= {f"policy{i}" for i in listed}, (
             text, request)
+
+
+def test_a_remembered_lookup_is_only_reused_for_the_same_entities_and_ancestors() -> None:
+    text = ('permit(principal in Group::"g", action, resource);\n'
+            'permit(principal == User::"u", action, resource in Folder::"f");\n'
+            'permit(principal, action, resource);\n')
+    est = orjson.loads(cedarpy.policies_to_json_str(text))["staticPolicies"]
+    index = ScopeIndex([est[f"policy{i}"] for i in range(3)], [None] * 3)
+    user, read, doc = (pdp.cedar.native_request(
+        {"principal": {"type": "User", "id": "u"}, "action": {"type": "Action", "id": "r"},
+         "resource": {"type": "Doc", "id": "d"}, "context": {}})[:3])
+    in_group = frozenset({pdp.cedar.native_request(
+        {"principal": {"type": "Group", "id": "g"}, "action": {"type": "Action", "id": "r"},
+         "resource": {"type": "Folder", "id": "f"}, "context": {}})[0]})
+    in_folder = frozenset({pdp.cedar.native_request(
+        {"principal": {"type": "Folder", "id": "f"}, "action": {"type": "Action", "id": "r"},
+         "resource": {"type": "Doc", "id": "d"}, "context": {}})[0]})
+    alone = list(index.candidates(user, read, doc, EMPTY, EMPTY, EMPTY))
+    assert alone == [2]
+    assert list(index.candidates(user, read, doc, in_group, EMPTY, EMPTY)) == [0, 2]
+    assert list(index.candidates(user, read, doc, EMPTY, EMPTY, in_folder)) == [1, 2]
+    assert list(index.candidates(user, read, doc, in_group, EMPTY, in_folder)) == [0, 1, 2]
+    assert list(index.candidates(user, read, doc, EMPTY, EMPTY, EMPTY)) == alone
