@@ -19,8 +19,8 @@ decision cache off, with ``evaluator="native"`` and with ``evaluator="cedarpy"``
 Part 2, scale: the generated document-sharing workload (``benchmarks.workload``) with 10 and
 with 10,000 policies over 1,000 entities, ``native-eval`` p50 at each beside cedarpy-raw; the
 ratio of the two native p50s is measured with the two sets in interleaved turns of their own
-(``native-eval@10`` and ``native-eval@10000``), since a turn beside cedarpy at 10,000 policies
-(16 ms a call) leaves the native evaluator a cold cache that a turn at 10 policies does not.
+(``native-eval@10`` and ``native-eval@10000``), so that both see the same machine rather than
+each its own run beside a different cedarpy.
 
     python -m benchmarks.bench_cedar [--budget SECONDS] [--json OUT]
 
