@@ -24,8 +24,10 @@ __all__ = ["ClosureMemo", "Closures", "Plan", "PlanKey"]
 _MemoKey = tuple[object, EntityUid, int] | tuple[object, EntityUid, int, bytes]
 _OVERLAY_MEMO_BYTES = 1024  # request properties larger than this are not memoised
 # (principal, action, resource, the principal's and the resource's request properties as
-# canonical JSON)
-PlanKey = tuple[EntityUid, EntityUid, EntityUid, bytes, bytes]
+# canonical JSON), as translated; or, for a request without context or action properties, as
+# sent: (subject type, subject id, action name, resource type, resource id, properties)
+PlanKey = tuple[EntityUid, EntityUid, EntityUid, bytes, bytes] | tuple[
+    str, str, str, str, str, bytes, bytes]
 
 
 _UNSEEN = object()
@@ -37,14 +39,17 @@ class Plan:
     """What preparing a request found that depends only on its roots and request properties:
     its policy slice (``None``: no policy's scope matches) and the closures of its entity
     slice. Within one generation, every request with the same roots and properties (and no
-    entity references in its context) has the same plan. ``native``: the native evaluator's
-    store of the slice once built, with the action entities it was built with."""
+    entity references in its context) has the same plan. ``roots``: the translated
+    principal, action and resource; ``native``: the native evaluator's store of the slice
+    once built, with the action entities it was built with."""
 
-    __slots__ = ("chosen", "parts", "native")
+    __slots__ = ("chosen", "parts", "roots", "native")
 
-    def __init__(self, chosen: PolicySlice | None, parts: tuple[Closure, ...]) -> None:
+    def __init__(self, chosen: PolicySlice | None, parts: tuple[Closure, ...],
+                 roots: tuple[EntityUid, EntityUid, EntityUid]) -> None:
         self.chosen = chosen
         self.parts = parts
+        self.roots = roots
         self.native: tuple[tuple[bytes, ...], Any] | None = None
 
 

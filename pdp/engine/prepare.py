@@ -82,9 +82,21 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     matches it (Cedar would deny it with no reasons). Raises what translation raises
     (TranslationError) or the store raises.
 
-    What depends only on the request's roots and request properties (the policy slice and
-    the closures) is its :class:`~pdp.engine.closures.Plan`, kept for the generation: a
-    request that repeats them (and names no entity in its context) reuses it."""
+    What depends only on the request's roots and request properties (their translation, the
+    policy slice and the closures) is its :class:`~pdp.engine.closures.Plan`, kept for the
+    generation: a request that repeats them (and names no entity in its context) reuses it.
+    A request without context or action properties is looked up as sent, before translation:
+    its translation is then a function of what the key holds, and was made (and passed every
+    check) when the plan was kept."""
+    bare = _bare_key(req) if not req.context and not req.action.properties else None
+    if bare is not None:
+        plan = closures.plan(bare)
+        if plan is not None:
+            chosen = plan.chosen
+            if chosen is None:
+                return None
+            principal, action, resource = plan.roots
+            return Prepared(i, principal, action, resource, {}, chosen, plan.parts, plan)
     cr = state.translator.translate(req)
     refs: list[EntityUid] = []
     if cr.context and depth >= 1:
@@ -96,17 +108,38 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     if plan_key is not None:
         plan = closures.plan(plan_key)
         if plan is not None:
+            if bare is not None:
+                closures.keep_plan(bare, plan)
             chosen = plan.chosen
             return None if chosen is None else Prepared(
                 i, cr.principal, cr.action, cr.resource, cr.context, chosen, plan.parts, plan)
     prepared = _prepare(i, cr, state, closures, refs)
     if plan_key is not None:
-        if prepared is None:
-            closures.keep_plan(plan_key, Plan(None, ()))
-        else:
-            prepared.plan = Plan(prepared.slice, prepared.parts)
-            closures.keep_plan(plan_key, prepared.plan)
+        roots = (cr.principal, cr.action, cr.resource)
+        plan = Plan(None, (), roots) if prepared is None else Plan(
+            prepared.slice, prepared.parts, roots)
+        if prepared is not None:
+            prepared.plan = plan
+        closures.keep_plan(plan_key, plan)
+        if bare is not None:
+            closures.keep_plan(bare, plan)
     return prepared
+
+
+def _bare_key(req: EvaluationRequest) -> PlanKey | None:
+    """A request without context or action properties as sent (properties as canonical
+    JSON; ``None``: too large to be worth keeping, or not JSON)."""
+    subject, resource = req.subject, req.resource
+    try:
+        sj = orjson.dumps(subject.properties, option=orjson.OPT_SORT_KEYS) \
+            if subject.properties else b""
+        rj = orjson.dumps(resource.properties, option=orjson.OPT_SORT_KEYS) \
+            if resource.properties else b""
+    except TypeError:
+        return None
+    if len(sj) + len(rj) > _PLAN_PROPERTIES_BYTES:
+        return None
+    return (subject.type, subject.id, req.action.name, resource.type, resource.id, sj, rj)
 
 
 def _plan_key(cr: CedarRequest) -> PlanKey | None:

@@ -83,3 +83,29 @@ def test_a_request_no_policy_matches_keeps_a_plan_that_denies_it_again(tmp_path:
     assert [engine.decide([asked])[0].outcome for _ in range(2)] == ["no_permit"] * 2
     assert _prepared(engine, asked) is None
     assert engine.decide([request(("User", "u"), "read", ("Doc", "d"))])[0].allowed
+
+
+def test_a_request_with_context_is_translated_whatever_plan_its_bare_twin_left(
+        tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format("context has urgent"))
+    bare = request(("User", "u"), "read", ("Doc", "d"))
+    urgent = request(("User", "u"), "read", ("Doc", "d"), {"urgent": True})
+    reserved = request(("User", "u"), "read", ("Doc", "d"), {"action_properties": {}})
+    assert [engine.decide([r])[0].outcome for r in (bare, urgent, bare, reserved, urgent)] == \
+        ["no_permit", "permit", "no_permit", "error", "permit"]
+    prepared = _prepared(engine, bare)
+    assert prepared is not None and prepared.context == {} and prepared.plan is not None
+
+
+def test_a_request_the_schema_refuses_keeps_no_plan_and_is_refused_every_time(
+        tmp_path: Path) -> None:
+    schema = """
+entity User;
+entity Doc;
+action read appliesTo { principal: User, resource: Doc, context: { ticket: Long } };
+"""
+    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format("true"), schema=schema)
+    missing = request(("User", "u"), "read", ("Doc", "d"))
+    with_ticket = request(("User", "u"), "read", ("Doc", "d"), {"ticket": 7})
+    assert [engine.decide([r])[0].outcome for r in (missing, with_ticket, missing)] == \
+        ["invalid", "permit", "invalid"]
