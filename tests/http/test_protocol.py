@@ -22,6 +22,7 @@ from pdp.http.exposure import Exposure
 from pdp.http.protocol import GuardedConfig, GuardedHttpToolsProtocol
 from pdp.http.responses import error_parts
 from tests.conftest import POLICIES, RICK_READS_TODOS, make_service
+from tests.waiting import eventually
 
 BODY = json.dumps(RICK_READS_TODOS).encode()
 HEAD = (b"POST /access/v1/evaluation HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -32,9 +33,19 @@ LONG = 30.0  # a deadline that must not be the one that acts
 
 
 class Served:
-    def __init__(self, port: int, lane: DirectLane) -> None:
+    def __init__(self, port: int, lane: DirectLane, fired: list[int]) -> None:
         self.port = port
         self.lane = lane
+        self._fired = fired
+
+    async def deadline_fired(self, times: int) -> None:
+        """Wait until connections' deadline timers have fired ``times`` times in all (each
+        firing acts on a deadline that is due, or re-arms for one that moved on)."""
+
+        async def fired() -> bool:
+            return self._fired[0] >= times
+
+        await eventually(fired, message=f"{times} firings of the deadline timer")
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[tuple[asyncio.StreamReader,
@@ -61,10 +72,16 @@ async def serving(*, header_timeout: float = LONG, keep_alive: float = LONG,
     config.load()
     state = ServerState()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: GuardedHttpToolsProtocol(config, state, {}, loop), "127.0.0.1", 0)
+    fired = [0]
+
+    class Watched(GuardedHttpToolsProtocol):  # counts the timer's firings, acts as the real one
+        def _deadline(self) -> None:
+            fired[0] += 1
+            super()._deadline()
+
+    server = await loop.create_server(lambda: Watched(config, state, {}, loop), "127.0.0.1", 0)
     try:
-        yield Served(server.sockets[0].getsockname()[1], lane)
+        yield Served(server.sockets[0].getsockname()[1], lane, fired)
     finally:
         server.close()
         for protocol in list(state.connections):
@@ -118,17 +135,10 @@ async def test_a_connection_sending_only_blank_lines_is_still_closed_when_idle()
         async with served.connect() as (reader, writer):
             writer.write(HEAD + BODY)
             await _response(reader)
-
-            async def blank_lines() -> None:  # bytes, but never the start of a request
-                while not writer.is_closing():
-                    writer.write(b"\r\n")
-                    await asyncio.sleep(0.05)
-
-            sender = asyncio.ensure_future(blank_lines())
-            try:
-                data, _ = await _closed(reader)
-            finally:
-                sender.cancel()
+            # bytes after the response, but never the start of a request (uvicorn alone
+            # stops its keep-alive timer at any byte)
+            writer.write(b"\r\n\r\n\r\n")
+            data, _ = await _closed(reader)
     assert data == b""
 
 
@@ -141,7 +151,7 @@ async def test_the_next_head_on_a_kept_alive_connection_has_its_own_deadline(
         async with served.connect() as (reader, writer):
             writer.write(first)
             await _response(reader)
-            await asyncio.sleep(timeout * 0.6)  # the first head's deadline passes meanwhile
+            await served.deadline_fired(1)  # the first head's deadline has passed
             writer.write(HEAD[:20])
             started = time.monotonic()
             data, closed = await _closed(reader)
@@ -169,14 +179,17 @@ async def test_a_stalled_body_on_the_lane_is_a_408_at_the_request_timeout() -> N
 async def test_a_kept_alive_connection_in_use_is_not_closed_by_an_earlier_deadline() -> None:
     async with serving(header_timeout=0.3, keep_alive=0.3) as served:
         async with served.connect() as (reader, writer):
-            deadline = time.monotonic() + 1.0  # past several deadlines of both kinds
             answered = 0
-            while time.monotonic() < deadline:
-                writer.write(HEAD + BODY)
-                status, _, _ = await _response(reader)
-                assert status == 200
-                answered += 1
-                await asyncio.sleep(0.05)
+            firings = asyncio.ensure_future(served.deadline_fired(3))  # past several deadlines
+            try:
+                while not firings.done():
+                    writer.write(HEAD + BODY)
+                    status, _, _ = await _response(reader)
+                    assert status == 200
+                    answered += 1
+                await firings  # (raises if the deadlines never came)
+            finally:
+                firings.cancel()
     assert answered > 1
 
 
