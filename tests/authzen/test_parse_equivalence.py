@@ -1,10 +1,11 @@
 """The request parsers' common-shape path changes nothing: on any input, parsing an evaluation,
-an entity or an action gives what the plain field-by-field parser it replaced gives (kept here
-as the reference), the same values or the same error (class, message, field)."""
+an entity or an action gives what the module's field-by-field path gives (composed here into
+the parsers as they were, as the reference), the same values or the same error (class,
+message, field)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -12,61 +13,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdp.authzen.evaluation import parse_action, parse_entity, parse_evaluation
+from pdp.authzen.evaluation import (
+    _checked_entity,
+    _optional_object,
+    _require_object,
+    _require_string,
+    parse_action,
+    parse_context,
+    parse_entity,
+    parse_evaluation,
+)
 from pdp.authzen.model import Action, Entity, EvaluationRequest, _setters
-from pdp.errors import InvalidField, MissingField, RequestError
+from pdp.errors import InvalidField, RequestError
 
-# -- the reference: the parsers as they were, one check at a time ---------------------------
-
-
-def _require_object(value: Any, field: str) -> Mapping[str, Any]:
-    if value is None:
-        raise MissingField(f"'{field}' is required", field=field)
-    if not isinstance(value, dict):
-        raise InvalidField(f"'{field}' must be an object", field=field)
-    return value
-
-
-def _require_string(obj: Mapping[str, Any], key: str, field: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        raise MissingField(f"'{field}.{key}' is required", field=f"{field}.{key}")
-    if not isinstance(value, str):
-        raise InvalidField(f"'{field}.{key}' must be a string", field=f"{field}.{key}")
-    return value
-
-
-def _optional_object(obj: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any] | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidField(f"'{field}.{key}' must be an object", field=f"{field}.{key}")
-    return value
+# -- the reference: the field-by-field path, one check at a time, through the classes -------
+# (the module's own checks, which the common shape must agree with)
 
 
 def _reference_entity(value: Any, field: str, *, require_id: bool = True) -> Entity:
-    obj = _require_object(value, field)
-    type_ = _require_string(obj, "type", field)
-    if require_id:
-        id_ = _require_string(obj, "id", field)
-    else:
-        raw = obj.get("id")
-        id_ = raw if isinstance(raw, str) else ""
-    return Entity(type_, id_, _optional_object(obj, "properties", field))
+    return _checked_entity(value, field, require_id)
 
 
 def _reference_action(value: Any, field: str = "action") -> Action:
     obj = _require_object(value, field)
     return Action(_require_string(obj, "name", field), _optional_object(obj, "properties", field))
-
-
-def _reference_context(value: Any, field: str = "context") -> Mapping[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidField(f"'{field}' must be an object", field=field)
-    return value
 
 
 def _reference_evaluation(body: Any) -> EvaluationRequest:
@@ -76,7 +46,7 @@ def _reference_evaluation(body: Any) -> EvaluationRequest:
         subject=_reference_entity(body.get("subject"), "subject"),
         action=_reference_action(body.get("action")),
         resource=_reference_entity(body.get("resource"), "resource"),
-        context=_reference_context(body.get("context")),
+        context=parse_context(body.get("context")),
     )
 
 
