@@ -1,10 +1,11 @@
 """What the decision path queues for a decision is the line the former record builder wrote
-(kept here as the reference), byte for byte, in every personal-data mode: for any request,
-decision and batch (items that failed to parse included)."""
+(kept here as the reference, with the writer's own ``_personal`` it called), byte for byte,
+in every personal-data mode: for any request, decision and batch (items that failed to parse
+included)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +23,11 @@ from pdp.errors import InvalidField, PDPError
 _AT = 1_700_000_000.25
 
 
-def _reference_personal(mode: str, context: Any, subject: Mapping[str, Any] | None,
-                        resource: Mapping[str, Any] | None,
-                        action: Mapping[str, Any] | None) -> tuple[Any, Any]:
-    if mode == "omitted":
-        return None, None
-    if not (subject or resource or action):
-        return context, None
-    parts = {}
-    if subject:
-        parts["subject"] = subject
-    if resource:
-        parts["resource"] = resource
-    if action:
-        parts["action"] = action
-    return context, parts
-
-
-def _reference_record(mode: str, endpoint: str, request_id: str | None, item: int | None,
+def _reference_record(log: DecisionLog, endpoint: str, request_id: str | None, item: int | None,
                       req: EvaluationRequest | None, decision: Decision, version: str,
                       latency: float) -> tuple[Any, ...]:
+    """The former record builder: every request through ``_personal`` (which it called)."""
+    mode = log._mode
     errors = decision.errors
     if decision.error is not None:
         errors = (*errors, str(decision.error.get("message", "invalid request")))
@@ -56,8 +42,8 @@ def _reference_record(mode: str, endpoint: str, request_id: str | None, item: in
     return (endpoint, _AT, request_id, item, subject.type, subject.id, action.name,
             resource.type, resource.id, decision.allowed, decision.outcome,
             decision.reasons, errors, version, latency, None,
-            *_reference_personal(mode, req.context, subject.properties, resource.properties,
-                                 action.properties), mode)
+            *log._personal(req.context, subject.properties, resource.properties,
+                           action.properties), mode)
 
 
 def _line(record: tuple[Any, ...]) -> bytes:
@@ -110,7 +96,7 @@ def test_an_evaluation_queues_the_reference_line(log: DecisionLog, request: Eval
                                                  request_id: str | None) -> None:
     log.evaluation(request_id, request, decision, "v1", 0.5)
     assert _queued(log) == _line(_reference_record(
-        log._mode, "evaluation", request_id, None, request, decision, "v1", 0.5))
+        log, "evaluation", request_id, None, request, decision, "v1", 0.5))
 
 
 @_LOG_SETTINGS
@@ -123,7 +109,7 @@ def test_a_batch_queues_the_reference_lines(log: DecisionLog,
     decisions = [d for _, d in items][:max(1, len(items) - cut)]  # a semantic cut it short
     log.evaluations("rid", parsed, decisions, "v2", 0.25)
     assert _queued(log) == b"".join(
-        _line(_reference_record(log._mode, "evaluations", "rid", i,
+        _line(_reference_record(log, "evaluations", "rid", i,
                                 item if isinstance(item, EvaluationRequest) else None, d,
                                 "v2", 0.25))
         for i, (item, d) in enumerate(zip(parsed, decisions, strict=False)))
