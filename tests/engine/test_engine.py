@@ -41,6 +41,12 @@ def request(subject: tuple[str, str], action: str, resource: tuple[str, str],
 
 
 ALLOW_ALL_WHEN = '@id("p")\npermit (principal, action, resource) when {{ {} }};\n'
+# a context attribute that names a stored entity
+DELEGATE_SCHEMA = """
+entity User { level: Long };
+entity Doc;
+action read appliesTo { principal: User, resource: Doc, context: { delegate: User } };
+"""
 
 
 def test_an_entity_reached_two_ways_counts_at_its_shortest_distance(tmp_path: Path) -> None:
@@ -111,14 +117,10 @@ def test_entities_named_in_a_condition_reach_cedar(tmp_path: Path) -> None:
 
 
 def test_entities_the_context_references_reach_cedar(tmp_path: Path) -> None:
-    schema = """
-entity User { level: Long };
-entity Doc;
-action read appliesTo { principal: User, resource: Doc, context: { delegate: User } };
-"""
     engine = make_engine(
         tmp_path, ALLOW_ALL_WHEN.format("context.delegate.level > 2"),
-        [ent("User", "d", {"level": 3}), ent("User", "p", {"level": 0})], schema=schema)
+        [ent("User", "d", {"level": 3}), ent("User", "p", {"level": 0})],
+        schema=DELEGATE_SCHEMA)
     ctx = {"delegate": {"type": "User", "id": "d"}}
     assert engine.decide([request(("User", "p"), "read", ("Doc", "x"), ctx)])[0].allowed
 

@@ -11,7 +11,13 @@ from pdp.authzen.model import EvaluationRequest
 from pdp.engine import Engine
 from pdp.engine.prepare import Prepared, prepare
 from pdp.entities import InMemoryEntityStore
-from tests.engine.test_engine import ALLOW_ALL_WHEN, ent, make_engine, request
+from tests.engine.test_engine import (
+    ALLOW_ALL_WHEN,
+    DELEGATE_SCHEMA,
+    ent,
+    make_engine,
+    request,
+)
 
 OWNER_READS = ALLOW_ALL_WHEN.format('principal.email == resource.owner')
 
@@ -56,15 +62,10 @@ def test_a_change_of_entities_starts_plans_afresh(tmp_path: Path) -> None:
 
 
 def test_a_request_whose_context_names_an_entity_is_prepared_afresh(tmp_path: Path) -> None:
-    schema = """
-entity User { level: Long };
-entity Doc;
-action read appliesTo { principal: User, resource: Doc, context: { delegate: User } };
-"""
     engine = make_engine(
         tmp_path, ALLOW_ALL_WHEN.format("context.delegate.level > 2"),
         [ent("User", "hi", {"level": 3}), ent("User", "lo", {"level": 0}),
-         ent("User", "p", {"level": 0})], schema=schema)
+         ent("User", "p", {"level": 0})], schema=DELEGATE_SCHEMA)
 
     def asked(delegate: str) -> EvaluationRequest:
         return request(("User", "p"), "read", ("Doc", "x"),
