@@ -127,33 +127,36 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
 
 
 def _bare_key(req: EvaluationRequest) -> PlanKey | None:
-    """A request without context or action properties as sent (properties as canonical
-    JSON; ``None``: too large to be worth keeping, or not JSON)."""
+    """A request without context or action properties as sent (``None``: properties too
+    large to be worth keeping, or not JSON)."""
     subject, resource = req.subject, req.resource
-    try:
-        sj = orjson.dumps(subject.properties, option=orjson.OPT_SORT_KEYS) \
-            if subject.properties else b""
-        rj = orjson.dumps(resource.properties, option=orjson.OPT_SORT_KEYS) \
-            if resource.properties else b""
-    except TypeError:
+    held = _properties_json(subject.properties, resource.properties)
+    if held is None:
         return None
-    if len(sj) + len(rj) > _PLAN_PROPERTIES_BYTES:
-        return None
-    return (subject.type, subject.id, req.action.name, resource.type, resource.id, sj, rj)
+    return (subject.type, subject.id, req.action.name, resource.type, resource.id, *held)
 
 
 def _plan_key(cr: CedarRequest) -> PlanKey | None:
-    """The request's roots and request properties (canonical JSON; ``None``: too large to
-    be worth keeping, or not JSON)."""
-    pa, ra = cr.principal_attrs, cr.resource_attrs
+    """The request's roots and request properties (``None``: too large to be worth keeping,
+    or not JSON)."""
+    held = _properties_json(cr.principal_attrs, cr.resource_attrs)
+    if held is None:
+        return None
+    return (cr.principal, cr.action, cr.resource, *held)
+
+
+def _properties_json(principal: Mapping[str, Any] | None, resource: Mapping[str, Any] | None,
+                     ) -> tuple[bytes, bytes] | None:
+    """The two entities' properties as canonical JSON (``b""``: none), for a plan's key;
+    ``None`` when they are larger than a plan is kept for, or not JSON."""
     try:
-        pj = orjson.dumps(pa, option=orjson.OPT_SORT_KEYS) if pa else b""
-        rj = orjson.dumps(ra, option=orjson.OPT_SORT_KEYS) if ra else b""
+        pj = orjson.dumps(principal, option=orjson.OPT_SORT_KEYS) if principal else b""
+        rj = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS) if resource else b""
     except TypeError:
         return None
     if len(pj) + len(rj) > _PLAN_PROPERTIES_BYTES:
         return None
-    return (cr.principal, cr.action, cr.resource, pj, rj)
+    return pj, rj
 
 
 def _prepare(i: int, cr: CedarRequest, state: VersionState, closures: Closures,
