@@ -29,7 +29,7 @@ from pdp.engine.cache import DecisionCache
 from pdp.engine.cedarpy_batch import CedarpyEvaluator
 from pdp.engine.closures import ClosureMemo, Closures
 from pdp.engine.evaluator import Evaluator
-from pdp.engine.native import NativeEvaluator
+from pdp.engine.native import FAILED, NativeEvaluator
 from pdp.engine.options import EngineOptions
 from pdp.engine.prepare import Prepared, prepare
 from pdp.engine.reach import entity_json
@@ -44,6 +44,7 @@ __all__ = ["CedarInput", "Engine", "EngineOptions", "EngineStats", "LATENCY_BOUN
 
 log = logging.getLogger("pdp.engine")
 _NO_PERMIT = Decision(False, "no_permit")
+_NOT_EVALUATED = Decision(False, "error", errors=("not evaluated",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class Engine:
         options = self._options
         self._native = NativeEvaluator(forbid_errors=options.forbid_errors) \
             if options.evaluator == "native" else None
-        cedarpy = CedarpyEvaluator(options)
+        cedarpy = self._cedarpy = CedarpyEvaluator(options)
         self._evaluators: tuple[Evaluator, ...] = \
             (self._native, cedarpy) if self._native is not None else (cedarpy,)
         self._authorize = tuple(e.authorize_batch for e in self._evaluators)  # bound once
@@ -146,6 +147,8 @@ class Engine:
         return CedarInput(cedar, entities, p.slice.policy_ids)
 
     def decide(self, requests: Sequence[EvaluationRequest]) -> list[Decision]:
+        if len(requests) == 1:
+            return [self.decide_one(requests[0])]
         started = time.perf_counter_ns()
         state = self._version_state(self._policies())
         count = len(requests)
@@ -167,10 +170,6 @@ class Engine:
                         keys[i] = key
                     else:
                         decisions[i] = hit
-                only = decisions[0] if count == 1 else None
-                if only is not None:  # the common case of a hit: done
-                    self.stats.observe(time.perf_counter_ns() - started, (only,))
-                    return [only]
             else:
                 cache.bypasses += count
         evaluated: list[int] = []  # decided by a completed evaluation: cacheable
@@ -180,24 +179,14 @@ class Engine:
         for i, req in enumerate(requests):
             if decisions[i] is not None:
                 continue
-            try:
-                p = prepare(i, req, state, closures, depth)
-            except TranslationError as exc:
-                decisions[i] = Decision(
-                    False, "invalid" if isinstance(exc, SchemaViolation) else "error",
-                    error={"status": 400, "message": exc.message})
-                continue
-            except StoreUnavailable:
-                raise
-            except PDPError as exc:
-                log.warning("request %d could not be prepared: %s", i, exc.message)
-                decisions[i] = Decision(False, "error", errors=(exc.message,))
-                continue
+            p = _prepared(i, req, state, closures, depth)
             if p is None:  # no policy's scope matches: Cedar would deny with no reasons
                 decisions[i] = _NO_PERMIT
                 evaluated.append(i)
+            elif type(p) is Decision:  # refused
+                decisions[i] = p
             else:
-                prepared.append(p)
+                prepared.append(cast(Prepared, p))
         if prepared:
             shared = closures.memoised
             for authorize in self._authorize:
@@ -205,8 +194,7 @@ class Engine:
                 if not prepared:
                     break
         final = cast(list[Decision], decisions) if None not in decisions else [
-            d if d is not None else Decision(False, "error", errors=("not evaluated",))
-            for d in decisions]
+            d if d is not None else _NOT_EVALUATED for d in decisions]
         if generation is not None and cache is not None:
             for i in evaluated:
                 key = keys[i]
@@ -214,6 +202,52 @@ class Engine:
                     cache.put(generation, key, final[i])
         self.stats.observe(time.perf_counter_ns() - started, final)
         return final
+
+    def decide_one(self, request: EvaluationRequest) -> Decision:
+        """``decide([request])[0]``: the same steps for one request, without a batch's
+        bookkeeping (the evaluators' batch calls, the lists of indices)."""
+        started = time.perf_counter_ns()
+        state = self._version_state(self._policies())
+        cache = self._cache
+        generation: tuple[str, int] | None = None
+        key: bytes | None = None
+        if cache is not None:
+            store_version = self._store.version  # before any entity is read
+            if store_version is None:
+                cache.bypasses += 1
+            else:
+                generation = (state.version, store_version)
+                key = cache.key(request)
+                if key is not None:
+                    hit = cache.get(generation, key)
+                    if hit is not None:
+                        self.stats.observe_one(time.perf_counter_ns() - started, hit)
+                        return hit
+        closures = self._closures_for(state)
+        p = _prepared(0, request, state, closures, self._options.entity_depth)
+        cacheable = True
+        if p is None:  # no policy's scope matches: Cedar would deny with no reasons
+            decision = _NO_PERMIT
+        elif type(p) is Decision:  # refused
+            decision, cacheable = p, False
+        else:
+            prepared = cast(Prepared, p)
+            native = self._native
+            found = None if native is None else native.decide(prepared, state)
+            if found is None:  # not native: cedarpy's
+                decided: list[Decision | None] = [None]
+                evaluated: list[int] = []
+                self._cedarpy.authorize_batch([prepared], state, decided, evaluated,
+                                              closures.memoised)
+                decision = decided[0] or _NOT_EVALUATED
+                cacheable = bool(evaluated)
+            else:
+                decision = found
+                cacheable = found is not FAILED
+        if key is not None and cacheable and generation is not None and cache is not None:
+            cache.put(generation, key, decision)
+        self.stats.observe_one(time.perf_counter_ns() - started, decision)
+        return decision
 
     # -- preparation ----------------------------------------------------------------------
 
@@ -252,3 +286,21 @@ class Engine:
         return Closures(self._store, state.actions, state.slices.followed,
                         self._options.entity_depth, memo, generation,
                         tags=state.slices.tags_read, trusted=state.trusted)
+
+
+def _prepared(i: int, req: EvaluationRequest, state: VersionState, closures: Closures,
+              depth: int) -> Prepared | Decision | None:
+    """Request ``i`` prepared (:func:`~pdp.engine.prepare.prepare`; ``None``: no policy's
+    scope matches it), or the decision refusing it: a request the translation refuses is
+    answered with its error, one the store fails on otherwise is a logged deny. The store
+    being unreachable fails the whole call (StoreUnavailable)."""
+    try:
+        return prepare(i, req, state, closures, depth)
+    except TranslationError as exc:
+        return Decision(False, "invalid" if isinstance(exc, SchemaViolation) else "error",
+                        error={"status": 400, "message": exc.message})
+    except StoreUnavailable:
+        raise
+    except PDPError as exc:
+        log.warning("request %d could not be prepared: %s", i, exc.message)
+        return Decision(False, "error", errors=(exc.message,))

@@ -33,10 +33,12 @@ from pdp.entities.model import EntityUid, StoredEntity
 from pdp.policies.compiled import CompiledPolicySet
 from pdp.policies.index import PolicySlice, SliceIndex
 
-__all__ = ["NativeEvaluator", "native_reason"]
+__all__ = ["FAILED", "NativeEvaluator", "native_reason"]
 
 log = logging.getLogger("pdp.engine")
 
+# The decision for a request whose native evaluation failed (an engine fault): a deny.
+FAILED = Decision(False, "error", errors=("evaluation failed",))
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
 _new_uid = tuple.__new__
 
@@ -89,28 +91,32 @@ class NativeEvaluator:
                         shared: bool) -> list[Prepared]:
         """Each request over its own entity slice (exactly as alone: no batch grouping is
         needed); returns those the native evaluator does not take, for cedarpy."""
-        permits = state.permits if self._deny_erring_forbids else None
-        authorize_one, build, merge = self.authorize_one, self._build, self.merge
-        compiled, index, actions_json = state.compiled, state.slices, state.actions_json
-        memo = state.decisions
+        decide = self.decide
         left: list[Prepared] = []
         for p in prepared:
-            try:
-                answer = authorize_one(
-                    compiled, index, p.slice, p.principal, p.action, p.resource, p.context,
-                    _native_store(build, merge, p, actions_json))
-            except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
-                log.error("cedar evaluation failed: %s", exc)
-                decisions[p.index] = Decision(False, "error", errors=("evaluation failed",))
-                continue
-            if answer is None:
+            decision = decide(p, state)
+            if decision is None:
                 left.append(p)
                 continue
-            decision = native_decision(answer, permits, memo)
             decisions[p.index] = decision
-            if decision.error is None:
+            if decision is not FAILED:
                 evaluated.append(p.index)
         return left
+
+    def decide(self, p: Prepared, state: VersionState) -> Decision | None:
+        """The decision for ``p``, or ``None`` when it is not native (cedarpy decides it).
+        :data:`FAILED` when the evaluation itself failed (logged; a deny, not to be kept)."""
+        try:
+            answer = self.authorize_one(
+                state.compiled, state.slices, p.slice, p.principal, p.action, p.resource,
+                p.context, _native_store(self._build, self.merge, p, state.actions_json))
+        except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
+            log.error("cedar evaluation failed: %s", exc)
+            return FAILED
+        if answer is None:
+            return None
+        return native_decision(answer, state.permits if self._deny_erring_forbids else None,
+                               state.decisions)
 
     def merge(self, stores: Sequence[Store]) -> Store:
         """One store of several (later ones win for an entity in two: they agree, or the

@@ -38,3 +38,12 @@ class EngineStats:
         outcomes = self.outcomes
         for d in decisions:
             outcomes[d.outcome] = outcomes.get(d.outcome, 0) + 1
+
+    def observe_one(self, elapsed_ns: int, decision: Decision) -> None:
+        """:meth:`observe` of a call that decided one request."""
+        self.calls += 1
+        self.latency_sum_ns += elapsed_ns
+        self.latency_buckets[bisect.bisect_left(_BOUNDS_NS, elapsed_ns)] += 1
+        outcomes = self.outcomes
+        outcome = decision.outcome
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1

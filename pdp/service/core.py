@@ -113,7 +113,7 @@ class PDPService:
     def evaluation(self, request: EvaluationRequest, *, explain: bool = False,
                    request_id: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        decision = self.engine.decide([request])[0]
+        decision = self.engine.decide_one(request)
         decision_log = self.decision_log
         if decision_log is not None:
             decision_log.evaluation(request_id, request, decision,
