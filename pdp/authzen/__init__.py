@@ -2,7 +2,7 @@
 defaults and semantics."""
 
 from pdp.authzen.body import check_content_type, load_json, nesting_depth, parse_json_body
-from pdp.authzen.evaluation import parse_evaluation
+from pdp.authzen.evaluation import parse_evaluation, read_evaluation
 from pdp.authzen.evaluations import (
     EvaluationsRequest,
     Semantic,
@@ -29,4 +29,5 @@ __all__ = [
     "parse_evaluations",
     "parse_json_body",
     "load_json",
+    "read_evaluation",
 ]

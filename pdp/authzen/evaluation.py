@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
+from pdp.authzen.body import parse_json_body
 from pdp.authzen.model import (
     Action,
     Entity,
@@ -24,7 +27,8 @@ from pdp.authzen.model import (
 )
 from pdp.errors import InvalidField, MissingField
 
-__all__ = ["parse_evaluation", "parse_entity", "parse_action", "parse_context"]
+__all__ = ["parse_evaluation", "parse_entity", "parse_action", "parse_context",
+           "read_evaluation"]
 
 
 def _require_object(value: Any, field: str) -> Mapping[str, Any]:
@@ -100,3 +104,58 @@ def parse_evaluation(body: Any) -> EvaluationRequest:
         parse_entity(body.get("resource"), "resource"),
         parse_context(body.get("context")),
     )
+
+
+_WHITESPACE = b" \t\r\n"
+_loads, _dumps = orjson.loads, orjson.dumps
+
+
+def read_evaluation(content_type: str | None, body: bytes, *, max_bytes: int,
+                    max_depth: int) -> EvaluationRequest:
+    """``parse_evaluation(parse_json_body(content_type, body, ...))`` in one step: the same
+    request for every body those accept, and their error for every other.
+
+    The usual body (``application/json``, no ``\\u`` escape, fewer brackets than the depth
+    limit, the common shape with only the fields AuthZEN names) is checked at once: the
+    nesting by its bracket count, duplicate keys by the argument of
+    :func:`~pdp.authzen.body.refuse_duplicates`, counting the keys orjson kept without
+    writing the whole body again (the keys of the four objects, and what orjson writes of
+    the properties and the context). Any other body, or a count that differs (a key repeated,
+    or a ``":`` inside a string), takes the two steps, which alone raise."""
+    if content_type == "application/json" and len(body) <= max_bytes \
+            and b"\\u" not in body and body.count(b"{") + body.count(b"[") <= max_depth:
+        try:
+            value = _loads(body)
+        except orjson.JSONDecodeError:
+            value = None
+        if type(value) is dict:
+            s, a, r = value.get("subject"), value.get("action"), value.get("resource")
+            if type(s) is dict and type(a) is dict and type(r) is dict:
+                found = _common(body, value, s, a, r)
+                if found is not None:
+                    return found
+    return parse_evaluation(parse_json_body(content_type, body, max_bytes=max_bytes,
+                                            max_depth=max_depth))
+
+
+def _common(body: bytes, value: dict[str, Any], s: dict[str, Any], a: dict[str, Any],
+            r: dict[str, Any]) -> EvaluationRequest | None:
+    """The request of a body of the common shape whose keys orjson all kept, else None."""
+    st, si, sp = s.get("type"), s.get("id"), s.get("properties")
+    name, ap = a.get("name"), a.get("properties")
+    rt, ri, rp = r.get("type"), r.get("id"), r.get("properties")
+    if not (type(st) is str and type(si) is str and type(name) is str and type(rt) is str
+            and type(ri) is str):
+        return None
+    context = value.get("context")
+    keys = len(value) + len(s) + len(a) + len(r)
+    for part in (sp, ap, rp, context):
+        if part is not None:
+            if type(part) is not dict:
+                return None
+            if part:
+                keys += _dumps(part).count(b'":')
+    if body.translate(None, _WHITESPACE).count(b'":') != keys:
+        return None
+    return evaluation_request(entity(st, si, sp), action(name, ap), entity(rt, ri, rp),
+                              context)

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive
 
-from pdp.authzen import parse_evaluation, parse_json_body
+from pdp.authzen import parse_json_body, read_evaluation
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH
 from pdp.errors import BodyTooLarge, RequestTimeout
 from pdp.http.deadlines import Deadlines
@@ -185,11 +185,10 @@ def _evaluation(service: PDPService) -> Callable[[BodyRequest], dict[str, Any]]:
     max_bytes, max_depth, explain = settings.max_body_bytes, settings.max_depth, settings.explain
 
     def answer(request: BodyRequest) -> dict[str, Any]:
-        body = parse_json_body(request.content_type, request.body, max_bytes=max_bytes,
-                               max_depth=max_depth)
         asked = request.explain
         return service.evaluation(
-            parse_evaluation(body),
+            read_evaluation(request.content_type, request.body, max_bytes=max_bytes,
+                            max_depth=max_depth),
             explain=explain if asked is None else explanation_asked(asked, explain),
             request_id=request.request_id)
 
