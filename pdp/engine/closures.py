@@ -40,8 +40,9 @@ class Plan:
     its policy slice (``None``: no policy's scope matches) and the closures of its entity
     slice. Within one generation, every request with the same roots and properties (and no
     entity references in its context) has the same plan. ``roots``: the translated
-    principal, action and resource; ``native``: the native evaluator's store of the slice
-    once built, with the action entities it was built with."""
+    principal, action and resource; ``native``: what the native evaluator reads for it
+    besides the context (compiled policies, the slice's store, the roots as values), once
+    built, with the action entities it was built with."""
 
     __slots__ = ("chosen", "parts", "roots", "native")
 
@@ -50,7 +51,7 @@ class Plan:
         self.chosen = chosen
         self.parts = parts
         self.roots = roots
-        self.native: tuple[tuple[bytes, ...], Any] | None = None
+        self.native: tuple[Any, ...] | None = None
 
 
 class ClosureMemo:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from pdp.authzen.model import Decision
-from pdp.cedar import Answer, PolicySet, decode
+from pdp.cedar import PolicySet, decode
 from pdp.cedar.entities import closure
 from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
@@ -39,6 +39,9 @@ log = logging.getLogger("pdp.engine")
 
 # The decision for a request whose native evaluation failed (an engine fault): a deny.
 FAILED = Decision(False, "error", errors=("evaluation failed",))
+# A plan's evaluation inputs: the action entities' JSON they were built with, the slice's
+# compiled policies and the entity slice's store (None: not native), and the three roots.
+_Ready = tuple[tuple[bytes, ...], PolicySet | None, Store | None, UID, UID, UID]
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
 _new_uid = tuple.__new__
 
@@ -105,18 +108,49 @@ class NativeEvaluator:
 
     def decide(self, p: Prepared, state: VersionState) -> Decision | None:
         """The decision for ``p``, or ``None`` when it is not native (cedarpy decides it).
-        :data:`FAILED` when the evaluation itself failed (logged; a deny, not to be kept)."""
+        :data:`FAILED` when the evaluation itself failed (logged; a deny, not to be kept).
+
+        What the evaluation reads besides the context (the slice's compiled policies, the
+        store of the entity slice, the roots as values) is kept with the request's plan."""
         try:
-            answer = self.authorize_one(
-                state.compiled, state.slices, p.slice, p.principal, p.action, p.resource,
-                p.context, _native_store(self._build, self.merge, p, state.actions_json))
+            plan = p.plan
+            ready = None if plan is None else plan.native
+            if ready is None or ready[0] is not state.actions_json:
+                ready = self._ready(p, state)
+                if plan is not None:
+                    plan.native = ready
+            _, policies, store, principal, action, resource = ready
+            if policies is None or store is None:
+                self.fallbacks += 1
+                return None
+            context = p.context
+            if context:
+                try:
+                    ctx = decode.value(context if type(context) is dict else dict(context))
+                    if type(ctx) is not dict:
+                        raise decode.Unsupported("the context is not a record")
+                except decode.Unsupported:
+                    self.fallbacks += 1
+                    return None
+            else:
+                ctx = {}
+            self.decided += 1
+            answer = policies.evaluate(principal, action, resource, ctx, store)
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             return FAILED
-        if answer is None:
-            return None
         return native_decision(answer, state.permits if self._deny_erring_forbids else None,
                                state.decisions)
+
+    def _ready(self, p: Prepared, state: VersionState) -> _Ready:
+        """What evaluating ``p`` reads besides its context; no policies or no store when
+        they are not native."""
+        actions_json = state.actions_json
+        store = _union(self._build, self.merge, p.parts, actions_json)
+        policies = None if store is None else \
+            self.compiled(p.slice, state.compiled, state.slices)
+        return (actions_json, policies, store, _new_uid(UID, p.principal),
+                _new_uid(UID, p.action), _new_uid(UID, p.resource))
 
     def merge(self, stores: Sequence[Store]) -> Store:
         """One store of several (later ones win for an entity in two: they agree, or the
@@ -163,33 +197,6 @@ class NativeEvaluator:
             self._slices.put(policy_slice, found)
         return found if found.native_reason is None else None
 
-    def authorize_one(self, compiled: CompiledPolicySet, index: SliceIndex,
-                      policy_slice: PolicySlice,
-                      principal: EntityUid, action: EntityUid, resource: EntityUid,
-                      context: Mapping[str, Any], store: Store | None) -> Answer | None:
-        """Cedar's answer for one request over ``store`` (see :meth:`store`), or ``None`` if
-        any part is not native (no store, a policy or a context value). ``index``: the slice
-        index the slice comes from (with the template links stored with the entities)."""
-        held = self._slices.items.get(id(policy_slice))  # (`compiled`, written out: hot)
-        policies: PolicySet | None = held[1] if held is not None and held[0] is policy_slice \
-            and held[1].native_reason is None else None
-        if policies is None and store is not None:
-            policies = self.compiled(policy_slice, compiled, index)
-        if policies is None or store is None:
-            self.fallbacks += 1
-            return None
-        try:
-            ctx = decode.value(context if type(context) is dict else dict(context)) \
-                if context else {}
-            if type(ctx) is not dict:
-                raise decode.Unsupported("the context is not a record")
-        except decode.Unsupported:
-            self.fallbacks += 1
-            return None
-        self.decided += 1
-        return policies.evaluate(_new_uid(UID, principal), _new_uid(UID, action),
-                                 _new_uid(UID, resource), ctx, store)
-
     def store(self, entities: Mapping[EntityUid, StoredEntity],
               actions_json: tuple[bytes, ...]) -> Store | None:
         """What evaluation reads of ``entities`` and the action entities: decoded attributes
@@ -223,23 +230,6 @@ class NativeEvaluator:
             found = [_decode(orjson.loads(j)) for j in actions_json]
             self._actions.put(actions_json, found)
         return found
-
-
-def _native_store(build: StoreBuilder, merge: Callable[[Sequence[Store]], Store],
-                  prepared: Prepared, actions_json: tuple[bytes, ...]) -> Store | None:
-    """A request's entities for the native evaluator: the union of its closures' stores
-    (request properties last), kept with the request's plan. ``None`` when one of them is
-    not native."""
-    plan = prepared.plan
-    if plan is not None:
-        held = plan.native
-        if held is not None and held[0] is actions_json:
-            found: Store | None = held[1]
-            return found
-    found = _union(build, merge, prepared.parts, actions_json)
-    if plan is not None:
-        plan.native = (actions_json, found)
-    return found
 
 
 def _union(build: StoreBuilder, merge: Callable[[Sequence[Store]], Store],
