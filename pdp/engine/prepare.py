@@ -85,25 +85,27 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     What depends only on the request's roots and request properties (their translation, the
     policy slice and the closures) is its :class:`~pdp.engine.closures.Plan`, kept for the
     generation: a request that repeats them (and names no entity in its context) reuses it.
-    A request without context or action properties is looked up as sent, before translation:
-    its translation is then a function of what the key holds, and was made (and passed every
-    check) when the plan was kept."""
-    bare = _bare_key(req) if not req.context and not req.action.properties else None
+    A request without action properties is looked up as sent, before translation: but for
+    its context, which is translated and checked on its own, its translation is then a
+    function of what the key holds, and was made (and passed every check) when the plan was
+    kept."""
+    bare = None if req.action.properties else _bare_key(req)
     if bare is not None:
         plan = closures.plan(bare)
         if plan is not None:
-            chosen = plan.chosen
-            if chosen is None:
-                return None
-            principal, action, resource = plan.roots
-            return Prepared(i, principal, action, resource, {}, chosen, plan.parts, plan)
+            # (checked even when empty: a schema may require attributes)
+            context = state.translator.context(req.action.name, req.context)
+            if context and _refs(context, state, depth):  # entities the plan does not hold
+                plan = None
+            if plan is not None:
+                chosen = plan.chosen
+                if chosen is None:
+                    return None
+                principal, action, resource = plan.roots
+                return Prepared(i, principal, action, resource, context, chosen, plan.parts,
+                                plan)
     cr = state.translator.translate(req)
-    refs: list[EntityUid] = []
-    if cr.context and depth >= 1:
-        followed = state.slices.followed
-        for key, value in cr.context.items():
-            if key in followed and isinstance(value, dict | list):
-                entity_refs(value, refs)
+    refs = _refs(cr.context, state, depth)
     plan_key = None if refs else _plan_key(cr)
     if plan_key is not None:
         plan = closures.plan(plan_key)
@@ -126,9 +128,20 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     return prepared
 
 
+def _refs(context: Mapping[str, Any], state: VersionState, depth: int) -> list[EntityUid]:
+    """The entities a translated context names where the policies follow references."""
+    refs: list[EntityUid] = []
+    if context and depth >= 1:
+        followed = state.slices.followed
+        for key, value in context.items():
+            if key in followed and isinstance(value, dict | list):
+                entity_refs(value, refs)
+    return refs
+
+
 def _bare_key(req: EvaluationRequest) -> PlanKey | None:
-    """A request without context or action properties as sent (``None``: properties too
-    large to be worth keeping, or not JSON)."""
+    """A request without action properties as sent, but for its context (``None``:
+    properties too large to be worth keeping, or not JSON)."""
     subject, resource = req.subject, req.resource
     held = _properties_json(subject.properties, resource.properties)
     if held is None:

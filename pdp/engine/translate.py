@@ -117,14 +117,8 @@ class Translator:
         rtype = types.get(resource.type) or self.entity_type(resource.type, "resource")
         action = req.action.name
         if self._schema is not None:
-            self._validate(ptype, action, rtype, req.context)
-        context: dict[str, Any] = {}
-        if req.context:
-            if self._key in req.context:
-                raise TranslationError(
-                    f"context.{self._key} is reserved for action.properties",
-                    field=f"context.{self._key}")
-            context = self._context(req.context, action)
+            self._validate(ptype, action, rtype)
+        context = self.context(action, req.context)
         if req.action.properties:
             props = self._context_attr(action, self._key, req.action.properties)
             if props is not _DROP:
@@ -138,13 +132,29 @@ class Translator:
 
     # -- schema validation ----------------------------------------------------------------
 
-    def _validate(self, ptype: str, action: str, rtype: str,
-                  context: Mapping[str, Any] | None) -> None:
+    def context(self, action: str, context: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The Cedar context of a request for ``action`` with this AuthZEN ``context``
+        (checked against the schema's declaration for the action, the reserved key refused),
+        before ``action.properties`` are added; a new dict. With a schema, the action must
+        be one the schema declares (:meth:`translate` checks it first)."""
+        if self._schema is not None:
+            declared = self._declared.get(action)
+            if declared is not None and declared[1]:
+                _check_record(context or {}, declared[1], "context", skip=(self._key,))
+        if not context:
+            return {}
+        if self._key in context:
+            raise TranslationError(f"context.{self._key} is reserved for action.properties",
+                                   field=f"context.{self._key}")
+        return self._context(context, action)
+
+    def _validate(self, ptype: str, action: str, rtype: str) -> None:
+        """The action is declared and applies to these principal and resource types."""
         declared = self._declared.get(action)
         if declared is None:
             raise SchemaViolation(f"action {action!r} is not declared by the schema",
                                   field="action.name")
-        applies, attributes = declared
+        applies = declared[0]
         if applies is not None:
             principals, resources = applies
             if ptype not in principals:
@@ -155,8 +165,6 @@ class Translator:
                 raise SchemaViolation(
                     f"action {action!r} does not apply to resources of type {rtype!r}",
                     field="resource.type")
-        if attributes:
-            _check_record(context or {}, attributes, "context", skip=(self._key,))
 
     # -- values ---------------------------------------------------------------------------
 

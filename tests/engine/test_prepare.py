@@ -96,6 +96,30 @@ def test_a_request_with_context_is_translated_whatever_plan_its_bare_twin_left(
         ["no_permit", "permit", "no_permit", "error", "permit"]
     prepared = _prepared(engine, bare)
     assert prepared is not None and prepared.context == {} and prepared.plan is not None
+    with_context = _prepared(engine, urgent)
+    assert with_context is not None and with_context.plan is prepared.plan
+    assert with_context.context == {"urgent": True}
+
+
+def test_a_context_following_a_plan_is_still_checked_in_full(tmp_path: Path) -> None:
+    schema = """
+entity User;
+entity Doc;
+action read appliesTo { principal: User, resource: Doc, context: { ticket: Long } };
+"""
+    engine = make_engine(tmp_path, ALLOW_ALL_WHEN.format("context.ticket > 5"), schema=schema)
+
+    def asked(context: dict[str, object]) -> EvaluationRequest:
+        return request(("User", "u"), "read", ("Doc", "d"), context)
+
+    outcomes = [engine.decide([asked(c)])[0] for c in (
+        {"ticket": 7}, {"ticket": 1}, {"ticket": "seven"}, {"ticket": 2**70},
+        {"ticket": 7, "extra": {"__entity": {"type": "User", "id": "x"}}},
+        {"ticket": 7, "action_properties": {}}, {"ticket": 9})]
+    assert [d.outcome for d in outcomes] == [
+        "permit", "no_permit", "invalid", "error", "error", "error", "permit"]
+    assert [d.error is not None for d in outcomes] == [False, False, True, True, True, True,
+                                                       False]
 
 
 def test_a_request_the_schema_refuses_keeps_no_plan_and_is_refused_every_time(
