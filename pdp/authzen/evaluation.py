@@ -123,7 +123,8 @@ def read_evaluation(content_type: str | None, body: bytes, *, max_bytes: int,
     the properties and the context). Any other body, or a count that differs (a key repeated,
     or a ``":`` inside a string), takes the two steps, which alone raise."""
     if content_type == "application/json" and len(body) <= max_bytes \
-            and b"\\u" not in body and body.count(b"{") + body.count(b"[") <= max_depth:
+            and (b"\\" not in body or b"\\u" not in body) \
+            and body.count(b"{") + body.count(b"[") <= max_depth:
         try:
             value = _loads(body)
         except orjson.JSONDecodeError:
