@@ -93,10 +93,12 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     if bare is not None:
         plan = closures.plan(bare)
         if plan is not None:
-            # (checked even when empty: a schema may require attributes)
-            context = state.translator.context(req.action.name, req.context)
-            if context and _refs(context, state, depth):  # entities the plan does not hold
-                plan = None
+            translator = state.translator
+            context: dict[str, Any] = {}
+            if req.context or translator.checks_context:  # (a schema may require some)
+                context = translator.context(req.action.name, req.context)
+                if context and _refs(context, state, depth):  # entities the plan lacks
+                    plan = None
             if plan is not None:
                 chosen = plan.chosen
                 if chosen is None:

@@ -23,16 +23,19 @@ class EngineStats:
     path (the server decides on its event-loop thread; under free threading a concurrent
     increment may rarely be lost, which a metric tolerates)."""
 
-    __slots__ = ("outcomes", "latency_buckets", "latency_sum_ns", "calls")
+    __slots__ = ("outcomes", "latency_buckets", "latency_sum_ns")
 
     def __init__(self) -> None:
         self.outcomes: dict[str, int] = dict.fromkeys(_OUTCOMES, 0)
         self.latency_buckets: list[int] = [0] * (len(_BOUNDS_NS) + 1)  # not cumulative
         self.latency_sum_ns = 0
-        self.calls = 0
+
+    @property
+    def calls(self) -> int:
+        """Calls observed (each is counted in one latency bucket)."""
+        return sum(self.latency_buckets)
 
     def observe(self, elapsed_ns: int, decisions: Iterable[Decision]) -> None:
-        self.calls += 1
         self.latency_sum_ns += elapsed_ns
         self.latency_buckets[bisect.bisect_left(_BOUNDS_NS, elapsed_ns)] += 1
         outcomes = self.outcomes
@@ -41,7 +44,6 @@ class EngineStats:
 
     def observe_one(self, elapsed_ns: int, decision: Decision) -> None:
         """:meth:`observe` of a call that decided one request."""
-        self.calls += 1
         self.latency_sum_ns += elapsed_ns
         self.latency_buckets[bisect.bisect_left(_BOUNDS_NS, elapsed_ns)] += 1
         outcomes = self.outcomes

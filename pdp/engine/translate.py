@@ -93,6 +93,9 @@ class Translator:
                 ctype = schema.context_type(name)
                 if ctype is not None:
                     self._declared[name] = (schema.applies_to(name), ctype.attributes)
+        # whether the schema declares context attributes for some action (an empty context
+        # may then be refused: see :meth:`context`)
+        self.checks_context = any(attrs for _, attrs in self._declared.values())
         if namespace and not cedar_name_ok(namespace):
             raise ValueError(f"namespace {namespace!r} is not a valid Cedar name")
 
