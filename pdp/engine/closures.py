@@ -42,9 +42,11 @@ class Plan:
     entity references in its context) has the same plan. ``roots``: the translated
     principal, action and resource; ``native``: what the native evaluator reads for it
     besides the context (compiled policies, the slice's store, the roots as values), once
-    built, with the action entities it was built with."""
+    built, with the action entities it was built with; ``first``: the prepared request at
+    index 0 without context that follows the plan, once made (it is immutable but for
+    what it derives lazily, and the same for every such request)."""
 
-    __slots__ = ("chosen", "parts", "roots", "native")
+    __slots__ = ("chosen", "parts", "roots", "native", "first")
 
     def __init__(self, chosen: PolicySlice | None, parts: tuple[Closure, ...],
                  roots: tuple[EntityUid, EntityUid, EntityUid]) -> None:
@@ -52,6 +54,7 @@ class Plan:
         self.parts = parts
         self.roots = roots
         self.native: tuple[Any, ...] | None = None
+        self.first: Any = None  # the request with no context at index 0 that follows it
 
 
 class ClosureMemo:

@@ -74,6 +74,8 @@ class Engine:
         closure_size = self._options.closure_cache_size
         self._closure_memo = ClosureMemo(closure_size) if closure_size > 0 else None
         self._shared_closures: tuple[tuple[str, int], VersionState, Closures] | None = None
+        self._held: tuple[CompiledPolicySet, LinkSet | None, int, VersionState, Closures] | \
+            None = None  # see _current
         prefix = f"{self._options.namespace}::" if self._options.namespace else ""
         self._trusted = frozenset(
             prefix + entry if "." in entry else entry
@@ -207,7 +209,7 @@ class Engine:
         """``decide([request])[0]``: the same steps for one request, without a batch's
         bookkeeping (the evaluators' batch calls, the lists of indices)."""
         started = time.perf_counter_ns()
-        state = self._version_state(self._policies())
+        state, closures = self._current()
         cache = self._cache
         generation: tuple[str, int] | None = None
         key: bytes | None = None
@@ -223,7 +225,6 @@ class Engine:
                     if hit is not None:
                         self.stats.observe_one(time.perf_counter_ns() - started, hit)
                         return hit
-        closures = self._closures_for(state)
         p = _prepared(0, request, state, closures, self._options.entity_depth)
         cacheable = True
         if p is None:  # no policy's scope matches: Cedar would deny with no reasons
@@ -250,6 +251,24 @@ class Engine:
         return decision
 
     # -- preparation ----------------------------------------------------------------------
+
+    def _current(self) -> tuple[VersionState, Closures]:
+        """The version state and the closures of a call: ``_version_state`` and
+        ``_closures_for``, remembered for as long as the policy set, the stored links and
+        the store's version stay the same (when the store has versions and closures are
+        shared)."""
+        compiled = self._policies()
+        stored = self._store.links()
+        store_version = self._store.version  # before any entity is read
+        held = self._held
+        if held is not None and held[0] is compiled and held[1] is stored \
+                and held[2] == store_version:
+            return held[3], held[4]
+        state = self._version_state(compiled)
+        closures = self._closures_for(state)
+        if store_version is not None and closures.memoised:
+            self._held = (compiled, stored, store_version, state, closures)
+        return state, closures
 
     def _version_state(self, compiled: CompiledPolicySet) -> VersionState:
         state = self._state

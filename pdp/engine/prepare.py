@@ -103,9 +103,12 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
                 chosen = plan.chosen
                 if chosen is None:
                     return None
-                principal, action, resource = plan.roots
-                return Prepared(i, principal, action, resource, context, chosen, plan.parts,
-                                plan)
+                if i == 0 and not context:  # (alone, or first of a batch: kept with the plan)
+                    first: Prepared | None = plan.first
+                    if first is None:
+                        first = plan.first = _from_plan(0, {}, chosen, plan)
+                    return first
+                return _from_plan(i, context, chosen, plan)
     cr = state.translator.translate(req)
     refs = _refs(cr.context, state, depth)
     plan_key = None if refs else _plan_key(cr)
@@ -128,6 +131,11 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
         if bare is not None:
             closures.keep_plan(bare, plan)
     return prepared
+
+
+def _from_plan(i: int, context: dict[str, Any], chosen: PolicySlice, plan: Plan) -> Prepared:
+    principal, action, resource = plan.roots
+    return Prepared(i, principal, action, resource, context, chosen, plan.parts, plan)
 
 
 def _refs(context: Mapping[str, Any], state: VersionState, depth: int) -> list[EntityUid]:

@@ -134,3 +134,17 @@ action read appliesTo { principal: User, resource: Doc, context: { ticket: Long 
     with_ticket = request(("User", "u"), "read", ("Doc", "d"), {"ticket": 7})
     assert [engine.decide([r])[0].outcome for r in (missing, with_ticket, missing)] == \
         ["invalid", "permit", "invalid"]
+
+
+def test_a_repeated_request_without_context_is_prepared_once_for_its_plan(
+        tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, OWNER_READS, [ent("User", "u", {"email": "u@x"})])
+    asked = request(("User", "u"), "read", ("Doc", "d"), resource_properties={"owner": "u@x"})
+    assert _prepared(engine, asked) is not None  # the plan is made
+    first = _prepared(engine, asked)  # and followed
+    assert first is not None and _prepared(engine, asked) is first
+    state = engine._version_state(engine.current())
+    second = prepare(1, asked, state, engine._closures_for(state), engine.options.entity_depth)
+    assert second is not None and second is not first and second.index == 1
+    assert second.plan is first.plan
+    assert [d.allowed for d in engine.decide([asked, asked])] == [True, True]
