@@ -84,6 +84,8 @@ class NativeEvaluator:
         self._slices = _IdentityMemo(slices)
         self._entities = _IdentityMemo(entities)
         self._actions = _IdentityMemo(16)
+        # decoded contexts, by the translated context (the translator keeps one per text)
+        self._contexts = _IdentityMemo(4096)
         self._full = _IdentityMemo(2)
         self._merged: dict[tuple[int, ...], tuple[tuple[Store, ...], Store]] = {}
         self._merged_max = 4096
@@ -125,13 +127,16 @@ class NativeEvaluator:
                 return None
             context = p.context
             if context:
-                try:
-                    ctx = decode.value(context if type(context) is dict else dict(context))
-                    if type(ctx) is not dict:
-                        raise decode.Unsupported("the context is not a record")
-                except decode.Unsupported:
-                    self.fallbacks += 1
-                    return None
+                ctx = self._contexts.get(context)
+                if ctx is None:
+                    try:
+                        ctx = decode.value(context if type(context) is dict else dict(context))
+                        if type(ctx) is not dict:
+                            raise decode.Unsupported("the context is not a record")
+                    except decode.Unsupported:
+                        self.fallbacks += 1
+                        return None
+                    self._contexts.put(context, ctx)
             else:
                 ctx = {}
             self.decided += 1

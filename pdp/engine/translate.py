@@ -41,6 +41,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+import orjson
+
 from pdp.authzen.model import EvaluationRequest
 from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames, cedar_name_ok
 from pdp.errors import SchemaViolation, TranslationError
@@ -59,6 +61,13 @@ _EXTENSION_FN = {"ipaddr": "ip", "decimal": "decimal", "datetime": "datetime",
                  "duration": "duration"}
 _DROP = object()
 _KNOWN_TYPES = 1024  # valid type names a translator remembers (skips re-checking them)
+# Translated contexts a translator remembers, by action and JSON text (at most this many, of
+# at most this size): strict JSON only, anything else orjson would write is translated afresh.
+_CONTEXTS_KEPT = 4096
+_CONTEXT_KEPT_BYTES = 1024
+_PLAIN_JSON = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+               | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_dumps = orjson.dumps
 
 
 class CedarRequest(NamedTuple):
@@ -85,6 +94,7 @@ class Translator:
         self._action_type = f"{self._prefix}Action"
         self._key = action_properties_key
         self._types: dict[str, str] = {}  # valid type names seen (bounded: _KNOWN_TYPES)
+        self._contexts: dict[tuple[str, bytes], dict[str, Any]] = {}  # see context()
         # declared action → (appliesTo types or None, declared context attributes)
         self._declared: dict[str, tuple[tuple[frozenset[str], frozenset[str]] | None,
                                         Mapping[str, Attribute]]] = {}
@@ -125,7 +135,7 @@ class Translator:
         if req.action.properties:
             props = self._context_attr(action, self._key, req.action.properties)
             if props is not _DROP:
-                context[self._key] = props
+                context = {**context, self._key: props}
         sprops, rprops = subject.properties, resource.properties
         return CedarRequest(
             (ptype, subject.id), (self._action_type, action), (rtype, resource.id), context,
@@ -138,18 +148,33 @@ class Translator:
     def context(self, action: str, context: Mapping[str, Any] | None) -> dict[str, Any]:
         """The Cedar context of a request for ``action`` with this AuthZEN ``context``
         (checked against the schema's declaration for the action, the reserved key refused),
-        before ``action.properties`` are added; a new dict. With a schema, the action must
-        be one the schema declares (:meth:`translate` checks it first)."""
+        before ``action.properties`` are added. With a schema, the action must be one the
+        schema declares (:meth:`translate` checks it first). The same context (the same JSON
+        text) for the same action gives the same dict, kept by the translator: callers must
+        not change it."""
         if self._schema is not None:
             declared = self._declared.get(action)
             if declared is not None and declared[1]:
                 _check_record(context or {}, declared[1], "context", skip=(self._key,))
         if not context:
             return {}
+        try:  # the same text is translated alike: the translation is kept (shared, unchanged)
+            text: bytes | None = _dumps(context, option=_PLAIN_JSON)
+        except TypeError:
+            text = None
+        if text is not None and len(text) <= _CONTEXT_KEPT_BYTES:
+            found = self._contexts.get((action, text))
+            if found is not None:
+                return found
         if self._key in context:
             raise TranslationError(f"context.{self._key} is reserved for action.properties",
                                    field=f"context.{self._key}")
-        return self._context(context, action)
+        translated = self._context(context, action)
+        if text is not None and len(text) <= _CONTEXT_KEPT_BYTES:
+            if len(self._contexts) >= _CONTEXTS_KEPT:
+                self._contexts.clear()
+            self._contexts[(action, text)] = translated
+        return translated
 
     def _validate(self, ptype: str, action: str, rtype: str) -> None:
         """The action is declared and applies to these principal and resource types."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -531,3 +532,38 @@ def test_the_engine_decides_as_plain_cedarpy_does_on_the_todo_policies(
 def test_integral_numbers_are_longs_however_they_are_written(number: float, long: int) -> None:
     cr = plain(request(context={"x": number}))
     assert cr.context == {"x": long} and type(cr.context["x"]) is int
+
+
+def test_the_same_context_is_translated_once_and_never_changed_by_action_properties() -> None:
+    t = Translator(None)
+
+    def asked(context: dict[str, Any], action: str = "read",
+              properties: dict[str, Any] | None = None) -> EvaluationRequest:
+        return EvaluationRequest(Entity("User", "u"), Action(action, properties),
+                                 Entity("Doc", "d"), context)
+
+    first = t.translate(asked({"hour": 9, "ip": "10.0.0.1"})).context
+    assert t.translate(asked({"hour": 9, "ip": "10.0.0.1"})).context is first
+    assert t.translate(asked({"hour": 9, "ip": "10.0.0.1"}, "write")).context is not first
+    with_properties = t.translate(asked({"hour": 9, "ip": "10.0.0.1"}, properties={"n": 1}))
+    assert with_properties.context == {"hour": 9, "ip": "10.0.0.1",
+                                       "action_properties": {"n": 1}}
+    assert first == {"hour": 9, "ip": "10.0.0.1"}
+    assert t.translate(asked({"hour": 9, "ip": "10.0.0.1"})).context == first
+
+
+def test_a_refused_context_is_refused_every_time_and_only_json_is_remembered() -> None:
+    t = Translator(None)
+
+    def context(value: dict[str, Any]) -> dict[str, Any]:
+        return t.translate(EvaluationRequest(Entity("User", "u"), Action("read"),
+                                             Entity("Doc", "d"), value)).context
+
+    for _ in range(2):
+        with pytest.raises(TranslationError, match="64-bit"):
+            context({"n": 2**70})
+        with pytest.raises(TranslationError, match="reserved"):
+            context({"x": {"__extn": {"fn": "ip", "arg": "1.2.3.4"}}})
+    assert context({"at": "2026-12-07T00:00:00"}) == {"at": "2026-12-07T00:00:00"}
+    with pytest.raises(TranslationError, match="unsupported JSON value"):
+        context({"at": datetime(2026, 12, 7)})  # orjson would write it as the text above
