@@ -2,8 +2,11 @@
 
 The decision path (the serving thread) turns a decision into one compact JSON line with a
 single ``orjson.dumps`` and appends the bytes to a lock-protected deque: a few microseconds,
-and nothing the garbage collector has to scan (``hashed``: the line holds the values, and the
-spool thread replaces them by their digests before anything is written).
+and nothing the garbage collector has to scan. In ``hashed`` mode a line with a context or
+properties holds the values, and a cut (a NUL byte, which JSON text never holds) before them:
+the spool thread cuts the line there into its head and its personal tail, and writes the head
+and the tail with its values replaced by their digests. It remembers the finished text of a
+small tail, so that a tail seen before costs a lookup instead of a parse and a serialisation.
 
 The *spool* thread, every ``write_interval`` seconds, appends what is queued to this process's
 segment file in the data directory (``pdp.decision_log.segments``; ``hashed`` values are
@@ -69,10 +72,15 @@ SPOOL_DIR = "decision-log"
 # A line is the JSON array (endpoint, unix time, request id, batch item, subject type, subject
 # id, action, resource type, resource id, decision, outcome, reasons, errors, policy version,
 # latency in seconds, result count, context, properties, personal-data mode). The queue holds
-# lines (bytes; a batch's lines in one), in ``hashed`` mode with the values still in them.
+# lines (bytes; a batch's lines in one). In ``hashed`` mode a line with a context or properties
+# has a NUL byte right after its result count, before the comma (never written: the spool
+# thread cuts the line there), and the values still in it. orjson writes a NUL in a string as
+# "\u0000": the cut is the only NUL byte in the line.
 Record = tuple[Any, ...]
 _LINE = orjson.OPT_APPEND_NEWLINE
 _CANONICAL = orjson.OPT_SORT_KEYS
+_CUT = b"\0,"
+_NULL_CUT = orjson.Fragment(b"null\0")  # an evaluation's result count (null), then the cut
 # How a ``hashed`` line without context and properties ends: the last three items of the
 # array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
 _NOTHING_PERSONAL = b',null,null,"hashed"]'
@@ -81,6 +89,11 @@ _NOTHING_PERSONAL_LINE = _NOTHING_PERSONAL + b"\n"
 # only of values up to this size (about 1 MB at most).
 _DIGESTS_KEPT = 4096
 _DIGEST_KEPT_BYTES = 256
+# Finished tails remembered by the spool thread (a line's personal tail after the cut -> its
+# digested text, at most about 400 bytes): at most this many, and only of tails up to this
+# size (about 4 MB at most).
+_TAILS_KEPT = 4096
+_TAIL_KEPT_BYTES = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +142,9 @@ class DecisionLog:
         self._db = db
         self._mode: PersonalData = personal_data
         self._omit = personal_data == "omitted"
+        # an evaluation's result count in a line with a context or properties
+        self._null_count: orjson.Fragment | None = (_NULL_CUT if personal_data == "hashed"
+                                                    else None)
         self._max = queue_size
         self._retention = timedelta(days=retention_days)
         self._batch = batch_size
@@ -146,6 +162,7 @@ class DecisionLog:
         self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
                         if personal_data == "hashed" else None)
         self._digests: dict[bytes, str] = {}  # used by the spool thread only
+        self._tails: dict[bytes, bytes] = {}  # used by the spool thread only
         self._queue: deque[tuple[int, bytes]] = deque()
         self._lock = threading.Lock()
         self._size = 0  # rows accepted and not yet spooled (queued or being written)
@@ -225,15 +242,20 @@ class DecisionLog:
         try:
             req = result.request
             action = req.action
-            record: Record = (
+            head: Record = (
                 "search/" + req.kind.value, time.time(), request_id, None,
                 req.subject.type, req.subject.id or None,
                 None if action is None else action.name, req.resource.type,
                 req.resource.id or None, None, None, (),
                 (f"{result.errors} candidates failed to evaluate",) if result.errors else (),
-                result.policy_version, latency, len(result.results),
-                *self._personal(req.context, req.subject.properties, req.resource.properties,
-                                None if action is None else action.properties), self._mode)
+                result.policy_version, latency)
+            context, properties = self._personal(
+                req.context, req.subject.properties, req.resource.properties,
+                None if action is None else action.properties)
+            count: Any = len(result.results)
+            if self._hasher is not None and (context is not None or properties is not None):
+                count = orjson.Fragment(b"%d\0" % count)  # the count, then the cut
+            record = (*head, count, context, properties, self._mode)
             entry = orjson.dumps(record, option=_LINE)
         except Exception:  # noqa: BLE001 - the log never fails a decision
             self._reject(1)
@@ -251,19 +273,22 @@ class DecisionLog:
                     decision.allowed, decision.outcome, decision.reasons, errors, version,
                     latency, None, None, None, self._mode)
         subject, action, resource = req.subject, req.action, req.resource
+        count: orjson.Fragment | None
         if self._omit:
             if errors:
                 errors = redact(errors, (req.context, subject.properties, resource.properties,
                                          action.properties))
-            context = properties = None
+            context = properties = count = None
         elif subject.properties or resource.properties or action.properties:
             context, properties = self._personal(req.context, subject.properties,
                                                  resource.properties, action.properties)
+            count = self._null_count  # (``hashed``: null and the cut)
         else:  # (the usual request: no properties)
             context, properties = req.context, None
+            count = None if context is None else self._null_count
         return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
                 resource.type, resource.id, decision.allowed, decision.outcome,
-                decision.reasons, errors, version, latency, None, context, properties,
+                decision.reasons, errors, version, latency, count, context, properties,
                 self._mode)
 
     def _personal(self, context: Any, subject: Mapping[str, Any] | None,
@@ -468,18 +493,52 @@ class DecisionLog:
             return entries
         out: list[tuple[int, bytes]] = []
         for rows, entry in entries:
-            if _nothing_personal(entry, rows):  # every line as it is
-                out.append((rows, entry))
-                continue
             try:
-                out.append((rows, b"".join([self._hashed(line) for line in
-                                            entry.splitlines()])))
+                out.append((rows, self._written(entry, rows)))
             except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
                 log.exception("decision log: cannot format a record")
                 with self._lock:
                     self._size -= rows
                     self._lost += rows
         return out
+
+    def _written(self, entry: bytes, rows: int) -> bytes:
+        """What is written for a queued ``entry`` of ``rows`` lines (``hashed``): each line
+        cut and digested, or as it is when it has nothing personal."""
+        if rows == 1:
+            return self._cut(entry)
+        if b"\0" not in entry and _nothing_personal(entry, rows):  # every line as it is
+            return entry
+        return b"".join([self._cut(line) for line in entry.splitlines(keepends=True)])
+
+    def _cut(self, line: bytes) -> bytes:
+        """The queued ``line`` (newline included) as written: cut at ``_CUT``, its head and
+        its digested personal tail."""
+        head, cut, tail = line.partition(_CUT)
+        if cut:
+            return b"".join((head, b",", self._hashed_tail(tail)))
+        if line.endswith(_NOTHING_PERSONAL_LINE):
+            return line
+        return self._hashed(line[:-1])  # (never queued so in ``hashed`` mode: digested)
+
+    def _hashed_tail(self, tail: bytes) -> bytes:
+        """The personal ``tail`` of a line (``context,properties,mode]`` and the newline) with
+        the context and each properties object replaced by the digest of their canonical JSON.
+        Remembered for small tails: a recurring context and properties cost a lookup instead of
+        a parse and a serialisation."""
+        found = self._tails.get(tail)
+        if found is not None:
+            return found
+        context, props, mode = orjson.loads(b"[" + tail)
+        found = orjson.dumps(
+            (None if context is None else self._digest(context),
+             None if props is None else {name: self._digest(v) for name, v in props.items()},
+             mode), option=_LINE)[1:]
+        if len(tail) <= _TAIL_KEPT_BYTES:
+            if len(self._tails) >= _TAILS_KEPT:
+                self._tails.clear()
+            self._tails[tail] = found
+        return found
 
     def _hashed(self, line: bytes) -> bytes:
         """The line with its context and each properties object replaced by the digest of
