@@ -27,8 +27,8 @@ from pdp.authzen.model import (
 )
 from pdp.errors import InvalidField, MissingField
 
-__all__ = ["parse_evaluation", "parse_entity", "parse_action", "parse_context",
-           "read_evaluation"]
+__all__ = ["EvaluationReader", "parse_evaluation", "parse_entity", "parse_action",
+           "parse_context", "read_evaluation"]
 
 
 def _require_object(value: Any, field: str) -> Mapping[str, Any]:
@@ -107,13 +107,21 @@ def parse_evaluation(body: Any) -> EvaluationRequest:
 
 
 _WHITESPACE = b" \t\r\n"
+_KEPT = 4096  # entities and actions without properties a reader keeps, of each
 _loads, _dumps = orjson.loads, orjson.dumps
 
 
 def read_evaluation(content_type: str | None, body: bytes, *, max_bytes: int,
                     max_depth: int) -> EvaluationRequest:
-    """``parse_evaluation(parse_json_body(content_type, body, ...))`` in one step: the same
-    request for every body those accept, and their error for every other.
+    """``parse_evaluation(parse_json_body(content_type, body, ...))`` in one step (see
+    :class:`EvaluationReader`, which an endpoint keeps)."""
+    return EvaluationReader(max_bytes=max_bytes, max_depth=max_depth)(content_type, body)
+
+
+class EvaluationReader:
+    """Reads an evaluation body: ``parse_evaluation(parse_json_body(content_type, body,
+    ...))`` in one step, the same request for every body those accept, and their error for
+    every other.
 
     The usual body (``application/json``, no ``\\u`` escape, fewer brackets than the depth
     limit, the common shape with only the fields AuthZEN names) is checked at once: the
@@ -121,42 +129,78 @@ def read_evaluation(content_type: str | None, body: bytes, *, max_bytes: int,
     :func:`~pdp.authzen.body.refuse_duplicates`, counting the keys orjson kept without
     writing the whole body again (the keys of the four objects, and what orjson writes of
     the properties and the context). Any other body, or a count that differs (a key repeated,
-    or a ``":`` inside a string), takes the two steps, which alone raise."""
-    if content_type == "application/json" and len(body) <= max_bytes \
-            and (b"\\" not in body or b"\\u" not in body) \
-            and body.count(b"{") + body.count(b"[") <= max_depth:
-        try:
-            value = _loads(body)
-        except orjson.JSONDecodeError:
-            value = None
-        if type(value) is dict:
-            s, a, r = value.get("subject"), value.get("action"), value.get("resource")
-            if type(s) is dict and type(a) is dict and type(r) is dict:
-                found = _common(body, value, s, a, r)
-                if found is not None:
-                    return found
-    return parse_evaluation(parse_json_body(content_type, body, max_bytes=max_bytes,
-                                            max_depth=max_depth))
+    or a ``":`` inside a string), takes the two steps, which alone raise.
 
+    A reader keeps the subjects, resources and actions without properties it made (they are
+    immutable; at most 4,096 of each, emptied when full): the same entity asked about again
+    is the same object."""
 
-def _common(body: bytes, value: dict[str, Any], s: dict[str, Any], a: dict[str, Any],
-            r: dict[str, Any]) -> EvaluationRequest | None:
-    """The request of a body of the common shape whose keys orjson all kept, else None."""
-    st, si, sp = s.get("type"), s.get("id"), s.get("properties")
-    name, ap = a.get("name"), a.get("properties")
-    rt, ri, rp = r.get("type"), r.get("id"), r.get("properties")
-    if not (type(st) is str and type(si) is str and type(name) is str and type(rt) is str
-            and type(ri) is str):
-        return None
-    context = value.get("context")
-    keys = len(value) + len(s) + len(a) + len(r)
-    for part in (sp, ap, rp, context):
-        if part is not None:
-            if type(part) is not dict:
-                return None
-            if part:
-                keys += _dumps(part).count(b'":')
-    if body.translate(None, _WHITESPACE).count(b'":') != keys:
-        return None
-    return evaluation_request(entity(st, si, sp), action(name, ap), entity(rt, ri, rp),
-                              context)
+    __slots__ = ("_max_bytes", "_max_depth", "_entities", "_actions")
+
+    def __init__(self, *, max_bytes: int, max_depth: int) -> None:
+        self._max_bytes = max_bytes
+        self._max_depth = max_depth
+        self._entities: dict[tuple[str, str], Entity] = {}
+        self._actions: dict[str, Action] = {}
+
+    def __call__(self, content_type: str | None, body: bytes) -> EvaluationRequest:
+        max_bytes, max_depth = self._max_bytes, self._max_depth
+        if content_type == "application/json" and len(body) <= max_bytes \
+                and (b"\\" not in body or b"\\u" not in body) \
+                and body.count(b"{") + body.count(b"[") <= max_depth:
+            try:
+                value = _loads(body)
+            except orjson.JSONDecodeError:
+                value = None
+            if type(value) is dict:
+                s, a, r = value.get("subject"), value.get("action"), value.get("resource")
+                if type(s) is dict and type(a) is dict and type(r) is dict:
+                    found = self._common(body, value, s, a, r)
+                    if found is not None:
+                        return found
+        return parse_evaluation(parse_json_body(content_type, body, max_bytes=max_bytes,
+                                                max_depth=max_depth))
+
+    def _common(self, body: bytes, value: dict[str, Any], s: dict[str, Any],
+                a: dict[str, Any], r: dict[str, Any]) -> EvaluationRequest | None:
+        """The request of a body of the common shape whose keys orjson all kept, else
+        None."""
+        st, si, sp = s.get("type"), s.get("id"), s.get("properties")
+        name, ap = a.get("name"), a.get("properties")
+        rt, ri, rp = r.get("type"), r.get("id"), r.get("properties")
+        if not (type(st) is str and type(si) is str and type(name) is str
+                and type(rt) is str and type(ri) is str):
+            return None
+        context = value.get("context")
+        keys = len(value) + len(s) + len(a) + len(r)
+        for part in (sp, ap, rp, context):
+            if part is not None:
+                if type(part) is not dict:
+                    return None
+                if part:
+                    keys += _dumps(part).count(b'":')
+        if body.translate(None, _WHITESPACE).count(b'":') != keys:
+            return None
+        entities = self._entities
+        subject = entities.get((st, si)) if sp is None else None
+        if subject is None:
+            subject = self._entity(st, si, sp)
+        resource = entities.get((rt, ri)) if rp is None else None
+        if resource is None:
+            resource = self._entity(rt, ri, rp)
+        act = self._actions.get(name) if ap is None else None
+        if act is None:
+            act = action(name, ap)
+            if ap is None:
+                if len(self._actions) >= _KEPT:
+                    self._actions.clear()
+                self._actions[name] = act
+        return evaluation_request(subject, act, resource, context)
+
+    def _entity(self, type_: str, id_: str, properties: dict[str, Any] | None) -> Entity:
+        made = entity(type_, id_, properties)
+        if properties is None:
+            if len(self._entities) >= _KEPT:
+                self._entities.clear()
+            self._entities[(type_, id_)] = made
+        return made

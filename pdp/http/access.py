@@ -22,7 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive
 
-from pdp.authzen import parse_json_body, read_evaluation
+from pdp.authzen import parse_json_body
+from pdp.authzen.evaluation import EvaluationReader
 from pdp.authzen.metadata import EVALUATION_PATH, EVALUATIONS_PATH
 from pdp.errors import BodyTooLarge, RequestTimeout
 from pdp.http.deadlines import Deadlines
@@ -184,11 +185,12 @@ def _evaluation(service: PDPService) -> Callable[[BodyRequest], dict[str, Any]]:
     settings = service.settings
     max_bytes, max_depth, explain = settings.max_body_bytes, settings.max_depth, settings.explain
 
+    read = EvaluationReader(max_bytes=max_bytes, max_depth=max_depth)
+
     def answer(request: BodyRequest) -> dict[str, Any]:
         asked = request.explain
         return service.evaluation(
-            read_evaluation(request.content_type, request.body, max_bytes=max_bytes,
-                            max_depth=max_depth),
+            read(request.content_type, request.body),
             explain=explain if asked is None else explanation_asked(asked, explain),
             request_id=request.request_id)
 

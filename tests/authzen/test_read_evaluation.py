@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdp.authzen.body import parse_json_body
-from pdp.authzen.evaluation import parse_evaluation, read_evaluation
+from pdp.authzen.evaluation import EvaluationReader, parse_evaluation, read_evaluation
+from pdp.authzen.model import EvaluationRequest
 from pdp.errors import DuplicateKey, PDPError
 
 _text = st.sampled_from(["", "a", "user", 'x":y', 'q"', "é", "a b", "\\", ": "])
@@ -90,6 +91,29 @@ def test_an_evaluation_body_is_read_as_its_two_steps_read_it(
         content_type, raw, max_bytes=max_bytes, max_depth=max_depth)))
     assert _outcome(lambda: read_evaluation(
         content_type, raw, max_bytes=max_bytes, max_depth=max_depth)) == expected
+    # a reader kept across bodies (as an endpoint keeps one) reads the same
+    reader = _READERS.setdefault((max_bytes, max_depth), EvaluationReader(
+        max_bytes=max_bytes, max_depth=max_depth))
+    assert _outcome(lambda: reader(content_type, raw)) == expected
+
+
+_READERS: dict[tuple[int, int], EvaluationReader] = {}
+
+
+def test_a_reader_gives_one_object_per_entity_and_action_without_properties() -> None:
+    reader = EvaluationReader(max_bytes=1 << 20, max_depth=32)
+
+    def read(resource: str) -> EvaluationRequest:
+        return reader("application/json", b'{"subject":{"type":"user","id":"a"},'
+                      b'"action":{"name":"read"},"resource":' + resource.encode() + b"}")
+
+    first, again = read('{"type":"doc","id":"d"}'), read('{"type":"doc","id":"d"}')
+    assert first == again and first is not again
+    assert again.subject is first.subject and again.resource is first.resource
+    assert again.action is first.action
+    owned = read('{"type":"doc","id":"d","properties":{"owner":"a"}}')
+    assert owned.resource is not first.resource and owned.resource.properties == {"owner": "a"}
+    assert read('{"type":"doc","id":"d"}').resource.properties is None
 
 
 def test_a_repeated_key_in_a_common_body_is_refused_by_name() -> None:
