@@ -1,4 +1,5 @@
-"""The decision engine: AuthZEN requests in, decisions out, always as a batch.
+"""The decision engine: AuthZEN requests in, decisions out, as a batch (``decide``) or one
+alone (``decide_one``: the same steps without a batch's bookkeeping).
 
 Per request: look the request up in the decision cache (:mod:`pdp.engine.cache`); on a miss,
 prepare it (:mod:`pdp.engine.prepare`: translate SARC to Cedar, gather the entity slice the
