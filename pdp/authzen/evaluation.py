@@ -127,9 +127,10 @@ class EvaluationReader:
     limit, the common shape with only the fields AuthZEN names) is checked at once: the
     nesting by its bracket count, duplicate keys by the argument of
     :func:`~pdp.authzen.body.refuse_duplicates`, counting the keys orjson kept without
-    writing the whole body again (the keys of the four objects, and what orjson writes of
-    the properties and the context). Any other body, or a count that differs (a key repeated,
-    or a ``":`` inside a string), takes the two steps, which alone raise.
+    writing the whole body again (the keys of the four objects and of flat properties and
+    context, what orjson writes of nested ones: never more than orjson would write). Any
+    other body, or a count that differs (a key repeated, or a ``":`` inside a string), takes
+    the two steps, which alone raise.
 
     A reader keeps the subjects, resources and actions without properties it made (they are
     immutable; at most 4,096 of each, emptied when full): the same entity asked about again
@@ -178,7 +179,7 @@ class EvaluationReader:
                 if type(part) is not dict:
                     return None
                 if part:
-                    keys += _dumps(part).count(b'":')
+                    keys += _keys(part)
         if body.translate(None, _WHITESPACE).count(b'":') != keys:
             return None
         entities = self._entities
@@ -204,3 +205,12 @@ class EvaluationReader:
                 self._entities.clear()
             self._entities[(type_, id_)] = made
         return made
+
+
+def _keys(part: dict[str, Any]) -> int:
+    """At most the ``":`` orjson writes for ``part``, at least its keys: the number of its
+    keys when no value is an object or an array, else what orjson writes."""
+    for value in part.values():
+        if type(value) is dict or type(value) is list:
+            return _dumps(part).count(b'":')
+    return len(part)
