@@ -1,5 +1,6 @@
 """The PDP's bounded caches, on cachetools: one least-recently-used mapping, bounded by its
-number of entries or by the bytes they are charged, and one with a per-entry expiry.
+number of entries or by the bytes they are charged, and one with a per-entry expiry; and a
+plain memo, emptied when full.
 
 :class:`LRU`
     ``LRU(maxsize)`` holds at most ``maxsize`` entries; ``LRU(maxsize, sizeof=f)`` holds
@@ -11,6 +12,11 @@ number of entries or by the bytes they are charged, and one with a per-entry exp
     or earlier at the ``until`` given to :meth:`ExpiringLRU.put` (a token's ``exp``). A read
     does not extend an entry's life; an expired entry is never answered, and expired entries
     are dropped before any live one is evicted. The clock is injectable (tests).
+:class:`Memo`
+    A dict of values cheap to compute again, bounded by entries and emptied whole when full
+    (:meth:`Memo.keep`) instead of ordered: a read is one dictionary operation, atomic
+    without a lock, for what is read on every request where an LRU's bookkeeping would cost
+    more than it saves.
 
 Both are ``cachetools`` caches (mutable mappings: ``len``, ``in``, ``pop``, iteration) with
 ``get`` answering None on a miss and ``put`` for storing.
@@ -45,7 +51,7 @@ from typing import Any, Generic, TypeVar
 
 import cachetools
 
-__all__ = ["ExpiringLRU", "LRU", "sooner"]
+__all__ = ["ExpiringLRU", "LRU", "Memo", "sooner"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -102,6 +108,25 @@ class LRU(cachetools.LRUCache[K, V], Generic[K, V]):
     def size(self) -> int:
         """What the entries are charged together: their number, or the sum of ``sizeof``."""
         return int(self.currsize)
+
+
+class Memo(dict[K, V]):
+    """At most ``maxsize`` entries, emptied when full (see the module). Read it as a dict
+    (from any thread: a lost race only drops or recomputes an entry); store with
+    :meth:`keep`."""
+
+    __slots__ = ("maxsize",)
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def keep(self, key: K, value: V) -> V:
+        """Store ``value`` under ``key``, emptying the memo first when it is full; ``value``."""
+        if len(self) >= self.maxsize:
+            self.clear()
+        self[key] = value
+        return value
 
 
 def sooner(deadline: float, exp: object) -> float:

@@ -7,7 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from pdp.caches import LRU, ExpiringLRU, sooner
+from pdp.caches import LRU, ExpiringLRU, Memo, sooner
 from tests.profiles import examples
 
 
@@ -80,6 +80,15 @@ def test_a_miss_answers_the_default() -> None:
 
 
 # -- ExpiringLRU ----------------------------------------------------------------------------
+
+
+def test_a_memo_keeps_at_most_its_bound_and_is_emptied_when_full() -> None:
+    memo: Memo[str, int] = Memo(2)
+    assert memo.keep("a", 1) == 1 and memo.keep("b", 2) == 2
+    assert memo == {"a": 1, "b": 2} and memo.get("a") == 1
+    assert memo.keep("b", 3) == 3 and memo == {"b": 3}  # full: emptied before storing
+    assert memo.keep("c", 4) == 4 and memo == {"b": 3, "c": 4}
+    assert memo.get("z") is None
 
 
 def test_an_entry_expires_its_ttl_after_it_was_stored() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pdp.caches import Memo
 from pdp.cedar import decode
 from pdp.cedar.values import UID
 
@@ -160,21 +161,18 @@ class ScopeIndex:
         ``is`` scope)."""
         # (principal, action, resource and their ancestors) -> the lookup's answer; read
         # without a lock from any thread (single dict operations are atomic)
-        self._answers: dict[tuple[UID, UID, UID, frozenset[UID], frozenset[UID],
-                                  frozenset[UID]], tuple[int, ...]] = {}
+        self._answers: Memo[tuple[UID, UID, UID, frozenset[UID], frozenset[UID],
+                                  frozenset[UID]], tuple[int, ...]] = Memo(_ANSWERS_KEPT)
 
     def candidates(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],
                    aa: frozenset[UID], ra: frozenset[UID]) -> Sequence[int]:
         """The positions (ascending) of the policies whose ``==``/``in`` scopes all hold
         (``pa``, ``aa``, ``ra``: the transitive ancestors of the three entities)."""
         key = (principal, action, resource, pa, aa, ra)
-        answers = self._answers
-        found = answers.get(key)
+        found = self._answers.get(key)
         if found is None:
-            found = tuple(self._lookup(principal, action, resource, pa, aa, ra))
-            if len(answers) >= _ANSWERS_KEPT:
-                answers.clear()
-            answers[key] = found
+            found = self._answers.keep(
+                key, tuple(self._lookup(principal, action, resource, pa, aa, ra)))
         return found
 
     def _lookup(self, principal: UID, action: UID, resource: UID, pa: frozenset[UID],

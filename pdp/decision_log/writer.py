@@ -51,6 +51,7 @@ from typing import Any, Literal
 import orjson
 
 from pdp.authzen.model import Decision, EvaluationRequest
+from pdp.caches import Memo
 from pdp.decision_log.feeder import Feeder, FeederConfig, FeederStats
 from pdp.decision_log.ingest import Ingester
 from pdp.decision_log.personal import Hasher, load_key, redact
@@ -161,8 +162,8 @@ class DecisionLog:
         self._own_spool = spool_dir is None
         self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
                         if personal_data == "hashed" else None)
-        self._digests: dict[bytes, str] = {}  # used by the spool thread only
-        self._tails: dict[bytes, bytes] = {}  # used by the spool thread only
+        self._digests: Memo[bytes, str] = Memo(_DIGESTS_KEPT)  # used by the spool thread only
+        self._tails: Memo[bytes, bytes] = Memo(_TAILS_KEPT)  # used by the spool thread only
         self._queue: deque[tuple[int, bytes]] = deque()
         self._lock = threading.Lock()
         self._size = 0  # rows accepted and not yet spooled (queued or being written)
@@ -535,9 +536,7 @@ class DecisionLog:
              None if props is None else {name: self._digest(v) for name, v in props.items()},
              mode), option=_LINE)[1:]
         if len(tail) <= _TAIL_KEPT_BYTES:
-            if len(self._tails) >= _TAILS_KEPT:
-                self._tails.clear()
-            self._tails[tail] = found
+            self._tails.keep(tail, found)
         return found
 
     def _hashed(self, line: bytes) -> bytes:
@@ -564,9 +563,7 @@ class DecisionLog:
             return hasher.digest(data)
         found = self._digests.get(data)
         if found is None:
-            if len(self._digests) >= _DIGESTS_KEPT:
-                self._digests.clear()
-            found = self._digests[data] = hasher.digest(data)
+            found = self._digests.keep(data, hasher.digest(data))
         return found
 
     def _append(self, writer: SegmentWriter, pending: list[tuple[int, bytes]]) -> int:

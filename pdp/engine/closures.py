@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from pdp.caches import Memo
 from pdp.engine.reach import Closure, Reach
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import EntityStore
@@ -24,8 +25,9 @@ __all__ = ["ClosureMemo", "Closures", "Plan", "PlanKey"]
 _MemoKey = tuple[object, EntityUid, int] | tuple[object, EntityUid, int, bytes]
 _OVERLAY_MEMO_BYTES = 1024  # request properties larger than this are not memoised
 # (principal, action, resource, the principal's and the resource's request properties as
-# canonical JSON), as translated; or, for a request without context or action properties, as
-# sent: (subject type, subject id, action name, resource type, resource id, properties)
+# canonical JSON), as translated; or, for a request without action properties, as sent (but
+# for its context): (subject type, subject id, action name, resource type, resource id,
+# properties)
 PlanKey = tuple[EntityUid, EntityUid, EntityUid, bytes, bytes] | tuple[
     str, str, str, str, str, bytes, bytes]
 
@@ -111,9 +113,9 @@ class Closures:
         self._generation = generation
         self._local: dict[tuple[EntityUid, int], Closure] = {}  # (when not memoised)
         # the policy slices chosen for (principal, action, resource), when memoised
-        self._selected: dict[tuple[EntityUid, EntityUid, EntityUid], PolicySlice | None] | \
-            None = {} if memo is not None else None
-        self._plans: dict[PlanKey, Plan] | None = {} if memo is not None else None
+        self._selected: Memo[tuple[EntityUid, EntityUid, EntityUid], PolicySlice | None] | \
+            None = Memo(_SELECT_MEMO) if memo is not None else None
+        self._plans: Memo[PlanKey, Plan] | None = Memo(_PLAN_MEMO) if memo is not None else None
 
     @property
     def memoised(self) -> bool:
@@ -127,11 +129,8 @@ class Closures:
 
     def keep_plan(self, key: PlanKey, plan: Plan) -> None:
         plans = self._plans
-        if plans is None:
-            return
-        if len(plans) >= _PLAN_MEMO:
-            plans.clear()
-        plans[key] = plan
+        if plans is not None:
+            plans.keep(key, plan)
 
     def get(self, uid: EntityUid, depth: int,
             overlay: dict[str, Any] | None = None) -> Closure:
@@ -169,9 +168,7 @@ class Closures:
             action, lineages[action] if action_ancestors is None else action_ancestors,
             resource, lineages[resource])
         if memo is not None:
-            if len(memo) >= _SELECT_MEMO:
-                memo.clear()
-            memo[key] = chosen
+            memo.keep(key, chosen)
         return chosen
 
     def _overlaid(self, uid: EntityUid, depth: int, overlay: dict[str, Any]) -> Closure:

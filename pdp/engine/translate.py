@@ -45,6 +45,7 @@ import orjson
 
 from pdp.authzen.model import EvaluationRequest
 from pdp.authzen.type_names import NO_TYPE_NAMES, TypeNames, cedar_name_ok
+from pdp.caches import Memo
 from pdp.errors import SchemaViolation, TranslationError
 from pdp.policies.schema_types import Attribute, AttrType, SchemaTypes
 
@@ -94,7 +95,7 @@ class Translator:
         self._action_type = f"{self._prefix}Action"
         self._key = action_properties_key
         self._types: dict[str, str] = {}  # valid type names seen (bounded: _KNOWN_TYPES)
-        self._contexts: dict[tuple[str, bytes], dict[str, Any]] = {}  # see context()
+        self._contexts: Memo[tuple[str, bytes], dict[str, Any]] = Memo(_CONTEXTS_KEPT)
         # declared action → (appliesTo types or None, declared context attributes)
         self._declared: dict[str, tuple[tuple[frozenset[str], frozenset[str]] | None,
                                         Mapping[str, Attribute]]] = {}
@@ -159,22 +160,20 @@ class Translator:
         if not context:
             return {}
         try:  # the same text is translated alike: the translation is kept (shared, unchanged)
-            text: bytes | None = _dumps(context, option=_PLAIN_JSON)
+            text = _dumps(context, option=_PLAIN_JSON)
         except TypeError:
             text = None
-        if text is not None and len(text) <= _CONTEXT_KEPT_BYTES:
-            found = self._contexts.get((action, text))
+        key = (action, text) if text is not None and len(text) <= _CONTEXT_KEPT_BYTES \
+            else None
+        if key is not None:
+            found = self._contexts.get(key)
             if found is not None:
                 return found
         if self._key in context:
             raise TranslationError(f"context.{self._key} is reserved for action.properties",
                                    field=f"context.{self._key}")
         translated = self._context(context, action)
-        if text is not None and len(text) <= _CONTEXT_KEPT_BYTES:
-            if len(self._contexts) >= _CONTEXTS_KEPT:
-                self._contexts.clear()
-            self._contexts[(action, text)] = translated
-        return translated
+        return translated if key is None else self._contexts.keep(key, translated)
 
     def _validate(self, ptype: str, action: str, rtype: str) -> None:
         """The action is declared and applies to these principal and resource types."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pdp.authzen.model import Decision
+from pdp.caches import Memo
 from pdp.cedar import Answer
 
 __all__ = ["cedar_decision", "native_decision", "verdict"]
@@ -20,11 +21,10 @@ __all__ = ["cedar_decision", "native_decision", "verdict"]
 log = logging.getLogger("pdp.engine")
 
 _POLICY_ERROR = "error while evaluating policy `"
-_DECISION_MEMO = 4096  # native decisions without errors kept per policy version
 
 
 def native_decision(answer: Answer, permits: frozenset[str] | None,
-                    memo: dict[tuple[bool, tuple[str, ...]], Decision]) -> Decision:
+                    memo: Memo[tuple[bool, tuple[str, ...]], Decision]) -> Decision:
     """The native evaluator's answer as a decision (as :func:`cedar_decision` reads Cedar's).
     Answers without errors are few and their decisions immutable: ``memo`` keeps them."""
     if not answer.errors:
@@ -34,9 +34,7 @@ def native_decision(answer: Answer, permits: frozenset[str] | None,
             reasons = tuple(sorted(answer.reasons))
             found = (Decision(True, "permit", reasons) if answer.allow else
                      Decision(False, "forbid" if reasons else "no_permit", reasons))
-            if len(memo) >= _DECISION_MEMO:
-                memo.clear()
-            memo[key] = found
+            memo.keep(key, found)
         return found
     errors = tuple(sorted(f"{_POLICY_ERROR}{p}`: {m}" for p, m in answer.errors))
     return verdict(answer.allow, tuple(sorted(answer.reasons)), errors,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pdp.authzen.model import Decision
+from pdp.caches import Memo
 from pdp.cedar._cedarpy import link_templates
 from pdp.engine.options import EngineOptions
 from pdp.engine.reach import ancestors_of
@@ -27,6 +28,8 @@ from pdp.policies.index import SliceIndex
 from pdp.policies.links import LinkInfo, LinkSet, stranded
 
 __all__ = ["VersionState", "build", "with_links"]
+
+_DECISIONS_KEPT = 4096  # native decisions without errors kept per policy version
 
 log = logging.getLogger("pdp.engine")
 
@@ -50,7 +53,8 @@ class VersionState:
     _full: list[Any] = field(default_factory=list)  # the whole set with stored links, lazily
 
     # decisions of native answers without errors (see native_decision)
-    decisions: dict[tuple[bool, tuple[str, ...]], Decision] = field(default_factory=dict)
+    decisions: Memo[tuple[bool, tuple[str, ...]], Decision] = field(
+        default_factory=lambda: Memo(_DECISIONS_KEPT))
 
     @property
     def slices(self) -> SliceIndex:
