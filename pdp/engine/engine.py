@@ -134,8 +134,8 @@ class Engine:
         and the ids of the policies in its slice (for debugging and benchmarks).
 
         Raises what translation raises (TranslationError) or the store raises."""
-        state = self._version_state(self._policies())
-        p = prepare(0, request, state, self._closures_for(state), self._options.entity_depth)
+        state, closures, _ = self._current()
+        p = prepare(0, request, state, closures, self._options.entity_depth)
         cedar: dict[str, Any] = {}
         entities: list[dict[str, Any]] = [orjson.loads(j) for j in state.actions_json]
         if p is None:
@@ -153,14 +153,13 @@ class Engine:
         if len(requests) == 1:
             return [self.decide_one(requests[0])]
         started = time.perf_counter_ns()
-        state = self._version_state(self._policies())
+        state, closures, store_version = self._current()
         count = len(requests)
         decisions: list[Decision | None] = [None] * count
         cache = self._cache
         generation: tuple[str, int] | None = None
         keys: list[bytes | None] = []
         if cache is not None:
-            store_version = self._store.version  # before any entity is read
             if store_version is not None:
                 generation = (state.version, store_version)
                 keys = [None] * count
@@ -177,7 +176,6 @@ class Engine:
                 cache.bypasses += count
         evaluated: list[int] = []  # decided by a completed evaluation: cacheable
         prepared: list[Prepared] = []
-        closures = self._closures_for(state)
         depth = self._options.entity_depth
         for i, req in enumerate(requests):
             if decisions[i] is not None:
@@ -210,12 +208,11 @@ class Engine:
         """``decide([request])[0]``: the same steps for one request, without a batch's
         bookkeeping (the evaluators' batch calls, the lists of indices)."""
         started = time.perf_counter_ns()
-        state, closures = self._current()
+        state, closures, store_version = self._current()
         cache = self._cache
         generation: tuple[str, int] | None = None
         key: bytes | None = None
         if cache is not None:
-            store_version = self._store.version  # before any entity is read
             if store_version is None:
                 cache.bypasses += 1
             else:
@@ -253,23 +250,23 @@ class Engine:
 
     # -- preparation ----------------------------------------------------------------------
 
-    def _current(self) -> tuple[VersionState, Closures]:
-        """The version state and the closures of a call: ``_version_state`` and
-        ``_closures_for``, remembered for as long as the policy set, the stored links and
+    def _current(self) -> tuple[VersionState, Closures, int | None]:
+        """The version state and the closures of a call (``_version_state`` and
+        ``_closures_for``), remembered for as long as the policy set, the stored links and
         the store's version stay the same (when the store has versions and closures are
-        shared)."""
+        shared); and the store's version, read before any entity is (None: it has none)."""
         compiled = self._policies()
         stored = self._store.links()
         store_version = self._store.version  # before any entity is read
         held = self._held
         if held is not None and held[0] is compiled and held[1] is stored \
                 and held[2] == store_version:
-            return held[3], held[4]
+            return held[3], held[4], store_version
         state = self._version_state(compiled)
         closures = self._closures_for(state)
         if store_version is not None and closures.memoised:
             self._held = (compiled, stored, store_version, state, closures)
-        return state, closures
+        return state, closures, store_version
 
     def _version_state(self, compiled: CompiledPolicySet) -> VersionState:
         state = self._state

@@ -118,8 +118,7 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
             if bare is not None:
                 closures.keep_plan(bare, plan)
             chosen = plan.chosen
-            return None if chosen is None else Prepared(
-                i, cr.principal, cr.action, cr.resource, cr.context, chosen, plan.parts, plan)
+            return None if chosen is None else _from_plan(i, cr.context, chosen, plan)
     prepared = _prepare(i, cr, state, closures, refs)
     if plan_key is not None:
         roots = (cr.principal, cr.action, cr.resource)
