@@ -17,6 +17,13 @@
 * **The direct lane**: ``POST`` to the decision endpoints is answered here, from the parsed
   bytes, by the application's :class:`~pdp.http.direct.DirectLane` (its checks and why are
   described there); anything the lane declines goes to the application through ASGI.
+* **Answers on the loop's next turn**: a lane request whose body is in is answered by a
+  callback (``loop.call_soon``), not while its bytes are being read. The requests that every
+  connection brought in one turn of the loop are then decided one after another, with the
+  decision's code and data still in the processor's caches, instead of each between two
+  reads of the network. The wait is the rest of that turn. A request pipelined behind it on
+  the same connection has it answered first; one whose connection is lost meanwhile is still
+  decided (and logged), with nothing written.
 
 :class:`GuardedConfig` is the uvicorn configuration that carries the two limits and selects
 this protocol (a class at module level, so that worker processes can unpickle it).
@@ -76,6 +83,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._stopping = False
         self._lane = _lane_of(config)
         self._direct: DirectRequest | None = None  # a request the lane is collecting
+        self._ready: DirectRequest | None = None  # its body is in: answered on the next turn
         self._direct_keep_alive = True
         self._direct_done = False  # answered early (413, 408): the rest of it is dropped
         # the connection's one deadline: what it is for, when it is due, and the one timer,
@@ -168,6 +176,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         # uvicorn's, but the scope is made once the head is in (by the lane or for ASGI)
+        if self._ready is not None:  # pipelined: the request before it is answered first
+            self._answer()
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
@@ -247,7 +257,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._wait(_IDLE, self.timeout_keep_alive)
 
     def shutdown(self) -> None:
-        if self._direct is not None:
+        if self._direct is not None or self._ready is not None:
             self._stopping = True  # the lane is reading a request: answer it, then close
             return
         between = self.cycle is None or self.cycle.response_complete
@@ -308,9 +318,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_message_complete()
             return
         self._direct = None
-        if not self._direct_done:
-            assert self._lane is not None
-            self._direct_reply(self._lane.respond(direct), close=False)
+        self._due_kind = _NONE
+        if self._direct_done:
+            self.on_response_complete()
+            return
+        self._ready = direct
+        self.loop.call_soon(self._answer)
+
+    def _answer(self) -> None:
+        """Answer the request whose body is in. Deferred to the loop's next turn, so that the
+        requests of every connection read in one turn are decided one after another."""
+        direct = self._ready
+        if direct is None:
+            return
+        self._ready = None
+        assert self._lane is not None
+        reply = self._lane.respond(direct)  # decided (and logged) even if the client left
+        if self.transport.is_closing():
+            return
+        self._direct_reply(reply, close=False)
         self.on_response_complete()
 
     def _direct_reply(self, reply: Reply, *, close: bool) -> None:

@@ -228,3 +228,68 @@ def test_a_bearer_jwt_is_left_to_the_application_which_checks_it(
     assert good[0] == 200 and json.loads(good[2]) == {"decision": True}
     assert forged[0] == 401 and "invalid_token" in forged[1]["www-authenticate"]
     assert keyed[0] == 200
+
+
+def _todo_request(user: str, action: str, request_id: str) -> bytes:
+    return _request(body=json.dumps({
+        "subject": {"type": "user", "id": user}, "action": {"name": action},
+        "resource": {"type": "todo", "id": "t1", "properties": {"ownerID": "someone-else"}},
+    }).encode(), headers={"X-Request-ID": request_id})
+
+
+# Rick (an admin) may delete another's todo, Morty (an editor) may not; both may read them
+_RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
+_MORTY = "CiRmZDE2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"
+_ASKED = [(_RICK, "can_delete_todo"), (_MORTY, "can_delete_todo"), (_MORTY, "can_read_todos")]
+
+
+def test_lane_requests_pipelined_on_one_connection_are_answered_in_order(
+        servers: tuple[Server, Server]) -> None:
+    direct, asgi = servers
+    raw = b"".join(_todo_request(u, a, f"r{i}") for i, (u, a) in enumerate(_ASKED))
+    ours = _exchange(direct, raw, responses=len(_ASKED))
+    assert [r[1].get("x-request-id") for r in ours] == ["r0", "r1", "r2"]
+    assert [json.loads(r[2]) for r in ours] == [{"decision": True}, {"decision": False},
+                                                {"decision": True}]
+    assert [_comparable(r) for r in ours] == [
+        _comparable(r) for r in _exchange(asgi, raw, responses=len(_ASKED))]
+
+
+def test_requests_arriving_together_on_many_connections_each_get_their_own_answer(
+        servers: tuple[Server, Server]) -> None:
+    direct, _ = servers
+    asked = [(_ASKED[i % len(_ASKED)], f"c{i}") for i in range(24)]
+    socks = [socket.create_connection(("127.0.0.1", _port(direct)), timeout=10)
+             for _ in asked]
+    try:
+        for sock, ((user, action), rid) in zip(socks, asked, strict=True):
+            sock.sendall(_todo_request(user, action, rid))
+        answers = []
+        for sock in socks:
+            data = b""
+            while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            rid = re.search(rb"x-request-id: (\S+)", head)
+            assert rid is not None
+            answers.append((rid.group(1).decode(), json.loads(body)))
+    finally:
+        for sock in socks:
+            sock.close()
+    expected = {True: {"decision": True}, False: {"decision": False}}
+    assert answers == [(rid, expected[action == "can_read_todos" or user == _RICK])
+                       for (user, action), rid in asked]
+
+
+def test_a_request_whose_client_leaves_at_once_is_still_decided_and_the_server_serves_on(
+        servers: tuple[Server, Server]) -> None:
+    direct, _ = servers
+    before = _direct_count(direct, "evaluation")
+    with socket.create_connection(("127.0.0.1", _port(direct)), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.sendall(_request())  # then reset: the answer has nowhere to go
+    assert _exchange(direct, _request())[0][0] == 200
+    assert _direct_count(direct, "evaluation") == before + 2
+    assert b"Traceback" not in direct.log.read_bytes()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -33,10 +33,12 @@ LONG = 30.0  # a deadline that must not be the one that acts
 
 
 class Served:
-    def __init__(self, port: int, lane: DirectLane, fired: list[int]) -> None:
+    def __init__(self, port: int, lane: DirectLane, fired: list[int],
+                 protocol: Callable[[], GuardedHttpToolsProtocol]) -> None:
         self.port = port
         self.lane = lane
         self._fired = fired
+        self.protocol = protocol  # a new connection's protocol, as the server makes it
 
     async def deadline_fired(self, times: int) -> None:
         """Wait until connections' deadline timers have fired ``times`` times in all (each
@@ -81,7 +83,8 @@ async def serving(*, header_timeout: float = LONG, keep_alive: float = LONG,
 
     server = await loop.create_server(lambda: Watched(config, state, {}, loop), "127.0.0.1", 0)
     try:
-        yield Served(server.sockets[0].getsockname()[1], lane, fired)
+        yield Served(server.sockets[0].getsockname()[1], lane, fired,
+                     lambda: Watched(config, state, {}, loop))
     finally:
         server.close()
         for protocol in list(state.connections):
@@ -241,3 +244,69 @@ async def test_an_unexpected_failure_of_a_check_is_a_500_and_the_connection_serv
     assert failed[1]["cache-control"] == sent["Cache-Control"]
     assert "connection" not in failed[1]
     assert answered[0] == 200 and json.loads(answered[2]) == {"decision": True}
+
+
+# -- answers on the loop's next turn ----------------------------------------------------------
+
+
+class _Transport(asyncio.Transport):
+    """A connection's transport that keeps what is written, closed when told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8080)}.get(
+            name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "written after the connection was lost"
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_a_lane_request_is_answered_after_the_turn_that_read_it() -> None:
+    async with serving() as served:
+        protocol, transport = served.protocol(), _Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(HEAD + BODY)
+        assert transport.written == []  # decided with the other connections' requests
+
+        async def answered() -> bool:
+            return len(transport.written) == 1
+
+        await eventually(answered, message="the answer")
+    assert transport.written[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.written[0].endswith(b'{"decision":true}')
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_connection_is_lost_before_its_answer_is_still_decided() -> None:
+    async with serving() as served:
+        stats = served.lane.stats["/access/v1/evaluation"]
+        before = stats.direct
+        protocol, transport = served.protocol(), _Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(HEAD + BODY)
+        transport.close()
+        protocol.connection_lost(None)
+
+        async def decided() -> bool:
+            return stats.direct == before + 1
+
+        await eventually(decided, message="the decision of the request")
+    assert transport.written == []  # nothing written on the lost connection
