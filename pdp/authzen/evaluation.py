@@ -123,14 +123,23 @@ class EvaluationReader:
     ...))`` in one step, the same request for every body those accept, and their error for
     every other.
 
-    The usual body (``application/json``, no ``\\u`` escape, fewer brackets than the depth
-    limit, the common shape with only the fields AuthZEN names) is checked at once: the
-    nesting by its bracket count, duplicate keys by the argument of
-    :func:`~pdp.authzen.body.refuse_duplicates`, counting the keys orjson kept without
-    writing the whole body again (the keys of the four objects and of flat properties and
-    context, what orjson writes of nested ones: never more than orjson would write). Any
-    other body, or a count that differs (a key repeated, or a ``":`` inside a string), takes
-    the two steps, which alone raise.
+    The usual body (``application/json``, no ``\\u`` escape, the common shape) is checked
+    at once, from what orjson parsed and a count or two over the text:
+
+    * **Nesting.** A body with only the fields AuthZEN names, whose properties and context
+      hold no object or array, is three deep at most. Any other is measured by its brackets,
+      whose count bounds the depth.
+    * **Duplicate keys**, by the argument of :func:`~pdp.authzen.body.refuse_duplicates`:
+      the keys orjson kept are counted without writing the whole body again (the keys of the
+      four objects and of flat properties and context, what orjson writes of nested ones:
+      never more than orjson would write). Each key in the text is followed by its own
+      colon, so when the text has exactly that many colons, it has no more keys than orjson
+      kept: none was repeated. (A colon inside a string is counted on both sides or only in
+      the text, never only in the count.) Otherwise the ``":`` left once blanks are taken
+      out must match the count.
+
+    Any other body, or a count that differs (a key repeated, or a ``":`` inside a string),
+    takes the two steps, which alone raise.
 
     A reader keeps the subjects, resources and actions without properties it made (they are
     immutable; at most 4,096 of each, emptied when full): the same entity asked about again
@@ -146,9 +155,9 @@ class EvaluationReader:
 
     def __call__(self, content_type: str | None, body: bytes) -> EvaluationRequest:
         max_bytes, max_depth = self._max_bytes, self._max_depth
+        # (bytes.find, not ``in``: ``in`` first tries the needle as an integer, and fails)
         if content_type == "application/json" and len(body) <= max_bytes \
-                and (b"\\" not in body or b"\\u" not in body) \
-                and body.count(b"{") + body.count(b"[") <= max_depth:
+                and (body.find(b"\\") < 0 or body.find(b"\\u") < 0):
             try:
                 value = _loads(body)
             except orjson.JSONDecodeError:
@@ -174,13 +183,24 @@ class EvaluationReader:
             return None
         context = value.get("context")
         keys = len(value) + len(s) + len(a) + len(r)
+        # only the named fields: each value accounted for below
+        flat = self._max_depth >= 3 and keys == (
+            (3 if context is None else 4) + (2 if sp is None else 3) + (1 if ap is None else 2)
+            + (2 if rp is None else 3))
         for part in (sp, ap, rp, context):
             if part is not None:
                 if type(part) is not dict:
                     return None
                 if part:
-                    keys += _keys(part)
-        if body.translate(None, _WHITESPACE).count(b'":') != keys:
+                    found = _flat_keys(part)
+                    if found < 0:
+                        flat = False
+                        found = _dumps(part).count(b'":')
+                    keys += found
+        if not flat and body.count(b"{") + body.count(b"[") > self._max_depth:
+            return None
+        if body.count(b":") != keys \
+                and body.translate(None, _WHITESPACE).count(b'":') != keys:
             return None
         entities = self._entities
         subject = entities.get((st, si)) if sp is None else None
@@ -207,10 +227,9 @@ class EvaluationReader:
         return made
 
 
-def _keys(part: dict[str, Any]) -> int:
-    """At most the ``":`` orjson writes for ``part``, at least its keys: the number of its
-    keys when no value is an object or an array, else what orjson writes."""
+def _flat_keys(part: dict[str, Any]) -> int:
+    """The number of ``part``'s keys when no value is an object or an array, else -1."""
     for value in part.values():
         if type(value) is dict or type(value) is list:
-            return _dumps(part).count(b'":')
+            return -1
     return len(part)

@@ -131,3 +131,34 @@ def test_a_repeated_key_hidden_by_an_escaped_quote_is_still_refused() -> None:
            b'"context":{"ip":"1","ip":"2"}}')
     with pytest.raises(DuplicateKey, match="'ip'"):
         read_evaluation("application/json", raw, max_bytes=1 << 20, max_depth=32)
+
+
+_HEAD = '{"subject":{"type":"user","id":"a"},"action":{"name":"read"},'
+_DEEP = "[" * 40 + "]" * 40
+
+
+@pytest.mark.parametrize(("raw", "max_depth"), [
+    # a key repeated with a blank before its colon: the colons alone tell (no other colon)
+    (_HEAD + '"resource":{"type":"doc","id":"d","properties":{"o":"a", "o" :"b"}}}', 32),
+    # ...and with colons inside strings, the count without blanks tells
+    (_HEAD + '"resource":{"type":"doc","id":"u:1","properties":{"o":"a:b","o" :"c"}}}', 32),
+    # the dropped value of a repeated key nested past the limit
+    (_HEAD + '"resource":{"type":"doc","id":"d","properties":' + _DEEP + ',"properties":{}}}',
+     32),
+    (_HEAD + '"resource":{"type":"doc","id":"d"},"context":' + _DEEP + ',"context":{}}', 32),
+    # a field AuthZEN does not name, nested past the limit
+    (_HEAD + '"resource":{"type":"doc","id":"d","extra":' + _DEEP + "}}", 32),
+    (_HEAD + '"resource":{"type":"doc","id":"d"},"other":' + _DEEP + "}", 32),
+    # flat, but three deep against a limit of two
+    (_HEAD + '"resource":{"type":"doc","id":"d","properties":{"o":"a"}}}', 2),
+    (_HEAD + '"resource":{"type":"doc","id":"d","properties":null}}', 2),
+    # flat and within the limit, colons inside strings
+    (_HEAD + '"resource":{"type":"doc","id":"urn:d:1","properties":{"at":"12:00"}},'
+     '"context":{"ip":"::1"}}', 3),
+])
+def test_pinned_bodies_are_read_as_their_two_steps_read_them(raw: str, max_depth: int) -> None:
+    body = raw.encode()
+    expected = _outcome(lambda: parse_evaluation(parse_json_body(
+        "application/json", body, max_bytes=1 << 20, max_depth=max_depth)))
+    assert _outcome(lambda: read_evaluation(
+        "application/json", body, max_bytes=1 << 20, max_depth=max_depth)) == expected
