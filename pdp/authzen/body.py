@@ -54,11 +54,19 @@ def refuse_duplicates(raw: bytes, value: Any) -> None:
     least as many inside the same strings: without ``\\u`` a quote inside a string is
     written ``\\"`` in both, and removing blanks never removes a ``":``. So the text's
     count is never below the rewrite's unless a member was dropped, and equal counts mean
-    every key was kept. Otherwise (a key was dropped, or ``\\u`` escapes, which can spell
-    one key two ways) the text is read again pair by pair, which names the key."""
-    if (b"\\" not in raw or b"\\u" not in raw) \
-            and raw.translate(None, _WHITESPACE).count(b'":') == _written_keys(value):
-        return
+    every key was kept. Sooner still: each key in the text has its own colon, and each
+    ``":`` inside a kept string is a colon in the text too, so a text with as many colons as
+    the rewrite has ``":`` has no more keys than orjson kept. Otherwise (a key was dropped,
+    or ``\\u`` escapes, which can spell one key two ways) the text is read again pair by
+    pair, which names the key."""
+    if raw.find(b"\\") < 0 or raw.find(b"\\u") < 0:
+        written = _written_keys(value)
+        # each key written has its own colon: as many colons as orjson writes ``":`` means
+        # no more keys than it kept (a colon inside a string is counted in the text at least
+        # as often as in the rewrite)
+        if raw.count(b":") == written \
+                or raw.translate(None, _WHITESPACE).count(b'":') == written:
+            return
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
     except RecursionError:
@@ -194,8 +202,15 @@ def text_depth(text: bytes, limit: int) -> int:
     close strings, and the pieces of the text between them are alternately outside and
     inside strings: the brackets outside are the structure, a balanced sequence (arrays and
     objects alike, here all written ``{}``). Each pass deleting every ``{}`` removes the
-    containers holding no container, one level of the deepest; the passes are the depth."""
-    structure = b"".join(text.translate(_AS_BRACES, _NOT_STRUCTURE).split(b'"')[::2])
+    containers holding no container, one level of the deepest; the passes are the depth.
+
+    Usually no string holds a bracket: each string is then an empty pair of quotes once the
+    rest is deleted, and deleting every ``""`` leaves the structure alone. (A quote left over
+    means some string holds a bracket: the pieces between quotes are then sorted out.)"""
+    kept = text.translate(_AS_BRACES, _NOT_STRUCTURE)
+    structure = kept.replace(b'""', b"")
+    if structure.find(b'"') >= 0:
+        structure = b"".join(kept.split(b'"')[::2])
     depth = 0
     while structure:
         depth += 1
