@@ -333,11 +333,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._ready = None
         assert self._lane is not None
-        reply = self._lane.respond(direct)  # decided (and logged) even if the client left
-        if self.transport.is_closing():
-            return
-        self._direct_reply(reply, close=False)
-        self.on_response_complete()
+        try:
+            reply = self._lane.respond(direct)  # decided (and logged) even if the client left
+            if self.transport.is_closing():
+                return
+            self._direct_reply(reply, close=False)
+            self.on_response_complete()
+        except Exception:  # a fault here, not in the decision (respond answers those)
+            log.exception("answering a request on the direct lane failed")
+            self.transport.close()
 
     def _direct_reply(self, reply: Reply, *, close: bool) -> None:
         status, headers, body = reply

@@ -310,3 +310,28 @@ async def test_a_request_whose_connection_is_lost_before_its_answer_is_still_dec
 
         await eventually(decided, message="the decision of the request")
     assert transport.written == []  # nothing written on the lost connection
+
+
+@pytest.mark.asyncio
+async def test_a_fault_while_answering_closes_that_connection_and_is_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with serving() as served:
+        protocol, transport = served.protocol(), _Transport()
+        protocol.connection_made(transport)
+
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("a broken writer")
+
+        protocol._direct_reply = broken  # type: ignore[method-assign]
+        protocol.data_received(HEAD + BODY)
+
+        async def closed() -> bool:
+            return transport.closed
+
+        await eventually(closed, message="the connection closed")
+        async with served.connect() as (reader, writer):  # the server serves on
+            writer.write(HEAD + BODY)
+            status, _, body = await _response(reader)
+    assert status == 200 and json.loads(body) == {"decision": True}
+    assert any("answering a request on the direct lane failed" in r.getMessage()
+               and r.exc_info is not None for r in caplog.records)
