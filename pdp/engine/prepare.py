@@ -140,8 +140,8 @@ def _from_plan(i: int, context: dict[str, Any], chosen: PolicySlice, plan: Plan)
 def _refs(context: Mapping[str, Any], state: VersionState, depth: int) -> list[EntityUid]:
     """The entities a translated context names where the policies follow references."""
     refs: list[EntityUid] = []
-    if context and depth >= 1:
-        followed = state.slices.followed
+    followed = state.slices.followed
+    if context and depth >= 1 and followed:  # (most policy sets follow nothing in contexts)
         for key, value in context.items():
             if key in followed and isinstance(value, dict | list):
                 entity_refs(value, refs)
