@@ -152,7 +152,10 @@ def _bare_key(req: EvaluationRequest) -> PlanKey | None:
     """A request without action properties as sent, but for its context (``None``:
     properties too large to be worth keeping, or not JSON)."""
     subject, resource = req.subject, req.resource
-    held = _properties_json(subject.properties, resource.properties)
+    sp, rp = subject.properties, resource.properties
+    if not sp and not rp:  # (the usual request: nothing to write)
+        return (subject.type, subject.id, req.action.name, resource.type, resource.id, b"", b"")
+    held = _properties_json(sp, rp)
     if held is None:
         return None
     return (subject.type, subject.id, req.action.name, resource.type, resource.id, *held)
