@@ -183,7 +183,8 @@ class EvaluationReader:
             return None
         context = value.get("context")
         keys = len(value) + len(s) + len(a) + len(r)
-        # only the named fields: each value accounted for below
+        # flat: only the fields AuthZEN names (each object at its fewest keys), and below,
+        # properties and context without objects or arrays: at most three deep
         flat = self._max_depth >= 3 and keys == (
             (3 if context is None else 4) + (2 if sp is None else 3) + (1 if ap is None else 2)
             + (2 if rp is None else 3))
