@@ -21,7 +21,8 @@ from pdp.errors import (
     UnsupportedContentType,
 )
 
-__all__ = ["check_content_type", "load_json", "parse_json_body", "nesting_depth"]
+__all__ = ["check_content_type", "load_json", "parse_json_body", "nesting_depth",
+           "escapes_unicode", "keys_all_kept"]
 
 _WHITESPACE = b" \t\r\n"
 _RECURSIVE_LIMIT = 200  # deepest limit measured by recursion (Python's own limit is ~1000)
@@ -54,23 +55,33 @@ def refuse_duplicates(raw: bytes, value: Any) -> None:
     least as many inside the same strings: without ``\\u`` a quote inside a string is
     written ``\\"`` in both, and removing blanks never removes a ``":``. So the text's
     count is never below the rewrite's unless a member was dropped, and equal counts mean
-    every key was kept. Sooner still: each key in the text has its own colon, and each
-    ``":`` inside a kept string is a colon in the text too, so a text with as many colons as
-    the rewrite has ``":`` has no more keys than orjson kept. Otherwise (a key was dropped,
-    or ``\\u`` escapes, which can spell one key two ways) the text is read again pair by
-    pair, which names the key."""
-    if raw.find(b"\\") < 0 or raw.find(b"\\u") < 0:
-        written = _written_keys(value)
-        # each key written has its own colon: as many colons as orjson writes ``":`` means
-        # no more keys than it kept (a colon inside a string is counted in the text at least
-        # as often as in the rewrite)
-        if raw.count(b":") == written \
-                or raw.translate(None, _WHITESPACE).count(b'":') == written:
-            return
+    every key was kept (:func:`keys_all_kept`, which counts the colons first). Otherwise (a
+    key was dropped, or ``\\u`` escapes, which can spell one key two ways) the text is read
+    again pair by pair, which names the key."""
+    if not escapes_unicode(raw) and keys_all_kept(raw, _written_keys(value)):
+        return
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
     except RecursionError:
         raise NestingTooDeep("JSON nesting is too deep", field="body") from None
+
+
+def escapes_unicode(raw: bytes) -> bool:
+    """Whether the JSON text ``raw`` may hold a ``\\u`` escape (then one key can be spelled
+    two ways, and :func:`keys_all_kept` cannot tell). (``bytes.find``, not ``in``: ``in``
+    first tries the needle as an integer, an exception made and cleared every time.)"""
+    return raw.find(b"\\") >= 0 and raw.find(b"\\u") >= 0
+
+
+def keys_all_kept(raw: bytes, written: int) -> bool:
+    """Whether the JSON text ``raw``, without ``\\u`` escapes, has no more keys than the
+    parsed value it gave, where ``written`` is at most the ``":`` orjson writes for that
+    value and at least its keys (see :func:`refuse_duplicates`). Each key in the text has its
+    own colon, and each ``":`` inside a kept string is a colon in the text too: a text with
+    exactly ``written`` colons has no more keys than were kept. Otherwise its ``":`` once
+    blanks are taken out must be exactly ``written``."""
+    return raw.count(b":") == written \
+        or raw.translate(None, _WHITESPACE).count(b'":') == written
 
 
 def _written_keys(value: Any) -> int:
