@@ -211,18 +211,22 @@ class EvaluationReader:
         if act is None:
             act = action(name, ap)
             if ap is None:
-                if len(self._actions) >= _KEPT:
-                    self._actions.clear()
-                self._actions[name] = act
+                _keep(self._actions, name, act)
         return evaluation_request(subject, act, resource, context)
 
     def _entity(self, type_: str, id_: str, properties: dict[str, Any] | None) -> Entity:
         made = entity(type_, id_, properties)
         if properties is None:
-            if len(self._entities) >= _KEPT:
-                self._entities.clear()
-            self._entities[(type_, id_)] = made
+            _keep(self._entities, (type_, id_), made)
         return made
+
+
+def _keep(kept: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key``, emptying ``kept`` first when it holds ``_KEPT``
+    (:class:`pdp.caches.Memo`'s rule; this package uses nothing of the PDP but its errors)."""
+    if len(kept) >= _KEPT:
+        kept.clear()
+    kept[key] = value
 
 
 def _flat_keys(part: dict[str, Any]) -> int:
