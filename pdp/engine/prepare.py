@@ -19,6 +19,7 @@ from pdp.policies.index import PolicySlice
 __all__ = ["Prepared", "prepare"]
 
 _PLAN_PROPERTIES_BYTES = 1024  # requests with larger properties are prepared afresh
+_NO_PROPERTIES = (b"", b"")  # the properties part of a plan key without any
 
 
 class Prepared:
@@ -152,10 +153,7 @@ def _bare_key(req: EvaluationRequest) -> PlanKey | None:
     """A request without action properties as sent, but for its context (``None``:
     properties too large to be worth keeping, or not JSON)."""
     subject, resource = req.subject, req.resource
-    sp, rp = subject.properties, resource.properties
-    if not sp and not rp:  # (the usual request: nothing to write)
-        return (subject.type, subject.id, req.action.name, resource.type, resource.id, b"", b"")
-    held = _properties_json(sp, rp)
+    held = _properties_json(subject.properties, resource.properties)
     if held is None:
         return None
     return (subject.type, subject.id, req.action.name, resource.type, resource.id, *held)
@@ -174,6 +172,8 @@ def _properties_json(principal: Mapping[str, Any] | None, resource: Mapping[str,
                      ) -> tuple[bytes, bytes] | None:
     """The two entities' properties as canonical JSON (``b""``: none), for a plan's key;
     ``None`` when they are larger than a plan is kept for, or not JSON."""
+    if not principal and not resource:  # (the usual request: nothing to write)
+        return _NO_PROPERTIES
     try:
         pj = orjson.dumps(principal, option=orjson.OPT_SORT_KEYS) if principal else b""
         rj = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS) if resource else b""
