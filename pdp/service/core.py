@@ -112,12 +112,10 @@ class PDPService:
 
     def evaluation(self, request: EvaluationRequest, *, explain: bool = False,
                    request_id: str | None = None) -> dict[str, Any]:
+        started = time.perf_counter()
+        decision = self.engine.decide_one(request)
         decision_log = self.decision_log
-        if decision_log is None:
-            decision = self.engine.decide_one(request)
-        else:
-            started = time.perf_counter()
-            decision = self.engine.decide_one(request)
+        if decision_log is not None:
             decision_log.evaluation(request_id, request, decision,
                                     self.policies.current.version,
                                     time.perf_counter() - started)
