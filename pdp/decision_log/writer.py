@@ -531,10 +531,7 @@ class DecisionLog:
         if found is not None:
             return found
         context, props, mode = orjson.loads(b"[" + tail)
-        found = orjson.dumps(
-            (None if context is None else self._digest(context),
-             None if props is None else {name: self._digest(v) for name, v in props.items()},
-             mode), option=_LINE)[1:]
+        found = orjson.dumps((*self._digested(context, props), mode), option=_LINE)[1:]
         if len(tail) <= _TAIL_KEPT_BYTES:
             self._tails.keep(tail, found)
         return found
@@ -545,12 +542,14 @@ class DecisionLog:
         if line.endswith(_NOTHING_PERSONAL):  # no context, no properties: nothing to digest
             return line + b"\n"
         r = orjson.loads(line)
-        context, props = r[16], r[17]
-        if context is not None:
-            r[16] = self._digest(context)
-        if props is not None:
-            r[17] = {name: self._digest(v) for name, v in props.items()}
+        r[16], r[17] = self._digested(r[16], r[17])
         return orjson.dumps(r, option=_LINE)
+
+    def _digested(self, context: Any, props: dict[str, Any] | None) -> tuple[Any, Any]:
+        """A line's context and properties as written in ``hashed`` mode: the context, and
+        each properties object, replaced by the digest of its canonical JSON."""
+        return (None if context is None else self._digest(context),
+                None if props is None else {name: self._digest(v) for name, v in props.items()})
 
     def _digest(self, value: Any) -> str:
         """The digest of ``value``'s canonical JSON, remembered: the same contexts and
