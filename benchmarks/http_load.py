@@ -174,6 +174,16 @@ def alternating(runs: Sequence[tuple[str, str, str, dict[str, str], int, int]], 
     return out
 
 
+def todo_bodies() -> list[Any]:
+    """The Todo interop requests (one of them when the shared peers are absent)."""
+    if not TODO_BODIES.is_file():
+        return [{"subject": {"type": "user", "id": "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2Zj"
+                                                   "VhNTEwMGQSBWxvY2Fs"},
+                 "action": {"name": "can_read_todos"}, "resource": {"type": "todo", "id": "1"}}]
+    return [orjson.loads(line) for line in TODO_BODIES.read_bytes().splitlines()
+            if line.strip()]
+
+
 def _bodies(path: Path, bodies: Sequence[Any]) -> Path:
     path.write_bytes(b"\n".join(orjson.dumps(b) for b in bodies) + b"\n")
     return path
@@ -221,12 +231,7 @@ def run_http(*, policies: int, entities: int, reload_policies: int, duration_s: 
                                        duration_s=duration_s))
 
         log("http: the AuthZEN Todo scenario (policies/todo), decision cache off")
-        todo_bodies = [orjson.loads(line) for line in TODO_BODIES.read_bytes().splitlines()
-                       if line.strip()] if TODO_BODIES.is_file() else [
-            {"subject": {"type": "user", "id": "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVh"
-                                              "NTEwMGQSBWxvY2Fs"},
-             "action": {"name": "can_read_todos"}, "resource": {"type": "todo", "id": "1"}}]
-        todo = {"BODIES": str(_bodies(tmp / "todo.jsonl", todo_bodies))}
+        todo = {"BODIES": str(_bodies(tmp / "todo.jsonl", todo_bodies()))}
         with server(ROOT / "policies" / "todo", tmp, cache="off") as base:
             results.extend(alternating([
                 ("todo: noop", base + "/bench/noop", "rotate.lua", todo, 1, 32),

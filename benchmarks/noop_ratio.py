@@ -1,11 +1,11 @@
 """``/access/v1/evaluation`` ÷ the no-op endpoint, measured in alternating rounds.
 
-``python -m benchmarks`` measures the no-op and the evaluation once each, one after the
-other; on a shared machine whose speed moves by a quarter within seconds, one such pair can
-land anywhere. Here one server (pinned to CPU 0, decision log and cache off, as the quick
-benchmark runs it) answers ``wrk`` (CPU 1) on the two endpoints in turn, ``--rounds`` times
-``--seconds`` each: drift then hits both sides alike, and the figure is the median of the
-per-round ratios (each round's ratio is printed too).
+``python -m benchmarks`` takes three alternating rounds and divides the median requests/s
+of one side by the other's; on a shared machine whose speed moves by a quarter within
+seconds, the two medians can come from different rounds. Here one server (pinned to CPU 0,
+decision log and cache off, as the quick benchmark runs it) answers ``wrk`` (CPU 1) on the
+two endpoints in turn, ``--rounds`` times ``--seconds`` each, and the figure is the median
+of the per-round ratios (each round's ratio is printed too).
 
     python -m benchmarks.noop_ratio [--set todo|1k|both] [--rounds 7] [--seconds 3]
 """
@@ -18,16 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import orjson
-
-from benchmarks.http_load import (
-    ROOT,
-    TODO_BODIES,
-    _bodies,
-    have_wrk,
-    server,
-    wrk,
-)
+from benchmarks.http_load import ROOT, _bodies, have_wrk, server, todo_bodies, wrk
 from benchmarks.workload import Population, requests, wire, write_policy_set
 
 GOAL = 0.5
@@ -65,10 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         sets: list[tuple[str, Path, Path]] = []
         if args.set in ("todo", "both"):
-            todo = [orjson.loads(line) for line in TODO_BODIES.read_bytes().splitlines()
-                    if line.strip()]
             sets.append(("the Todo set", ROOT / "policies" / "todo",
-                         _bodies(tmp / "todo.jsonl", todo)))
+                         _bodies(tmp / "todo.jsonl", todo_bodies())))
         if args.set in ("1k", "both"):
             population = Population.of(10_000)
             policies = write_policy_set(tmp / "set", 1000, population)
