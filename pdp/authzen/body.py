@@ -49,16 +49,14 @@ def refuse_duplicates(raw: bytes, value: Any) -> None:
     repeats a key in an object.
 
     Fast path, exact, for a text without ``\\u`` escapes (nearly every body). orjson keeps
-    one member per key; writing ``value`` back, it puts one ``":`` after each key it kept,
-    plus one wherever a kept string has a quote or its opening quote right before a colon.
-    In the text, with whitespace removed, there is one ``":`` after every key written and at
-    least as many inside the same strings: without ``\\u`` a quote inside a string is
-    written ``\\"`` in both, and removing blanks never removes a ``":``. So the text's
-    count is never below the rewrite's unless a member was dropped, and equal counts mean
-    every key was kept (:func:`keys_all_kept`, which counts the colons first). Otherwise (a
-    key was dropped, or ``\\u`` escapes, which can spell one key two ways) the text is read
+    one member per key (the last). The text has one colon per member, outside strings, and
+    every colon inside its strings written as a colon (only ``\\u003a`` spells one
+    otherwise). orjson writing ``value`` back does the same for the members it kept, whose
+    strings hold the same colons. So the text has as many colons as the rewrite when no
+    member was dropped, and more when one was (its own colon at least). Otherwise (more
+    colons, or ``\\u`` escapes, which can also spell one key two ways) the text is read
     again pair by pair, which names the key."""
-    if not escapes_unicode(raw) and keys_all_kept(raw, _written_keys(value)):
+    if not escapes_unicode(raw) and raw.count(b":") == _written_colons(value):
         return
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
@@ -75,20 +73,26 @@ def escapes_unicode(raw: bytes) -> bool:
 
 def keys_all_kept(raw: bytes, written: int) -> bool:
     """Whether the JSON text ``raw``, without ``\\u`` escapes, has no more keys than the
-    parsed value it gave, where ``written`` is at most the ``":`` orjson writes for that
-    value and at least its keys (see :func:`refuse_duplicates`). Each key in the text has its
+    parsed value it gave, where ``written`` is at least that value's keys and at most the
+    ``":`` orjson writes for it (one after each key it kept, plus one wherever a kept string
+    holds a quote or its opening quote right before a colon). Each key in the text has its
     own colon, and each ``":`` inside a kept string is a colon in the text too: a text with
     exactly ``written`` colons has no more keys than were kept. Otherwise its ``":`` once
-    blanks are taken out must be exactly ``written``."""
+    blanks are taken out must be exactly ``written``: there is one after every key of the
+    text, and at least as many inside the same strings as orjson writes (without ``\\u``
+    a quote inside a string is written ``\\"`` in both, and removing blanks never removes a
+    ``":``); so the count is at least ``written`` and the members dropped, and equal
+    counts mean every key was kept. (Used where ``written`` is counted without writing
+    the value: :class:`~pdp.authzen.evaluation.EvaluationReader`.)"""
     return raw.count(b":") == written \
         or raw.translate(None, _WHITESPACE).count(b'":') == written
 
 
-def _written_keys(value: Any) -> int:
-    """How many ``":`` orjson writes for ``value``; -1 (so the exact path decides) for a
+def _written_colons(value: Any) -> int:
+    """How many colons orjson writes for ``value``; -1 (so the exact path decides) for a
     value nested deeper than orjson writes (255 levels, under a raised PDP_MAX_DEPTH)."""
     try:
-        return orjson.dumps(value).count(b'":')
+        return orjson.dumps(value).count(b":")
     except orjson.JSONEncodeError:
         return -1
 

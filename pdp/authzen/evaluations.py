@@ -15,7 +15,14 @@ from functools import partial
 from typing import Any
 
 from pdp.authzen.evaluation import parse_action, parse_context, parse_entity, parse_evaluation
-from pdp.authzen.model import Decision, EvaluationRequest, evaluation_request
+from pdp.authzen.model import (
+    Action,
+    Decision,
+    EvaluationRequest,
+    action,
+    entity,
+    evaluation_request,
+)
 from pdp.errors import InvalidField, PDPError, RequestError, TooManyEvaluations
 
 __all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
@@ -60,6 +67,7 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
             f"'evaluations' has {len(raw_items)} items; the limit is {max_items} "
             "(PDP_MAX_BATCH): split the batch", field="evaluations")
     defaults = _Defaults(body)
+    actions: dict[str, Action] = {}  # the batch's actions without properties, made once each
     items: list[EvaluationRequest | PDPError] = []
     for i, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
@@ -68,14 +76,35 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
             continue
         # the parts in the order they are checked: the first bad one is the item's error
         try:
-            items.append(evaluation_request(
-                parse_entity(raw["subject"], "subject") if "subject" in raw
-                else defaults.part("subject"),
-                parse_action(raw["action"]) if "action" in raw else defaults.part("action"),
-                parse_entity(raw["resource"], "resource") if "resource" in raw
-                else defaults.part("resource"),
-                parse_context(raw["context"]) if "context" in raw
-                else defaults.part("context")))
+            subject = parse_entity(raw["subject"], "subject") if "subject" in raw \
+                else defaults.part("subject")
+            if "action" in raw:
+                value = raw["action"]
+                name = value.get("name") if type(value) is dict else None
+                if type(name) is str and value.get("properties") is None:
+                    act = actions.get(name)
+                    if act is None:
+                        act = actions[name] = action(name, None)
+                else:
+                    act = parse_action(value)
+            else:
+                act = defaults.part("action")
+            if "resource" in raw:
+                value = raw["resource"]
+                if type(value) is dict and type(t := value.get("type")) is str \
+                        and type(x := value.get("id")) is str and value.get("properties") is None:
+                    res = entity(t, x, None)
+                else:
+                    res = parse_entity(value, "resource")
+            else:
+                res = defaults.part("resource")
+            if "context" in raw:
+                ctx = raw["context"]
+                if ctx is not None and type(ctx) is not dict:
+                    ctx = parse_context(ctx)
+            else:
+                ctx = defaults.part("context")
+            items.append(evaluation_request(subject, act, res, ctx))
         except RequestError as exc:
             items.append(exc)
     return EvaluationsRequest(tuple(items), semantic, single=False)

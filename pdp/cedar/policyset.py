@@ -15,9 +15,10 @@ from pdp.cedar.scopes import ScopeIndex
 from pdp.cedar.values import UID, EvalError
 from pdp.errors import CedarInputError
 
-__all__ = ["PolicySet", "Answer"]
+__all__ = ["PolicySet", "Answer", "Bound"]
 
 PolicyFn = Callable[..., bool]
+_Entry = tuple[str, bool, PolicyFn | None]  # a policy's id, whether a forbid, its code
 _NUMBERED = re.compile(r"(.*?)(\d+)")
 _INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
 
@@ -72,7 +73,7 @@ class PolicySet:
         self.ids: tuple[str, ...] = tuple(sorted([*static, *(n for n, _, _ in linked)],
                                                   key=_order))
         self.native_reason: str | None = None
-        self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()
+        self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()  # (every code given)
         self._index: ScopeIndex | None = None
         self._indexed: tuple[tuple[str, bool, PolicyFn | None], ...] = ()
         try:
@@ -162,35 +163,54 @@ class PolicySet:
     def evaluate(self, principal: UID, action: UID, resource: UID, context: dict[str, Any],
                  store: Store) -> Answer:
         """Cedar's authorization over this set (only when :attr:`native`)."""
+        return self.bind(principal, action, resource, store).evaluate(context)
+
+    def bind(self, principal: UID, action: UID, resource: UID, store: Store) -> Bound:
+        """:meth:`evaluate` for these roots over ``store``, all but the context: the roots'
+        ancestors and the policies whose scopes can hold are found once, here."""
         anc = store.ancestors
         pa, aa, ra = anc.get(principal, EMPTY), anc.get(action, EMPTY), anc.get(resource, EMPTY)
+        index = self._index
+        entries: tuple[_Entry, ...] = self._policies if index is None else tuple(
+            map(self._indexed.__getitem__,
+                index.candidates(principal, action, resource, pa, aa, ra)))
+        return Bound(entries, principal, action, resource, store, pa, aa, ra)
+
+
+class Bound:
+    """A policy set bound to one request's roots and store (:meth:`PolicySet.bind`):
+    :meth:`evaluate` takes the context. The engine keeps one with each plan, so that a
+    request repeating a plan's roots skips the scope index."""
+
+    __slots__ = ("_entries", "_roots", "_store", "_ancestors")
+
+    def __init__(self, entries: tuple[_Entry, ...], principal: UID, action: UID,
+                 resource: UID, store: Store, pa: frozenset[UID], aa: frozenset[UID],
+                 ra: frozenset[UID]) -> None:
+        self._entries = entries  # (id, whether a forbid, its code; None: it applies)
+        self._roots = (principal, action, resource)
+        self._store = store
+        self._ancestors = (pa, aa, ra)
+
+    def evaluate(self, context: dict[str, Any]) -> Answer:
+        """Cedar's answer: each policy that applies, and each that errs."""
+        principal, action, resource = self._roots
+        pa, aa, ra = self._ancestors
+        store = self._store
         errors: list[tuple[str, str]] = []
         permits: list[str] = []
         forbids: list[str] = []
-        index = self._index
-        if index is None:
-            for pid, forbid, fn in self._policies:
-                try:
-                    if fn(principal, action, resource, context, store, pa, aa, ra):
-                        (forbids if forbid else permits).append(pid)
-                except EvalError as e:
-                    errors.append((pid, str(e)))
-                except RecursionError:
-                    errors.append((pid, "value nested too deeply"))
-        else:
-            indexed = self._indexed
-            for i in index.candidates(principal, action, resource, pa, aa, ra):
-                pid, forbid, code = indexed[i]
-                if code is None:  # no condition, and the index has checked its scopes
+        for pid, forbid, code in self._entries:
+            if code is None:  # no condition, and the index has checked its scopes
+                (forbids if forbid else permits).append(pid)
+                continue
+            try:
+                if code(principal, action, resource, context, store, pa, aa, ra):
                     (forbids if forbid else permits).append(pid)
-                    continue
-                try:
-                    if code(principal, action, resource, context, store, pa, aa, ra):
-                        (forbids if forbid else permits).append(pid)
-                except EvalError as e:
-                    errors.append((pid, str(e)))
-                except RecursionError:
-                    errors.append((pid, "value nested too deeply"))
+            except EvalError as e:
+                errors.append((pid, str(e)))
+            except RecursionError:
+                errors.append((pid, "value nested too deeply"))
         # (tuple.__new__: a NamedTuple's own constructor is a Python function, called per
         # decision)
         if forbids:

@@ -23,6 +23,7 @@ import orjson
 from pdp.authzen.model import Decision
 from pdp.cedar import PolicySet, decode
 from pdp.cedar.entities import closure
+from pdp.cedar.policyset import Bound
 from pdp.cedar.runtime import Store
 from pdp.cedar.values import UID
 from pdp.engine.prepare import Prepared
@@ -39,9 +40,9 @@ log = logging.getLogger("pdp.engine")
 
 # The decision for a request whose native evaluation failed (an engine fault): a deny.
 FAILED = Decision(False, "error", errors=("evaluation failed",))
-# A plan's evaluation inputs: the action entities' JSON they were built with, the slice's
-# compiled policies and the entity slice's store (None: not native), and the three roots.
-_Ready = tuple[tuple[bytes, ...], PolicySet | None, Store | None, UID, UID, UID]
+# A plan's evaluation inputs: the action entities' JSON they were built with, and the slice's
+# compiled policies bound to the three roots and the entity slice's store (None: not native).
+_Ready = tuple[tuple[bytes, ...], Bound | None]
 _Decoded = tuple[UID, dict[str, Any], list[UID], dict[str, Any]]
 _new_uid = tuple.__new__
 
@@ -113,7 +114,8 @@ class NativeEvaluator:
         :data:`FAILED` when the evaluation itself failed (logged; a deny, not to be kept).
 
         What the evaluation reads besides the context (the slice's compiled policies, the
-        store of the entity slice, the roots as values) is kept with the request's plan."""
+        store of the entity slice, the roots as values, bound together) is kept with the
+        request's plan."""
         try:
             plan = p.plan
             ready = None if plan is None else plan.native
@@ -121,8 +123,8 @@ class NativeEvaluator:
                 ready = self._ready(p, state)
                 if plan is not None:
                     plan.native = ready
-            _, policies, store, principal, action, resource = ready
-            if policies is None or store is None:
+            bound = ready[1]
+            if bound is None:
                 self.fallbacks += 1
                 return None
             context = p.context
@@ -140,7 +142,7 @@ class NativeEvaluator:
             else:
                 ctx = {}
             self.decided += 1
-            answer = policies.evaluate(principal, action, resource, ctx, store)
+            answer = bound.evaluate(ctx)
         except Exception as exc:  # noqa: BLE001 - any engine failure is a deny
             log.error("cedar evaluation failed: %s", exc)
             return FAILED
@@ -154,8 +156,10 @@ class NativeEvaluator:
         store = _union(self._build, self.merge, p.parts, actions_json)
         policies = None if store is None else \
             self.compiled(p.slice, state.compiled, state.slices)
-        return (actions_json, policies, store, _new_uid(UID, p.principal),
-                _new_uid(UID, p.action), _new_uid(UID, p.resource))
+        if policies is None or store is None:
+            return actions_json, None
+        return actions_json, policies.bind(_new_uid(UID, p.principal), _new_uid(UID, p.action),
+                                           _new_uid(UID, p.resource), store)
 
     def merge(self, stores: Sequence[Store]) -> Store:
         """One store of several (later ones win for an entity in two: they agree, or the

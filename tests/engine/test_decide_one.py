@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
-from pdp.cedar import PolicySet
+from pdp.cedar.policyset import Bound
 from pdp.engine import Engine, EngineOptions
 from pdp.engine.native import FAILED
 from pdp.entities import InMemoryEntityStore
@@ -81,7 +81,7 @@ def test_a_failing_native_evaluation_denies_and_is_never_cached(
     def broken(*args: Any) -> Any:
         raise RuntimeError("broken evaluator")
 
-    monkeypatch.setattr(PolicySet, "evaluate", broken)
+    monkeypatch.setattr(Bound, "evaluate", broken)
     req = EvaluationRequest(Entity("User", "alice"), Action("read"), Entity("Doc", "d1"))
     assert engine.decide_one(req) is FAILED
     assert engine.decide([req, req]) == [FAILED, FAILED]

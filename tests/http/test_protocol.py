@@ -295,6 +295,33 @@ async def test_a_lane_request_is_answered_after_the_turn_that_read_it() -> None:
 
 
 @pytest.mark.asyncio
+async def test_requests_read_in_one_turn_are_all_decided_before_their_answers_are_written(
+        ) -> None:
+    async with serving() as served:
+        stats = served.lane.stats["/access/v1/evaluation"]
+        before = stats.direct
+        decided_at_write: list[int] = []
+
+        class Counting(_Transport):  # how many were decided when each answer was written
+            def write(self, data: bytes | bytearray | memoryview) -> None:
+                decided_at_write.append(stats.direct - before)
+                super().write(data)
+
+        transports = [Counting() for _ in range(5)]
+        for transport in transports:
+            protocol = served.protocol()
+            protocol.connection_made(transport)
+            protocol.data_received(HEAD + BODY)
+
+        async def answered() -> bool:
+            return all(len(t.written) == 1 for t in transports)
+
+        await eventually(answered, message="the five answers")
+    assert decided_at_write == [5] * 5  # the client is woken once for all five
+    assert all(t.written[0].endswith(b'{"decision":true}') for t in transports)
+
+
+@pytest.mark.asyncio
 async def test_a_request_whose_connection_is_lost_before_its_answer_is_still_decided() -> None:
     async with serving() as served:
         stats = served.lane.stats["/access/v1/evaluation"]
