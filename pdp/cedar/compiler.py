@@ -12,6 +12,7 @@ raises :class:`~pdp.cedar.decode.Unsupported`, and the policy set is left to ced
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,7 @@ _BOOL_FUNCTIONS = {"lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrE
                    "isIpv6", "isLoopback", "isMulticast", "isInRange"}
 _VARS = {"principal": ("P", "PA"), "action": ("A", "AA"), "resource": ("R", "RA"),
          "context": ("C", None)}
+_READS_CONTEXT = re.compile(r"\bC\b")  # the context's name in generated code
 _MAX_DEPTH = 150  # deeper expressions are left to cedarpy (Python's parser nests less deep)
 
 
@@ -42,6 +44,7 @@ class Compiler:
         self.constants: dict[str, Any] = {}
         self._by_value: dict[tuple[type, Any], str] = {}
         self.lines: list[str] = []
+        self.contextual: set[str] = set()  # the functions whose code reads the context
         self._temps = 0
 
     # -- constants ---------------------------------------------------------------------------
@@ -80,6 +83,8 @@ class Compiler:
             else:
                 raise decode.Unsupported(f"condition kind {kind!r:.40}")
         body = " and ".join(parts) if parts else "True"
+        if _READS_CONTEXT.search(body):  # (a C in a literal would only make a policy that
+            self.contextual.add(fname)   # does not read it count as reading it: the safe way)
         self.lines.append(f"def {fname}(P, A, R, C, E, PA, AA, RA):\n    return {body}\n")
 
     def _slot_or_entity(self, c: Mapping[str, Any], slots: Mapping[str, UID]) -> str:

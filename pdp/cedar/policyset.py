@@ -49,7 +49,7 @@ class PolicySet:
     """
 
     __slots__ = ("text", "cedar", "ids", "native_reason", "_policies", "_est", "_index",
-                 "_indexed")
+                 "_indexed", "_contextual")
 
     def __init__(self, text: str, *, _cedar: Any = None, _est: Mapping[str, Any] | None = None
                  ) -> None:
@@ -76,6 +76,7 @@ class PolicySet:
         self._policies: tuple[tuple[str, bool, PolicyFn], ...] = ()  # (every code given)
         self._index: ScopeIndex | None = None
         self._indexed: tuple[tuple[str, bool, PolicyFn | None], ...] = ()
+        self._contextual: frozenset[PolicyFn] = frozenset()  # the code reading the context
         try:
             self._compile(static, linked)
         except (decode.Unsupported, KeyError, TypeError, ValueError, AttributeError) as e:
@@ -100,6 +101,7 @@ class PolicySet:
                 comp.policy(f"_q{i}", est, slots, indexed=True)
         ns = comp.namespace()
         exec(compile("\n".join(comp.lines), "<cedar policies>", "exec"), ns)  # noqa: S102
+        self._contextual = frozenset(ns[name] for name in comp.contextual)
         policies = []
         for pid, fname, effect in names:
             if effect not in ("permit", "forbid"):
@@ -151,6 +153,7 @@ class PolicySet:
             f"policies not compiled: {', '.join(sorted(missing)[:3])}" if missing else None)
         part._policies = tuple(p for p in self._policies if p[0] in wanted)
         part._index = None
+        part._contextual = self._contextual
         return part
 
     @property
@@ -165,24 +168,33 @@ class PolicySet:
         """Cedar's authorization over this set (only when :attr:`native`)."""
         return self.bind(principal, action, resource, store).evaluate(context)
 
-    def bind(self, principal: UID, action: UID, resource: UID, store: Store) -> Bound:
+    def bind(self, principal: UID, action: UID, resource: UID, store: Store, *,
+             fold: bool = False) -> Bound:
         """:meth:`evaluate` for these roots over ``store``, all but the context: the roots'
-        ancestors and the policies whose scopes can hold are found once, here."""
+        ancestors and the policies whose scopes can hold are found once, here. ``fold``:
+        the policies whose code does not read the context are evaluated here too, once (they
+        answer alike for every context, over the same store); the bound set then evaluates
+        only the others per request (the answer's policies may come in another order)."""
         anc = store.ancestors
         pa, aa, ra = anc.get(principal, EMPTY), anc.get(action, EMPTY), anc.get(resource, EMPTY)
         index = self._index
         entries: tuple[_Entry, ...] = self._policies if index is None else tuple(
             map(self._indexed.__getitem__,
                 index.candidates(principal, action, resource, pa, aa, ra)))
-        return Bound(entries, principal, action, resource, store, pa, aa, ra)
+        bound = Bound(entries, principal, action, resource, store, pa, aa, ra)
+        return bound.folded(self._contextual) if fold else bound
+
+
+_NO_CONTEXT: dict[str, Any] = {}  # what code that does not read the context is given
 
 
 class Bound:
     """A policy set bound to one request's roots and store (:meth:`PolicySet.bind`):
     :meth:`evaluate` takes the context. The engine keeps one with each plan, so that a
-    request repeating a plan's roots skips the scope index."""
+    request repeating a plan's roots skips the scope index, and the policies that do not
+    read the context."""
 
-    __slots__ = ("_entries", "_roots", "_store", "_ancestors")
+    __slots__ = ("_entries", "_roots", "_store", "_ancestors", "_fixed", "_answer")
 
     def __init__(self, entries: tuple[_Entry, ...], principal: UID, action: UID,
                  resource: UID, store: Store, pa: frozenset[UID], aa: frozenset[UID],
@@ -191,15 +203,50 @@ class Bound:
         self._roots = (principal, action, resource)
         self._store = store
         self._ancestors = (pa, aa, ra)
+        # what the policies evaluated once answered: the permits, forbids and errors
+        self._fixed: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]] = (
+            (), (), ())
+        self._answer: Answer | None = None  # the whole answer, when every policy is fixed
+
+    def folded(self, contextual: frozenset[PolicyFn]) -> Bound:
+        """This set with each policy whose code is not in ``contextual`` evaluated now (a
+        policy that fails otherwise than Cedar's errors stays to fail per request)."""
+        permits: list[str] = []
+        forbids: list[str] = []
+        errors: list[tuple[str, str]] = []
+        left: list[_Entry] = []
+        principal, action, resource = self._roots
+        pa, aa, ra = self._ancestors
+        for entry in self._entries:
+            pid, forbid, code = entry
+            if code is not None and code in contextual:
+                left.append(entry)
+                continue
+            try:
+                if code is None or code(principal, action, resource, _NO_CONTEXT, self._store,
+                                        pa, aa, ra):
+                    (forbids if forbid else permits).append(pid)
+            except EvalError as e:
+                errors.append((pid, str(e)))
+            except Exception:  # noqa: BLE001 - (RecursionError too) left to fail per request
+                left.append(entry)
+        bound = object.__new__(Bound)
+        bound._entries = tuple(left)
+        bound._roots, bound._store, bound._ancestors = self._roots, self._store, self._ancestors
+        bound._fixed = (tuple(permits), tuple(forbids), tuple(errors))
+        bound._answer = None if left else _answer_of(permits, forbids, errors)
+        return bound
 
     def evaluate(self, context: dict[str, Any]) -> Answer:
         """Cedar's answer: each policy that applies, and each that errs."""
+        found = self._answer
+        if found is not None:
+            return found
+        fixed = self._fixed
+        permits, forbids, errors = list(fixed[0]), list(fixed[1]), list(fixed[2])
         principal, action, resource = self._roots
         pa, aa, ra = self._ancestors
         store = self._store
-        errors: list[tuple[str, str]] = []
-        permits: list[str] = []
-        forbids: list[str] = []
         for pid, forbid, code in self._entries:
             if code is None:  # no condition, and the index has checked its scopes
                 (forbids if forbid else permits).append(pid)
@@ -211,13 +258,19 @@ class Bound:
                 errors.append((pid, str(e)))
             except RecursionError:
                 errors.append((pid, "value nested too deeply"))
-        # (tuple.__new__: a NamedTuple's own constructor is a Python function, called per
-        # decision)
-        if forbids:
-            return _answer(Answer, (False, tuple(forbids), tuple(errors) if errors else ()))
-        if errors:
-            return _answer(Answer, (bool(permits), tuple(permits), tuple(errors)))
-        return _answer(Answer, (True, tuple(permits), ())) if permits else _NOTHING
+        return _answer_of(permits, forbids, errors)
+
+
+def _answer_of(permits: list[str], forbids: list[str], errors: list[tuple[str, str]]
+               ) -> Answer:
+    """Cedar's answer from the policies that apply and those that err."""
+    # (tuple.__new__: a NamedTuple's own constructor is a Python function, called per
+    # decision)
+    if forbids:
+        return _answer(Answer, (False, tuple(forbids), tuple(errors) if errors else ()))
+    if errors:
+        return _answer(Answer, (bool(permits), tuple(permits), tuple(errors)))
+    return _answer(Answer, (True, tuple(permits), ())) if permits else _NOTHING
 
 
 def _uid_json(v: Any) -> dict[str, str]:

@@ -159,7 +159,7 @@ class NativeEvaluator:
         if policies is None or store is None:
             return actions_json, None
         return actions_json, policies.bind(_new_uid(UID, p.principal), _new_uid(UID, p.action),
-                                           _new_uid(UID, p.resource), store)
+                                           _new_uid(UID, p.resource), store, fold=True)
 
     def merge(self, stores: Sequence[Store]) -> Store:
         """One store of several (later ones win for an entity in two: they agree, or the

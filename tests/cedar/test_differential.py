@@ -99,3 +99,27 @@ def test_large_sets_of_mostly_scope_only_policies_agree_with_cedarpy(
     for request in requests:
         assert _native(request, compiled, built) == _cedarpy(request, text, entities_json), (
             text, request)
+
+
+def _answer(answer: pdp.cedar.Answer) -> tuple[bool, set[str], set[tuple[str, str]]]:
+    return answer.allow, set(answer.reasons), set(answer.errors)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=cs.policy_set(), entities=cs.entities(), request=cs.request(),
+       contexts=st.lists(cs.attributes(), min_size=1, max_size=4))
+def test_a_set_bound_to_a_request_with_its_context_free_policies_folded_answers_alike(
+        text: str, entities: list[dict[str, Any]], request: dict[str, Any],
+        contexts: list[dict[str, Any]]) -> None:
+    # the policies that do not read the context are evaluated once, when the set is bound;
+    # every context must still get the answer of the whole set evaluated for it
+    policies = pdp.cedar.PolicySet(text)
+    store = pdp.cedar.EntitySet(json.dumps(entities))
+    assert policies.native_reason is None and store.native_reason is None
+    principal, action, resource, _ = pdp.cedar.native_request(request)
+    folded = policies.bind(principal, action, resource, store.store, fold=True)
+    for raw in contexts:
+        context = pdp.cedar.native_request({**request, "context": raw})[3]
+        expected = policies.evaluate(principal, action, resource, context, store.store)
+        assert _answer(folded.evaluate(context)) == _answer(expected), (text, raw)
