@@ -15,14 +15,7 @@ from functools import partial
 from typing import Any
 
 from pdp.authzen.evaluation import parse_action, parse_context, parse_entity, parse_evaluation
-from pdp.authzen.model import (
-    Action,
-    Decision,
-    EvaluationRequest,
-    action,
-    entity,
-    evaluation_request,
-)
+from pdp.authzen.model import Action, Decision, EvaluationRequest, action, evaluation_request
 from pdp.errors import InvalidField, PDPError, RequestError, TooManyEvaluations
 
 __all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
@@ -89,22 +82,12 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
                     act = parse_action(value)
             else:
                 act = defaults.part("action")
-            if "resource" in raw:
-                value = raw["resource"]
-                if type(value) is dict and type(t := value.get("type")) is str \
-                        and type(x := value.get("id")) is str and value.get("properties") is None:
-                    res = entity(t, x, None)
-                else:
-                    res = parse_entity(value, "resource")
-            else:
-                res = defaults.part("resource")
-            if "context" in raw:
-                ctx = raw["context"]
-                if ctx is not None and type(ctx) is not dict:
-                    ctx = parse_context(ctx)
-            else:
-                ctx = defaults.part("context")
-            items.append(evaluation_request(subject, act, res, ctx))
+            items.append(evaluation_request(
+                subject, act,
+                parse_entity(raw["resource"], "resource") if "resource" in raw
+                else defaults.part("resource"),
+                parse_context(raw["context"]) if "context" in raw
+                else defaults.part("context")))
         except RequestError as exc:
             items.append(exc)
     return EvaluationsRequest(tuple(items), semantic, single=False)

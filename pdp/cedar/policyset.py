@@ -19,6 +19,8 @@ __all__ = ["PolicySet", "Answer", "Bound"]
 
 PolicyFn = Callable[..., bool]
 _Entry = tuple[str, bool, PolicyFn | None]  # a policy's id, whether a forbid, its code
+# the policies that apply (permits, forbids) and those that err, with their messages
+_Fixed = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
 _NUMBERED = re.compile(r"(.*?)(\d+)")
 _INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
 
@@ -181,7 +183,7 @@ class PolicySet:
         entries: tuple[_Entry, ...] = self._policies if index is None else tuple(
             map(self._indexed.__getitem__,
                 index.candidates(principal, action, resource, pa, aa, ra)))
-        bound = Bound(entries, principal, action, resource, store, pa, aa, ra)
+        bound = Bound(entries, (principal, action, resource), store, (pa, aa, ra))
         return bound.folded(self._contextual) if fold else bound
 
 
@@ -196,17 +198,16 @@ class Bound:
 
     __slots__ = ("_entries", "_roots", "_store", "_ancestors", "_fixed", "_answer")
 
-    def __init__(self, entries: tuple[_Entry, ...], principal: UID, action: UID,
-                 resource: UID, store: Store, pa: frozenset[UID], aa: frozenset[UID],
-                 ra: frozenset[UID]) -> None:
+    def __init__(self, entries: tuple[_Entry, ...], roots: tuple[UID, UID, UID], store: Store,
+                 ancestors: tuple[frozenset[UID], frozenset[UID], frozenset[UID]],
+                 fixed: _Fixed = ((), (), ())) -> None:
         self._entries = entries  # (id, whether a forbid, its code; None: it applies)
-        self._roots = (principal, action, resource)
+        self._roots = roots  # principal, action, resource
         self._store = store
-        self._ancestors = (pa, aa, ra)
-        # what the policies evaluated once answered: the permits, forbids and errors
-        self._fixed: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]] = (
-            (), (), ())
-        self._answer: Answer | None = None  # the whole answer, when every policy is fixed
+        self._ancestors = ancestors  # theirs, transitive
+        self._fixed = fixed  # what the policies evaluated once answered (see folded)
+        # the whole answer, when no policy is left to evaluate per request
+        self._answer = None if entries else _answer_of(*fixed)
 
     def folded(self, contextual: frozenset[PolicyFn]) -> Bound:
         """This set with each policy whose code is not in ``contextual`` evaluated now (a
@@ -230,12 +231,8 @@ class Bound:
                 errors.append((pid, str(e)))
             except Exception:  # noqa: BLE001 - (RecursionError too) left to fail per request
                 left.append(entry)
-        bound = object.__new__(Bound)
-        bound._entries = tuple(left)
-        bound._roots, bound._store, bound._ancestors = self._roots, self._store, self._ancestors
-        bound._fixed = (tuple(permits), tuple(forbids), tuple(errors))
-        bound._answer = None if left else _answer_of(permits, forbids, errors)
-        return bound
+        return Bound(tuple(left), self._roots, self._store, self._ancestors,
+                     (tuple(permits), tuple(forbids), tuple(errors)))
 
     def evaluate(self, context: dict[str, Any]) -> Answer:
         """Cedar's answer: each policy that applies, and each that errs."""
@@ -261,8 +258,8 @@ class Bound:
         return _answer_of(permits, forbids, errors)
 
 
-def _answer_of(permits: list[str], forbids: list[str], errors: list[tuple[str, str]]
-               ) -> Answer:
+def _answer_of(permits: Sequence[str], forbids: Sequence[str],
+               errors: Sequence[tuple[str, str]]) -> Answer:
     """Cedar's answer from the policies that apply and those that err."""
     # (tuple.__new__: a NamedTuple's own constructor is a Python function, called per
     # decision)

@@ -90,6 +90,7 @@ class Engine:
         cedarpy = self._cedarpy = CedarpyEvaluator(options)
         self._evaluators: tuple[Evaluator, ...] = \
             (self._native, cedarpy) if self._native is not None else (cedarpy,)
+        self._authorize = tuple(e.authorize_batch for e in self._evaluators)  # bound once
 
     @property
     def store(self) -> EntityStore:
@@ -174,9 +175,8 @@ class Engine:
             else:
                 cache.bypasses += count
         evaluated: list[int] = []  # decided by a completed evaluation: cacheable
-        left: list[Prepared] = []  # what the native evaluator does not take, for cedarpy
+        prepared: list[Prepared] = []
         depth = self._options.entity_depth
-        native = self._native
         for i, req in enumerate(requests):
             if decisions[i] is not None:
                 continue
@@ -187,16 +187,13 @@ class Engine:
             elif type(p) is Decision:  # refused
                 decisions[i] = p
             else:
-                prepared: Prepared = p  # type: ignore[assignment]  # (cast is a call)
-                found = None if native is None else native.decide(prepared, state)
-                if found is None:
-                    left.append(prepared)
-                else:
-                    decisions[i] = found
-                    if found is not FAILED:
-                        evaluated.append(i)
-        if left:
-            self._cedarpy.authorize_batch(left, state, decisions, evaluated, closures.memoised)
+                prepared.append(cast(Prepared, p))
+        if prepared:
+            shared = closures.memoised
+            for authorize in self._authorize:
+                prepared = authorize(prepared, state, decisions, evaluated, shared)
+                if not prepared:
+                    break
         final = cast(list[Decision], decisions) if None not in decisions else [
             d if d is not None else _NOT_EVALUATED for d in decisions]
         if generation is not None and cache is not None:
@@ -233,7 +230,7 @@ class Engine:
         elif type(p) is Decision:  # refused
             decision, cacheable = p, False
         else:
-            prepared: Prepared = p  # type: ignore[assignment]  # (cast is a call)
+            prepared = cast(Prepared, p)
             native = self._native
             found = None if native is None else native.decide(prepared, state)
             if found is None:  # not native: cedarpy's

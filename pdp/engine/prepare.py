@@ -98,8 +98,8 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
             context: dict[str, Any] = {}
             if req.context or translator.checks_context:  # (a schema may require some)
                 context = translator.context(req.action.name, req.context)
-                if context and state.slices.followed and _refs(context, state, depth):
-                    plan = None  # the context names entities the plan lacks
+                if context and _refs(context, state, depth):  # entities the plan lacks
+                    plan = None
             if plan is not None:
                 chosen = plan.chosen
                 if chosen is None:
@@ -109,9 +109,7 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
                     if first is None:
                         first = plan.first = _from_plan(0, {}, chosen, plan)
                     return first
-                principal, action, resource = plan.roots
-                return Prepared(i, principal, action, resource, context, chosen, plan.parts,
-                                plan)
+                return _from_plan(i, context, chosen, plan)
     cr = state.translator.translate(req)
     refs = _refs(cr.context, state, depth)
     plan_key = None if refs else _plan_key(cr)
@@ -155,9 +153,6 @@ def _bare_key(req: EvaluationRequest) -> PlanKey | None:
     """A request without action properties as sent, but for its context (``None``:
     properties too large to be worth keeping, or not JSON)."""
     subject, resource = req.subject, req.resource
-    if not subject.properties and not resource.properties:  # (the usual request)
-        return (subject.type, subject.id, req.action.name, resource.type, resource.id,
-                *_NO_PROPERTIES)
     held = _properties_json(subject.properties, resource.properties)
     if held is None:
         return None
