@@ -1,18 +1,17 @@
 """The decision log: what the decision path hands over, and the two threads that take it to SQL.
 
-The decision path (the serving thread) turns a decision into one compact JSON line with a
-single ``orjson.dumps`` and appends the bytes to a lock-protected deque: a few microseconds,
-and nothing the garbage collector has to scan. In ``hashed`` mode a line with a context or
-properties holds the values, and a cut (a NUL byte, which JSON text never holds) before them:
-the spool thread cuts the line there into its head and its personal tail, and writes the head
-and the tail with its values replaced by their digests. It remembers the finished text of a
-small tail, so that a tail seen before costs a lookup instead of a parse and a serialisation.
+The decision path (the serving thread) formats nothing: it appends one tuple to a
+lock-protected deque, holding the time, the request id and the request and decision objects
+themselves (frozen, never changed once parsed; a batch's lists are copied into tuples). That is
+well under a microsecond; turning it into a JSON line is the spool thread's work.
 
-The *spool* thread, every ``write_interval`` seconds, appends what is queued to this process's
-segment file in the data directory (``pdp.decision_log.segments``; ``hashed`` values are
-digested here, so that no raw value ever reaches the disk) and ``fdatasync``s it every
-``fsync_interval`` seconds. The *ingest* thread, every ``flush_interval`` seconds, feeds the
-segments into the SQL table with a checkpoint (``pdp.decision_log.ingest``): exactly once.
+The *spool* thread, every ``write_interval`` seconds, formats what is queued into compact JSON
+lines (one ``orjson.dumps`` each; in ``hashed`` mode with the context and each properties
+object replaced by the digest of their canonical JSON, so that no raw value ever reaches the
+disk), appends them to this process's segment file in the data directory
+(``pdp.decision_log.segments``) and ``fdatasync``s it every ``fsync_interval`` seconds. The
+*ingest* thread, every ``flush_interval`` seconds, feeds the segments into the SQL table with a
+checkpoint (``pdp.decision_log.ingest``): exactly once.
 
 What survives what. SIGTERM (``close``): the queue is spooled, synced and fed; a record the
 database cannot take yet stays in its segment and is fed at the next start. ``kill -9``:
@@ -73,28 +72,22 @@ SPOOL_DIR = "decision-log"
 # A line is the JSON array (endpoint, unix time, request id, batch item, subject type, subject
 # id, action, resource type, resource id, decision, outcome, reasons, errors, policy version,
 # latency in seconds, result count, context, properties, personal-data mode). The queue holds
-# lines (bytes; a batch's lines in one). In ``hashed`` mode a line with a context or properties
-# has a NUL byte right after its result count, before the comma (never written: the spool
-# thread cuts the line there), and the values still in it. orjson writes a NUL in a string as
-# "\u0000": the cut is the only NUL byte in the line.
+# entries: (rows, endpoint, unix time, request id, what was asked, what was decided, policy
+# version, latency): for an evaluation the request and its decision, for a batch the tuples of
+# its items (requests, or the errors of items that failed to parse) and of its decisions, for a
+# search its result (and None).
 Record = tuple[Any, ...]
+Entry = tuple[int, str, float, "str | None", Any, Any, str, float]
 _LINE = orjson.OPT_APPEND_NEWLINE
 _CANONICAL = orjson.OPT_SORT_KEYS
-_CUT = b"\0,"
-_NULL_CUT = orjson.Fragment(b"null\0")  # an evaluation's result count (null), then the cut
-# How a ``hashed`` line without context and properties ends: the last three items of the
-# array are two bare nulls and the mode (a nested value never ends a line in ``null,``).
-_NOTHING_PERSONAL = b',null,null,"hashed"]'
-_NOTHING_PERSONAL_LINE = _NOTHING_PERSONAL + b"\n"
 # Digests remembered by the spool thread (canonical JSON -> digest): at most this many, and
 # only of values up to this size (about 1 MB at most).
 _DIGESTS_KEPT = 4096
 _DIGEST_KEPT_BYTES = 256
-# Finished tails remembered by the spool thread (a line's personal tail after the cut -> its
-# digested text, at most about 400 bytes): at most this many, and only of tails up to this
-# size (about 4 MB at most).
-_TAILS_KEPT = 4096
-_TAIL_KEPT_BYTES = 512
+# The digested context and properties of a line, remembered by the spool thread by the values'
+# JSON text: at most this many, and only for texts up to this size (about 4 MB at most).
+_PERSONAL_KEPT = 4096
+_PERSONAL_KEPT_BYTES = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +112,6 @@ class DecisionLogStats:
         }
 
 
-def _nothing_personal(entry: bytes, rows: int) -> bool:
-    """Whether no line of ``entry`` (``rows`` lines) has a context or properties to digest.
-    A raw newline only ends a line, and a line with nothing personal ends in
-    ``_NOTHING_PERSONAL``: the entry has as many of these endings as lines."""
-    if rows == 1:
-        return entry.endswith(_NOTHING_PERSONAL_LINE)
-    return entry.count(_NOTHING_PERSONAL_LINE) == rows
-
-
 class DecisionLog:
     """``spool_dir`` holds the segment files (a temporary directory if None: then nothing
     outlives the process). ``hash_key`` keys ``hashed`` digests (a random key if None)."""
@@ -143,9 +127,6 @@ class DecisionLog:
         self._db = db
         self._mode: PersonalData = personal_data
         self._omit = personal_data == "omitted"
-        # an evaluation's result count in a line with a context or properties
-        self._null_count: orjson.Fragment | None = (_NULL_CUT if personal_data == "hashed"
-                                                    else None)
         self._max = queue_size
         self._retention = timedelta(days=retention_days)
         self._batch = batch_size
@@ -162,9 +143,10 @@ class DecisionLog:
         self._own_spool = spool_dir is None
         self._hasher = (Hasher(hash_key or secrets.token_bytes(32))
                         if personal_data == "hashed" else None)
-        self._digests: Memo[bytes, str] = Memo(_DIGESTS_KEPT)  # used by the spool thread only
-        self._tails: Memo[bytes, bytes] = Memo(_TAILS_KEPT)  # used by the spool thread only
-        self._queue: deque[tuple[int, bytes]] = deque()
+        # used by the spool thread only
+        self._digests: Memo[bytes, str] = Memo(_DIGESTS_KEPT)
+        self._personal_digests: Memo[bytes, tuple[Any, Any]] = Memo(_PERSONAL_KEPT)
+        self._queue: deque[Entry] = deque()
         self._lock = threading.Lock()
         self._size = 0  # rows accepted and not yet spooled (queued or being written)
         self._accepted = 0
@@ -215,53 +197,50 @@ class DecisionLog:
 
     def evaluation(self, request_id: str | None, request: EvaluationRequest, decision: Decision,
                    policy_version: str, latency: float) -> None:
-        try:
-            record = self._record("evaluation", time.time(), request_id, None, request,
-                                  decision, policy_version, latency)
-            entry = orjson.dumps(record, option=_LINE)
-        except Exception:  # noqa: BLE001 - the log never fails a decision
-            self._reject(1)
-            return
-        self._put(entry, 1)
+        self._put((1, "evaluation", time.time(), request_id, request, decision, policy_version,
+                   latency))
 
     def evaluations(self, request_id: str | None,
                     items: Sequence[EvaluationRequest | PDPError], decisions: Sequence[Decision],
                     policy_version: str, latency: float) -> None:
-        at = time.time()
-        try:
-            lines = [orjson.dumps(self._record(
-                "evaluations", at, request_id, i,
-                item if isinstance(item, EvaluationRequest) else None, decision,
-                policy_version, latency), option=_LINE)
-                for i, (item, decision) in enumerate(zip(items, decisions, strict=False))]
-        except Exception:  # noqa: BLE001 - the log never fails a decision
-            self._reject(len(decisions))
-            return
-        self._put(b"".join(lines), len(lines))
+        """A batch's items and their decisions (as many lines as decisions: a semantic that
+        stopped early decided fewer than its items)."""
+        decided = tuple(decisions)
+        self._put((min(len(items), len(decided)), "evaluations", time.time(), request_id,
+                   tuple(items), decided, policy_version, latency))
 
     def search(self, request_id: str | None, result: Searched, latency: float) -> None:
-        try:
-            req = result.request
-            action = req.action
-            head: Record = (
-                "search/" + req.kind.value, time.time(), request_id, None,
-                req.subject.type, req.subject.id or None,
-                None if action is None else action.name, req.resource.type,
-                req.resource.id or None, None, None, (),
-                (f"{result.errors} candidates failed to evaluate",) if result.errors else (),
-                result.policy_version, latency)
-            context, properties = self._personal(
-                req.context, req.subject.properties, req.resource.properties,
-                None if action is None else action.properties)
-            count: Any = len(result.results)
-            if self._hasher is not None and (context is not None or properties is not None):
-                count = orjson.Fragment(b"%d\0" % count)  # the count, then the cut
-            record = (*head, count, context, properties, self._mode)
-            entry = orjson.dumps(record, option=_LINE)
-        except Exception:  # noqa: BLE001 - the log never fails a decision
-            self._reject(1)
-            return
-        self._put(entry, 1)
+        self._put((1, "search", time.time(), request_id, result, None, result.policy_version,
+                   latency))
+
+    def _put(self, entry: Entry) -> None:
+        rows = entry[0]
+        with self._lock:
+            before = self._size
+            if before + rows > self._max:
+                self._dropped += rows
+                return
+            self._queue.append(entry)
+            self._size = before + rows
+            self._accepted += rows
+        if before < self._batch <= before + rows:  # a full batch waits: wake the writer once
+            self._wake.set()
+
+    # -- formatting (the spool thread) ------------------------------------------------------
+
+    def _lines(self, entry: Entry) -> bytes:
+        """The JSON lines written for a queued ``entry``."""
+        _, endpoint, at, request_id, what, decided, version, latency = entry
+        if endpoint == "evaluation":
+            return orjson.dumps(self._record(endpoint, at, request_id, None, what, decided,
+                                             version, latency), option=_LINE)
+        if endpoint == "evaluations":
+            return b"".join([orjson.dumps(self._record(
+                endpoint, at, request_id, i,
+                item if isinstance(item, EvaluationRequest) else None, decision, version,
+                latency), option=_LINE) for i, (item, decision) in enumerate(zip(
+                    what, decided, strict=False))])
+        return orjson.dumps(self._search_record(at, request_id, what, latency), option=_LINE)
 
     def _record(self, endpoint: str, at: float, request_id: str | None, item: int | None,
                 req: EvaluationRequest | None, decision: Decision, version: str,
@@ -274,57 +253,77 @@ class DecisionLog:
                     decision.allowed, decision.outcome, decision.reasons, errors, version,
                     latency, None, None, None, self._mode)
         subject, action, resource = req.subject, req.action, req.resource
-        count: orjson.Fragment | None
-        if self._omit:
-            if errors:
-                errors = redact(errors, (req.context, subject.properties, resource.properties,
-                                         action.properties))
-            context = properties = count = None
-        elif subject.properties or resource.properties or action.properties:
-            context, properties = self._personal(req.context, subject.properties,
-                                                 resource.properties, action.properties)
-            count = self._null_count  # (``hashed``: null and the cut)
-        else:  # (the usual request: no properties)
-            context, properties = req.context, None
-            count = None if context is None else self._null_count
+        if self._omit and errors:
+            errors = redact(errors, (req.context, subject.properties, resource.properties,
+                                     action.properties))
+        context, properties = self._personal(req.context, subject.properties,
+                                             resource.properties, action.properties)
         return (endpoint, at, request_id, item, subject.type, subject.id, action.name,
                 resource.type, resource.id, decision.allowed, decision.outcome,
-                decision.reasons, errors, version, latency, count, context, properties,
+                decision.reasons, errors, version, latency, None, context, properties,
                 self._mode)
+
+    def _search_record(self, at: float, request_id: str | None, result: Searched,
+                       latency: float) -> Record:
+        req = result.request
+        action = req.action
+        return ("search/" + req.kind.value, at, request_id, None, req.subject.type,
+                req.subject.id or None, None if action is None else action.name,
+                req.resource.type, req.resource.id or None, None, None, (),
+                (f"{result.errors} candidates failed to evaluate",) if result.errors else (),
+                result.policy_version, latency, len(result.results),
+                *self._personal(req.context, req.subject.properties, req.resource.properties,
+                                None if action is None else action.properties), self._mode)
 
     def _personal(self, context: Any, subject: Mapping[str, Any] | None,
                   resource: Mapping[str, Any] | None, action: Mapping[str, Any] | None,
                   ) -> tuple[Any, Any]:
-        """The context and properties as the queued line holds them."""
+        """The context and properties as the line holds them: as they are (``full``),
+        digested (``hashed``) or not at all (``omitted``)."""
         if self._omit:
             return None, None
-        if not (subject or resource or action):
-            return context, None
-        parts = {}
-        if subject:
-            parts["subject"] = subject
-        if resource:
-            parts["resource"] = resource
-        if action:
-            parts["action"] = action
-        return context, parts
+        parts = None
+        if subject or resource or action:
+            parts = {}
+            if subject:
+                parts["subject"] = subject
+            if resource:
+                parts["resource"] = resource
+            if action:
+                parts["action"] = action
+        if self._hasher is None:
+            return context, parts
+        # The values' JSON text (keys as they come) says what their digests are: a context and
+        # properties seen before cost this text and a lookup.
+        text = orjson.dumps((context, parts))
+        found = self._personal_digests.get(text)
+        if found is None:
+            found = self._digested(context, parts)
+            if len(text) <= _PERSONAL_KEPT_BYTES:
+                self._personal_digests.keep(text, found)
+        return found
 
-    def _put(self, entry: bytes, rows: int) -> None:
-        with self._lock:
-            if self._size + rows > self._max:
-                self._dropped += rows
-                return
-            self._queue.append((rows, entry))
-            before = self._size
-            self._size = before + rows
-            self._accepted += rows
-        if before < self._batch <= before + rows:  # a full batch waits: wake the writer once
-            self._wake.set()
+    def _digested(self, context: Any, parts: dict[str, Any] | None) -> tuple[Any, Any]:
+        """The context and each properties object replaced by the digest of their canonical
+        JSON (a context written as null, a NaN, stays null)."""
+        if context is not None:
+            written = orjson.dumps(context, option=_CANONICAL)
+            context = None if written == b"null" else self._digest(written)
+        return context, (None if parts is None else {
+            name: self._digest(orjson.dumps(v, option=_CANONICAL)) for name, v in parts.items()})
 
-    def _reject(self, rows: int) -> None:
-        log.exception("decision log: a decision could not be recorded")
-        with self._lock:
-            self._lost += rows
+    def _digest(self, data: bytes) -> str:
+        """The digest of a value's canonical JSON ``data``, remembered: the same contexts and
+        properties (an empty context, a batch's shared subject) recur from decision to
+        decision, and an HMAC costs more than the lookup."""
+        hasher = self._hasher
+        assert hasher is not None
+        if len(data) > _DIGEST_KEPT_BYTES:
+            return hasher.digest(data)
+        found = self._digests.get(data)
+        if found is None:
+            found = self._digests.keep(data, hasher.digest(data))
+        return found
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -487,83 +486,21 @@ class DecisionLog:
             self._spooled_all.set()
 
     def _take(self) -> list[tuple[int, bytes]]:
+        """What is queued, taken from the queue and formatted: (rows, lines) each. An entry
+        that cannot be formatted is lost alone, logged and counted."""
         with self._lock:
             entries = list(self._queue)
             self._queue.clear()
-        if self._hasher is None:
-            return entries
         out: list[tuple[int, bytes]] = []
-        for rows, entry in entries:
+        for entry in entries:
             try:
-                out.append((rows, self._written(entry, rows)))
+                out.append((entry[0], self._lines(entry)))
             except Exception:  # noqa: BLE001 - a record that cannot be formatted is skipped
-                log.exception("decision log: cannot format a record")
+                log.exception("decision log: a decision could not be recorded")
                 with self._lock:
-                    self._size -= rows
-                    self._lost += rows
+                    self._size -= entry[0]
+                    self._lost += entry[0]
         return out
-
-    def _written(self, entry: bytes, rows: int) -> bytes:
-        """What is written for a queued ``entry`` of ``rows`` lines (``hashed``): each line
-        cut and digested, or as it is when it has nothing personal."""
-        if rows == 1:
-            return self._cut(entry)
-        if b"\0" not in entry and _nothing_personal(entry, rows):  # every line as it is
-            return entry
-        return b"".join([self._cut(line) for line in entry.splitlines(keepends=True)])
-
-    def _cut(self, line: bytes) -> bytes:
-        """The queued ``line`` (newline included) as written: cut at ``_CUT``, its head and
-        its digested personal tail."""
-        head, cut, tail = line.partition(_CUT)
-        if cut:
-            return b"".join((head, b",", self._hashed_tail(tail)))
-        if line.endswith(_NOTHING_PERSONAL_LINE):
-            return line
-        return self._hashed(line[:-1])  # (never queued so in ``hashed`` mode: digested)
-
-    def _hashed_tail(self, tail: bytes) -> bytes:
-        """The personal ``tail`` of a line (``context,properties,mode]`` and the newline) with
-        the context and each properties object replaced by the digest of their canonical JSON.
-        Remembered for small tails: a recurring context and properties cost a lookup instead of
-        a parse and a serialisation."""
-        found = self._tails.get(tail)
-        if found is not None:
-            return found
-        context, props, mode = orjson.loads(b"[" + tail)
-        found = orjson.dumps((*self._digested(context, props), mode), option=_LINE)[1:]
-        if len(tail) <= _TAIL_KEPT_BYTES:
-            self._tails.keep(tail, found)
-        return found
-
-    def _hashed(self, line: bytes) -> bytes:
-        """The line with its context and each properties object replaced by the digest of
-        their canonical JSON (keys sorted)."""
-        if line.endswith(_NOTHING_PERSONAL):  # no context, no properties: nothing to digest
-            return line + b"\n"
-        r = orjson.loads(line)
-        r[16], r[17] = self._digested(r[16], r[17])
-        return orjson.dumps(r, option=_LINE)
-
-    def _digested(self, context: Any, props: dict[str, Any] | None) -> tuple[Any, Any]:
-        """A line's context and properties as written in ``hashed`` mode: the context, and
-        each properties object, replaced by the digest of its canonical JSON."""
-        return (None if context is None else self._digest(context),
-                None if props is None else {name: self._digest(v) for name, v in props.items()})
-
-    def _digest(self, value: Any) -> str:
-        """The digest of ``value``'s canonical JSON, remembered: the same contexts and
-        properties (an empty context, a batch's shared subject) recur from decision to
-        decision, and an HMAC costs more than the lookup."""
-        data = orjson.dumps(value, option=_CANONICAL)
-        hasher = self._hasher
-        assert hasher is not None
-        if len(data) > _DIGEST_KEPT_BYTES:
-            return hasher.digest(data)
-        found = self._digests.get(data)
-        if found is None:
-            found = self._digests.keep(data, hasher.digest(data))
-        return found
 
     def _append(self, writer: SegmentWriter, pending: list[tuple[int, bytes]]) -> int:
         """Append the pending lines; the number of rows appended (0 and kept on failure)."""

@@ -1,12 +1,9 @@
-"""What the decision path queues for a decision is the line the former record builder wrote
-(kept here as the reference, with the writer's own ``_personal`` it called), byte for byte,
-in every personal-data mode: for any request, decision and batch (items that failed to parse
-included). In ``hashed`` mode a line with something personal is queued with a cut before its
-personal values (and no other line is): without it, the line's bytes exactly; and what the
-spool thread writes to the segment file is what the former spool thread wrote (kept here too:
-parse the line, digest, serialise again), byte for byte, for any context and properties
-(nested, unicode, beyond the memory's bounds, in batches mixing lines with and without them,
-searches too)."""
+"""What the spool thread writes to the segment file for a decision is the line the former
+record builder wrote (kept here as the reference), byte for byte, in every personal-data
+mode: for any request, decision and batch (items that failed to parse included). In
+``hashed`` mode it is what the former spool thread wrote (kept here too: parse the line,
+digest, serialise again), byte for byte, for any context and properties (nested, unicode, NaN,
+beyond the memory's bounds, in batches mixing lines with and without them, searches too)."""
 
 from __future__ import annotations
 
@@ -50,8 +47,25 @@ def _reference_record(log: DecisionLog, endpoint: str, request_id: str | None, i
     return (endpoint, _AT, request_id, item, subject.type, subject.id, action.name,
             resource.type, resource.id, decision.allowed, decision.outcome,
             decision.reasons, errors, version, latency, None,
-            *log._personal(req.context, subject.properties, resource.properties,
-                           action.properties), mode)
+            *_reference_personal(log, req.context, subject.properties, resource.properties,
+                                 action.properties), mode)
+
+
+def _reference_personal(log: DecisionLog, context: Any, subject: Any, resource: Any,
+                        action: Any) -> tuple[Any, Any]:
+    """The former ``_personal``: the values as they are, before the spool thread's digests."""
+    if log._mode == "omitted":
+        return None, None
+    if not (subject or resource or action):
+        return context, None
+    parts = {}
+    if subject:
+        parts["subject"] = subject
+    if resource:
+        parts["resource"] = resource
+    if action:
+        parts["action"] = action
+    return context, parts
 
 
 def _line(record: tuple[Any, ...]) -> bytes:
@@ -84,17 +98,6 @@ def _on_disk(log: DecisionLog, lines: bytes) -> bytes:
     return b"".join(_reference_hashed(log, line) for line in lines.splitlines())
 
 
-def _lines(entry: bytes, mode: str) -> bytes:
-    """The lines a queued entry holds, without the cut that ``hashed`` mode puts before the
-    personal values of a line that has some (and of no other line; a NaN is written as null,
-    a line with a NaN context has a cut)."""
-    for line in entry.splitlines(keepends=True):
-        personal = (not line.endswith(b',null,null,"hashed"]\n')
-                    or line.endswith(b'\0,null,null,"hashed"]\n'))
-        assert line.count(b"\0") == line.count(b"\0,") == (mode == "hashed" and personal)
-    return entry.replace(b"\0", b"")
-
-
 _text = st.sampled_from(["", "alice", "x y", "doc-1", "10.0.0.1"])
 _props = st.none() | st.dictionaries(st.sampled_from(["ip", "role", "n"]),
                                      _text | st.integers(0, 3), max_size=2)
@@ -124,11 +127,6 @@ def log(request: pytest.FixtureRequest, tmp_path: Path,
         db.dispose()
 
 
-def _queued(log: DecisionLog) -> bytes:
-    """The lines queued (left in the queue)."""
-    return b"".join(_lines(entry, log._mode) for _, entry in log._queue)
-
-
 def _spooled(log: DecisionLog) -> bytes:
     """What the spool thread writes to the segment file for what is queued (taken)."""
     return b"".join(data for _, data in log._take())
@@ -140,21 +138,20 @@ _LOG_SETTINGS = settings(max_examples=300, deadline=None,
 
 @_LOG_SETTINGS
 @given(request=_requests, decision=_decisions, request_id=st.none() | _text)
-def test_an_evaluation_queues_the_reference_line(log: DecisionLog, request: EvaluationRequest,
-                                                 decision: Decision,
-                                                 request_id: str | None) -> None:
+def test_an_evaluation_is_written_as_the_reference_line(
+        log: DecisionLog, request: EvaluationRequest, decision: Decision,
+        request_id: str | None) -> None:
     log.evaluation(request_id, request, decision, "v1", 0.5)
     reference = _line(_reference_record(
         log, "evaluation", request_id, None, request, decision, "v1", 0.5))
-    assert _queued(log) == reference
     assert _spooled(log) == _on_disk(log, reference)
+    assert log.stats().rejected == 0
 
 
 @_LOG_SETTINGS
 @given(items=_items, cut=st.integers(0, 2))
-def test_a_batch_queues_the_reference_lines(log: DecisionLog,
-                                            items: list[tuple[Any, Decision]],
-                                            cut: int) -> None:
+def test_a_batch_is_written_as_the_reference_lines(
+        log: DecisionLog, items: list[tuple[Any, Decision]], cut: int) -> None:
     parsed: list[EvaluationRequest | PDPError] = [
         InvalidField("bad", field="x") if req is None else req for req, _ in items]
     decisions = [d for _, d in items][:max(1, len(items) - cut)]  # a semantic cut it short
@@ -164,8 +161,8 @@ def test_a_batch_queues_the_reference_lines(log: DecisionLog,
                                 item if isinstance(item, EvaluationRequest) else None, d,
                                 "v2", 0.25))
         for i, (item, d) in enumerate(zip(parsed, decisions, strict=False)))
-    assert _queued(log) == reference
     assert _spooled(log) == _on_disk(log, reference)
+    assert log.stats().rejected == 0
 
 
 @_LOG_SETTINGS
@@ -174,14 +171,19 @@ def test_the_spool_thread_digests_exactly_the_lines_with_something_personal(
         log: DecisionLog, batches: list[list[tuple[Any, Decision]]]) -> None:
     if log._mode != "hashed":
         return
+    expected = []
     for items in batches:
         requests = [r for r, _ in items if r is not None]
         if requests:
             log.evaluation("rid", requests[0], items[0][1], "v", 0.5)
-        log.evaluations("rid", [InvalidField("bad", field="x") if r is None else r
-                                for r, _ in items], [d for _, d in items], "v", 0.5)
-    # the reference: every line through the former digesting path
-    expected = [(rows, _on_disk(log, _lines(entry, log._mode))) for rows, entry in log._queue]
+            expected.append((1, _on_disk(log, _line(_reference_record(
+                log, "evaluation", "rid", None, requests[0], items[0][1], "v", 0.5)))))
+        parsed: list[EvaluationRequest | PDPError] = [
+            InvalidField("bad", field="x") if r is None else r for r, _ in items]
+        log.evaluations("rid", parsed, [d for _, d in items], "v", 0.5)
+        expected.append((len(items), b"".join(_on_disk(log, _line(_reference_record(
+            log, "evaluations", "rid", i, r if isinstance(r, EvaluationRequest) else None, d,
+            "v", 0.5))) for i, (r, (_, d)) in enumerate(zip(parsed, items, strict=True)))))
     assert log._take() == expected
     assert all(b'"hashed"]' in line and b'{"ip"' not in line
                for _, entry in expected for line in entry.splitlines())
@@ -216,8 +218,9 @@ def _reference_search(log: DecisionLog, request_id: str, result: _Searched) -> b
         req.resource.id or None, None, None, (),
         (f"{result.errors} candidates failed to evaluate",) if result.errors else (),
         result.policy_version, 0.5, len(result.results),
-        *log._personal(req.context, req.subject.properties, req.resource.properties,
-                       None if action is None else action.properties), log._mode))
+        *_reference_personal(log, req.context, req.subject.properties,
+                             req.resource.properties,
+                             None if action is None else action.properties), log._mode))
 
 
 _scalars = (st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1) | st.floats()
@@ -255,7 +258,7 @@ def _traffic(draw: st.DrawFn) -> list[tuple[str, Any]]:
 def hashed_log(request: pytest.FixtureRequest, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[DecisionLog]:
     monkeypatch.setattr("pdp.decision_log.writer.time.time", lambda: _AT)
-    monkeypatch.setattr("pdp.decision_log.writer._TAILS_KEPT", request.param)
+    monkeypatch.setattr("pdp.decision_log.writer._DIGESTS_KEPT", request.param)
     db = open_database(sqlite_url(tmp_path / "decisions.db"))
     try:
         yield DecisionLog(db, personal_data="hashed", spool_dir=tmp_path / "spool")
@@ -289,6 +292,5 @@ def test_the_spool_thread_writes_the_former_hashed_lines_byte_for_byte(
             else:
                 log.search("rid", what, 0.5)
                 reference.append(_reference_search(log, "rid", what))
-        assert log.stats().rejected == 0
-        assert _queued(log) == b"".join(reference)
         assert _spooled(log) == _on_disk(log, b"".join(reference))
+        assert log.stats().rejected == 0

@@ -1,8 +1,6 @@
-"""``hashed`` mode: the serving thread queues a line with something personal with a cut (a NUL
-byte) between its head and its personal tail; the spool thread formats each small tail once
-(digests in place) and then takes the finished text from memory; a record it cannot format is
-lost alone, and counted; a line with something personal but no cut is digested all the
-same."""
+"""The decision path queues the decision as it is and formats nothing; the spool thread writes
+its line, in ``hashed`` mode with digests in place of the values, remembering the digests of
+small recurring values; an entry it cannot format is lost alone, and counted."""
 
 from __future__ import annotations
 
@@ -15,6 +13,7 @@ import pytest
 
 from pdp.authzen.model import Action, Decision, Entity, EvaluationRequest
 from pdp.decision_log import DecisionLog
+from pdp.decision_log.personal import Hasher
 from pdp.entities.database import open_database, sqlite_url
 
 DECISION = Decision(True, "permit", ("p",))
@@ -22,8 +21,6 @@ CONTEXT = {"ip": "10.0.0.1"}
 PERSONAL = EvaluationRequest(Entity("user", "ann", {"email": "ann@example.com"}),
                              Action("view"), Entity("doc", "d"), CONTEXT)
 NOTHING_PERSONAL = EvaluationRequest(Entity("user", "ann"), Action("view"), Entity("doc", "d"))
-CUT = b"\0,"
-_loads = orjson.loads  # the tests' own parsing, not counted in ``parses``
 
 
 @pytest.fixture
@@ -43,103 +40,114 @@ def logs(tmp_path: Path) -> Iterator[Callable[..., DecisionLog]]:
 
 
 @pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """What ``orjson.loads`` is asked to parse while the test runs."""
+def macs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What the hasher is asked to digest while the test runs."""
     seen: list[bytes] = []
-    real = orjson.loads
+    real = Hasher.digest
 
-    def loads(data: bytes) -> Any:
+    def digest(self: Hasher, data: bytes) -> str:
         seen.append(data)
-        return real(data)
+        return real(self, data)
 
-    monkeypatch.setattr(orjson, "loads", loads)
+    monkeypatch.setattr(Hasher, "digest", digest)
     return seen
 
 
-def test_a_line_with_something_personal_is_queued_with_a_cut_before_its_personal_tail(
+@pytest.mark.parametrize("mode", ["hashed", "full", "omitted"])
+def test_the_decision_path_serialises_nothing(logs: Callable[..., DecisionLog], mode: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    log = logs(mode)
+    dumps: list[Any] = []
+    monkeypatch.setattr(orjson, "dumps", lambda *a, **k: dumps.append(a) or b"")
+    log.evaluation("r", PERSONAL, DECISION, "v1", 0.5)
+    log.evaluations("r", [PERSONAL, NOTHING_PERSONAL], [DECISION, DECISION], "v1", 0.5)
+    assert dumps == []
+    [(rows, _, _, _, request, decision, _, _), (batch_rows, *_)] = log._queue
+    assert (rows, request, decision, batch_rows) == (1, PERSONAL, DECISION, 2)
+    assert log.stats().queued == 3
+
+
+def test_a_line_with_something_personal_is_written_with_digests_in_place_of_the_values(
         logs: Callable[..., DecisionLog]) -> None:
     log = logs()
     log.evaluation("r", PERSONAL, DECISION, "v1", 0.5)
-    [(rows, entry)] = log._queue
-    head, tail = entry.split(CUT)
-    assert rows == 1 and head.startswith(b"[")
-    assert _loads(head + b"]")[2:] == ["r", None, "user", "ann", "view", "doc", "d", True,
-                                       "permit", ["p"], [], "v1", 0.5, None]
-    assert b"[" + tail == orjson.dumps(
-        [CONTEXT, {"subject": {"email": "ann@example.com"}}, "hashed"],
-        option=orjson.OPT_APPEND_NEWLINE)
-    [(_, written)] = log._take()
-    assert written.startswith(head + b',"hmac-sha256:') and b"\0" not in written
-    assert _loads(written)[16:] == [log._hasher.digest(orjson.dumps(CONTEXT)), {  # type: ignore[union-attr]
-        "subject": log._hasher.digest(b'{"email":"ann@example.com"}')}, "hashed"]  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize(("mode", "request_"), [
-    ("hashed", NOTHING_PERSONAL), ("full", PERSONAL), ("omitted", PERSONAL)])
-def test_other_lines_are_queued_whole(logs: Callable[..., DecisionLog], mode: str,
-                                      request_: EvaluationRequest) -> None:
-    log = logs(mode)
-    log.evaluation("r", request_, DECISION, "v1", 0.5)
-    log.evaluations("r", [request_, request_], [DECISION, DECISION], "v1", 0.5)
-    assert [rows for rows, _ in log._queue] == [1, 2]
-    assert all(b"\0" not in entry for _, entry in log._queue)
+    [(rows, written)] = log._take()
+    hasher = log._hasher
+    assert rows == 1 and hasher is not None
+    line = orjson.loads(written)
+    assert line[2:16] == ["r", None, "user", "ann", "view", "doc", "d", True, "permit", ["p"],
+                          [], "v1", 0.5, None]
+    assert line[16:] == [hasher.digest(orjson.dumps(CONTEXT)), {
+        "subject": hasher.digest(b'{"email":"ann@example.com"}')}, "hashed"]
+    assert b"10.0.0.1" not in written and b"ann@example.com" not in written
 
 
 def test_a_batch_mixing_lines_keeps_their_order(logs: Callable[..., DecisionLog]) -> None:
     log = logs()
     log.evaluations("r", [NOTHING_PERSONAL, PERSONAL, NOTHING_PERSONAL],
                     [DECISION] * 3, "v1", 0.5)
-    [(rows, entry)] = log._queue
-    assert rows == 3 and [CUT in line for line in entry.splitlines()] == [False, True, False]
-    [(_, written)] = log._take()
-    assert [_loads(line)[3] for line in written.splitlines()] == [0, 1, 2]
-    assert b"\0" not in written and b"10.0.0.1" not in written
+    [(rows, written)] = log._take()
+    lines = [orjson.loads(line) for line in written.splitlines()]
+    assert rows == 3 and [line[3] for line in lines] == [0, 1, 2]
+    assert [line[16] is None for line in lines] == [True, False, True]
+    assert b"10.0.0.1" not in written
 
 
-def test_a_recurring_tail_is_parsed_once_and_then_taken_from_memory(
-        logs: Callable[..., DecisionLog], parses: list[bytes]) -> None:
+def test_a_batch_is_written_as_it_was_when_decided(logs: Callable[..., DecisionLog]) -> None:
+    log = logs("full")
+    items, decisions = [PERSONAL], [DECISION]
+    log.evaluations("r", items, decisions, "v1", 0.5)
+    items.append(NOTHING_PERSONAL)
+    decisions.append(DECISION)
+    [(rows, written)] = log._take()
+    assert rows == 1 and len(written.splitlines()) == 1
+
+
+def test_a_recurring_value_is_digested_once_and_then_taken_from_memory(
+        logs: Callable[..., DecisionLog], macs: list[bytes]) -> None:
     log = logs()
     for _ in range(3):
         log.evaluation("r", PERSONAL, DECISION, "v1", 0.5)
     log.evaluations("r", [PERSONAL, NOTHING_PERSONAL], [DECISION] * 2, "v1", 0.5)
     first = log._take()
-    assert len(parses) == 1
+    assert len(macs) == 2  # the context and the subject's properties
     log.evaluation("r", PERSONAL, DECISION, "v1", 0.5)
     [(_, again)] = log._take()
-    assert len(parses) == 1
-    assert _loads(again)[16:] == _loads(first[0][1])[16:]
+    assert len(macs) == 2
+    assert orjson.loads(again)[16:] == orjson.loads(first[0][1])[16:]
     other = EvaluationRequest(PERSONAL.subject, PERSONAL.action, PERSONAL.resource, {"ip": "x"})
     log.evaluation("r", other, DECISION, "v1", 0.5)
     log._take()
-    assert len(parses) == 2
+    assert macs[2:] == [b'{"ip":"x"}']
 
 
-def test_the_memory_of_tails_is_bounded_in_count_and_size(
-        logs: Callable[..., DecisionLog], parses: list[bytes],
+def test_the_memory_of_digests_is_bounded_in_count_and_size(
+        logs: Callable[..., DecisionLog], macs: list[bytes],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pdp.decision_log.writer._TAILS_KEPT", 3)
+    monkeypatch.setattr("pdp.decision_log.writer._DIGESTS_KEPT", 3)
     log = logs()
     for i in range(10):
         log.evaluation("r", EvaluationRequest(PERSONAL.subject, PERSONAL.action,
                                               PERSONAL.resource, {"n": i}), DECISION, "v", 0.5)
         log._take()
-        assert 1 <= len(log._tails) <= 3
-    large = EvaluationRequest(PERSONAL.subject, PERSONAL.action, PERSONAL.resource,
+        assert 1 <= len(log._digests) <= 3
+    large = EvaluationRequest(NOTHING_PERSONAL.subject, PERSONAL.action, PERSONAL.resource,
                               {"note": "x" * 1000})
-    parses.clear()
+    macs.clear()
     for _ in range(2):
         log.evaluation("r", large, DECISION, "v", 0.5)
         log._take()
-    assert len(parses) == 2  # too large to be kept: formatted each time
-    assert all(len(tail) < 1000 for tail in log._tails)
+    assert len(macs) == 2  # too large to be kept: digested each time
+    assert all(len(value) < 1000 for value in log._digests)
 
 
 def test_a_record_that_cannot_be_formatted_is_lost_alone_and_counted(
         logs: Callable[..., DecisionLog]) -> None:
     log = logs()
     log.evaluation("a", PERSONAL, DECISION, "v1", 0.5)
-    [(_, line)] = log._queue
-    log._put(line.split(CUT)[0] + CUT + b"not json]\n", 1)
+    unwritable = EvaluationRequest(PERSONAL.subject, PERSONAL.action, PERSONAL.resource,
+                                   {"n": 2 ** 70})  # beyond what JSON numbers hold here
+    log.evaluation("b", unwritable, DECISION, "v1", 0.5)
     log.evaluations("c", [PERSONAL, NOTHING_PERSONAL], [DECISION] * 2, "v1", 0.5)
     taken = log._take()
     assert [orjson.loads(line)[2] for _, data in taken for line in data.splitlines()] == [
@@ -148,37 +156,13 @@ def test_a_record_that_cannot_be_formatted_is_lost_alone_and_counted(
     assert stats.rejected == 1 and stats.queued == 3
 
 
-def test_a_line_queued_whole_with_something_personal_is_digested_all_the_same(
-        logs: Callable[..., DecisionLog]) -> None:
-    log = logs()
-    log.evaluation("a", PERSONAL, DECISION, "v1", 0.5)
-    [(_, line)] = log._queue
-    log._queue.clear()
-    whole = line.replace(b"\0", b"")
-    nan = EvaluationRequest(Entity("user", "ann"), Action("view"), Entity("doc", "d"),
-                            float("nan"))  # type: ignore[arg-type]
-    log.evaluation("n", nan, DECISION, "v1", 0.5)
-    [(_, nan_line)] = log._queue
-    log._queue.clear()
-    log._put(whole, 1)
-    log._put(whole + line, 2)
-    log._put(nan_line + whole, 2)  # (as many line endings and cuts as lines)
-    written = b"".join(data for _, data in log._take())
-    assert len(written.splitlines()) == 5 and b"\0" not in written
-    assert b"10.0.0.1" not in written and b"ann@example.com" not in written
-    assert written.count(b'"hmac-sha256:') == 8
-
-
-def test_a_cut_line_with_nothing_left_to_digest_is_written_without_its_cut(
-        logs: Callable[..., DecisionLog]) -> None:
-    """A context orjson writes as null (a NaN) still gets a cut: the line then ends like a
-    line with nothing personal, and is written as the former spool thread wrote it."""
+def test_a_context_written_as_null_is_not_digested(logs: Callable[..., DecisionLog]) -> None:
+    """A NaN context is written as null, as the value it stands for; so is its digest."""
     log = logs()
     nan = EvaluationRequest(Entity("user", "ann"), Action("view"), Entity("doc", "d"),
                             float("nan"))  # type: ignore[arg-type]
     log.evaluation("a", nan, DECISION, "v1", 0.5)
     log.evaluations("b", [nan, PERSONAL, NOTHING_PERSONAL], [DECISION] * 3, "v1", 0.5)
     written = [line for _, data in log._take() for line in data.splitlines()]
-    assert b"\0" not in b"".join(written)
     assert [line.endswith(b',null,null,null,"hashed"]') for line in written] == [
         True, True, False, True]
