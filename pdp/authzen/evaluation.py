@@ -28,7 +28,7 @@ from pdp.authzen.model import (
 from pdp.errors import InvalidField, MissingField
 
 __all__ = ["EvaluationReader", "parse_evaluation", "parse_entity", "parse_action",
-           "parse_context", "read_evaluation"]
+           "parse_context", "read_evaluation", "kept_entity"]
 
 
 def _require_object(value: Any, field: str) -> Mapping[str, Any]:
@@ -219,6 +219,20 @@ class EvaluationReader:
         if properties is None:
             _keep(self._entities, (type_, id_), made)
         return made
+
+
+def kept_entity(value: Any, field: str, kept: dict[tuple[str, str], Entity]) -> Entity:
+    """``parse_entity(value, field)``, the same object for the same entity without
+    properties: ``kept`` holds those it made (immutable; at most 4,096, emptied when full)."""
+    if type(value) is dict:
+        type_, id_ = value.get("type"), value.get("id")
+        if type(type_) is str and type(id_) is str and value.get("properties") is None:
+            found = kept.get((type_, id_))
+            if found is None:
+                found = entity(type_, id_, None)
+                _keep(kept, (type_, id_), found)
+            return found
+    return parse_entity(value, field)
 
 
 def _keep(kept: dict[Any, Any], key: Any, value: Any) -> None:

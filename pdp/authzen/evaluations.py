@@ -14,14 +14,27 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from pdp.authzen.evaluation import parse_action, parse_context, parse_entity, parse_evaluation
-from pdp.authzen.model import Action, Decision, EvaluationRequest, action, evaluation_request
+from pdp.authzen.evaluation import (
+    kept_entity,
+    parse_action,
+    parse_context,
+    parse_entity,
+    parse_evaluation,
+)
+from pdp.authzen.model import (
+    Action,
+    Decision,
+    Entity,
+    EvaluationRequest,
+    action,
+    evaluation_request,
+)
 from pdp.errors import InvalidField, PDPError, RequestError, TooManyEvaluations
 
 __all__ = ["Semantic", "EvaluationsRequest", "parse_evaluations", "apply_semantic",
            "item_error"]
 
-_UNPARSED = object()
+_ABSENT = object()  # an item without the key
 # The parser of each part of an evaluation.
 _PARTS: dict[str, Callable[[Any], Any]] = {
     "subject": partial(parse_entity, field="subject"),
@@ -46,7 +59,11 @@ class EvaluationsRequest:
     single: bool
 
 
-def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest:
+def parse_evaluations(body: Any, *, max_items: int = 1000,
+                      kept: dict[tuple[str, str], Entity] | None = None) -> EvaluationsRequest:
+    """The batch ``body``. ``kept``: the subjects and resources without properties made
+    before, reused (see :func:`~pdp.authzen.evaluation.kept_entity`; a caller parsing batch
+    after batch keeps one)."""
     if not isinstance(body, dict):
         raise InvalidField("the request body must be a JSON object", field="$")
     semantic = _parse_semantic(body.get("options"))
@@ -59,20 +76,34 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
         raise TooManyEvaluations(
             f"'evaluations' has {len(raw_items)} items; the limit is {max_items} "
             "(PDP_MAX_BATCH): split the batch", field="evaluations")
-    defaults = _Defaults(body)
+    # The batch's own parts, parsed once: each is the default of the items without the key
+    # (its error, the error of each item that takes it).
+    subject0, action0, resource0, context0 = (_default(key, body) for key in _PARTS)
     actions: dict[str, Action] = {}  # the batch's actions without properties, made once each
+    if kept is None:
+        kept = {}
     items: list[EvaluationRequest | PDPError] = []
+    append = items.append
     for i, raw in enumerate(raw_items):
-        if not isinstance(raw, dict):
-            items.append(InvalidField(f"evaluations[{i}] must be an object",
-                                      field=f"evaluations[{i}]"))
+        if type(raw) is not dict:
+            append(InvalidField(f"evaluations[{i}] must be an object",
+                                field=f"evaluations[{i}]"))
             continue
         # the parts in the order they are checked: the first bad one is the item's error
         try:
-            subject = parse_entity(raw["subject"], "subject") if "subject" in raw \
-                else defaults.part("subject")
-            if "action" in raw:
-                value = raw["action"]
+            value = raw.get("subject", _ABSENT)
+            if value is not _ABSENT:
+                subject = kept_entity(value, "subject", kept)
+            elif isinstance(subject0, RequestError):
+                raise subject0
+            else:
+                subject = subject0
+            value = raw.get("action", _ABSENT)
+            if value is _ABSENT:
+                if isinstance(action0, RequestError):
+                    raise action0
+                act = action0
+            else:
                 name = value.get("name") if type(value) is dict else None
                 if type(name) is str and value.get("properties") is None:
                     act = actions.get(name)
@@ -80,41 +111,35 @@ def parse_evaluations(body: Any, *, max_items: int = 1000) -> EvaluationsRequest
                         act = actions[name] = action(name, None)
                 else:
                     act = parse_action(value)
+            value = raw.get("resource", _ABSENT)
+            if value is not _ABSENT:
+                resource = kept_entity(value, "resource", kept)
+            elif isinstance(resource0, RequestError):
+                raise resource0
             else:
-                act = defaults.part("action")
-            items.append(evaluation_request(
-                subject, act,
-                parse_entity(raw["resource"], "resource") if "resource" in raw
-                else defaults.part("resource"),
-                parse_context(raw["context"]) if "context" in raw
-                else defaults.part("context")))
+                resource = resource0
+            value = raw.get("context", _ABSENT)
+            if value is _ABSENT:
+                if isinstance(context0, RequestError):
+                    raise context0
+                context = context0
+            elif value is None or type(value) is dict:
+                context = value
+            else:
+                context = parse_context(value)  # (raises: not an object)
+            append(evaluation_request(subject, act, resource, context))
         except RequestError as exc:
-            items.append(exc)
+            append(exc.with_traceback(None))
     return EvaluationsRequest(tuple(items), semantic, single=False)
 
 
-class _Defaults:
-    """The batch's parts for an item without its own key: the batch's key parsed, once per
-    batch (its error is the error of every item that takes it); a key the batch does not
-    have either is parsed as null."""
-
-    __slots__ = ("_body", "_parsed")
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-        self._parsed: dict[str, Any] = {}  # key -> the parsed part, or its error
-
-    def part(self, key: str) -> Any:
-        parsed = self._parsed.get(key, _UNPARSED)
-        if parsed is _UNPARSED:
-            try:
-                parsed = _PARTS[key](self._body.get(key))
-            except RequestError as exc:
-                parsed = exc
-            self._parsed[key] = parsed
-        if isinstance(parsed, RequestError):
-            raise parsed.with_traceback(None)
-        return parsed
+def _default(key: str, body: dict[str, Any]) -> Any:
+    """The batch's part ``key`` parsed (a key it does not have is parsed as null), or its
+    error."""
+    try:
+        return _PARTS[key](body.get(key))
+    except RequestError as exc:
+        return exc
 
 
 def _parse_semantic(options: Any) -> Semantic:

@@ -194,8 +194,9 @@ class Engine:
                 prepared = authorize(prepared, state, decisions, evaluated, shared)
                 if not prepared:
                     break
-        final = cast(list[Decision], decisions) if None not in decisions else [
-            d if d is not None else _NOT_EVALUATED for d in decisions]
+        # (``is None``, not ``None in``: that would call each Decision's ``__eq__``)
+        final = [d if d is not None else _NOT_EVALUATED for d in decisions] \
+            if any(d is None for d in decisions) else cast(list[Decision], decisions)
         if generation is not None and cache is not None:
             for i in evaluated:
                 key = keys[i]

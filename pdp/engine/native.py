@@ -118,11 +118,9 @@ class NativeEvaluator:
         request's plan."""
         try:
             plan = p.plan
-            ready = None if plan is None else plan.native
+            ready = plan.native
             if ready is None or ready[0] is not state.actions_json:
-                ready = self._ready(p, state)
-                if plan is not None:
-                    plan.native = ready
+                ready = plan.native = self._ready(p, state)
             bound = ready[1]
             if bound is None:
                 self.fallbacks += 1

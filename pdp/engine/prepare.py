@@ -23,23 +23,42 @@ _NO_PROPERTIES = (b"", b"")  # the properties part of a plan key without any
 
 
 class Prepared:
-    """One request ready for evaluation: its Cedar request and its entity slice, as the
-    closures the slice is the union of (merged only when a batch or cedarpy needs it)."""
+    """One request ready for evaluation: its context and its :class:`Plan` (its roots, its
+    policy slice, its entity slice as the closures the slice is the union of, merged only
+    when a batch or cedarpy needs it). The plan is the generation's, kept for every request
+    that repeats its roots and properties, or this request's own."""
 
-    __slots__ = ("index", "principal", "action", "resource", "context", "slice", "parts",
-                 "plan", "_entities", "_absent")
+    __slots__ = ("index", "context", "plan", "_entities", "_absent")
 
-    def __init__(self, index: int, principal: EntityUid, action: EntityUid,
-                 resource: EntityUid, context: dict[str, Any], policy_slice: PolicySlice,
-                 parts: tuple[Closure, ...], plan: Plan | None = None) -> None:
+    def __init__(self, index: int, context: dict[str, Any], plan: Plan) -> None:
         self.index = index
-        self.principal, self.action, self.resource = principal, action, resource
         self.context = context
-        self.slice = policy_slice
-        self.parts = parts  # request properties last: they win over a stored self
-        self.plan = plan  # the generation's plan it follows, if kept
+        self.plan = plan
         self._entities: Mapping[EntityUid, StoredEntity] | None = None
         self._absent: frozenset[EntityUid] | None = None
+
+    @property
+    def principal(self) -> EntityUid:
+        return self.plan.roots[0]
+
+    @property
+    def action(self) -> EntityUid:
+        return self.plan.roots[1]
+
+    @property
+    def resource(self) -> EntityUid:
+        return self.plan.roots[2]
+
+    @property
+    def slice(self) -> PolicySlice:
+        chosen = self.plan.chosen
+        assert chosen is not None  # (a request no policy's scope matches is never prepared)
+        return chosen
+
+    @property
+    def parts(self) -> tuple[Closure, ...]:
+        """The closures, request properties last: they win over a stored self."""
+        return self.plan.parts
 
     @property
     def cedar(self) -> dict[str, Any]:
@@ -90,26 +109,32 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     its context, which is translated and checked on its own, its translation is then a
     function of what the key holds, and was made (and passed every check) when the plan was
     kept."""
-    bare = None if req.action.properties else _bare_key(req)
+    action = req.action
+    if action.properties:
+        bare = None
+    else:
+        subject, resource = req.subject, req.resource
+        bare = _bare_key(req) if subject.properties or resource.properties else (
+            subject.type, subject.id, action.name, resource.type, resource.id,
+            *_NO_PROPERTIES)  # (the usual request: the key without writing anything)
     if bare is not None:
         plan = closures.plan(bare)
         if plan is not None:
             translator = state.translator
             context: dict[str, Any] = {}
             if req.context or translator.checks_context:  # (a schema may require some)
-                context = translator.context(req.action.name, req.context)
-                if context and _refs(context, state, depth):  # entities the plan lacks
-                    plan = None
+                context = translator.context(action.name, req.context)
+                if context and state.slices.followed and _refs(context, state, depth):
+                    plan = None  # the context names entities the plan lacks
             if plan is not None:
-                chosen = plan.chosen
-                if chosen is None:
+                if plan.chosen is None:
                     return None
                 if i == 0 and not context:  # (alone, or first of a batch: kept with the plan)
                     first: Prepared | None = plan.first
                     if first is None:
-                        first = plan.first = _from_plan(0, {}, chosen, plan)
+                        first = plan.first = Prepared(0, {}, plan)
                     return first
-                return _from_plan(i, context, chosen, plan)
+                return Prepared(i, context, plan)
     cr = state.translator.translate(req)
     refs = _refs(cr.context, state, depth)
     plan_key = None if refs else _plan_key(cr)
@@ -118,24 +143,15 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
         if plan is not None:
             if bare is not None:
                 closures.keep_plan(bare, plan)
-            chosen = plan.chosen
-            return None if chosen is None else _from_plan(i, cr.context, chosen, plan)
+            return None if plan.chosen is None else Prepared(i, cr.context, plan)
     prepared = _prepare(i, cr, state, closures, refs)
     if plan_key is not None:
-        roots = (cr.principal, cr.action, cr.resource)
-        plan = Plan(None, (), roots) if prepared is None else Plan(
-            prepared.slice, prepared.parts, roots)
-        if prepared is not None:
-            prepared.plan = plan
+        plan = Plan(None, (), (cr.principal, cr.action, cr.resource)) if prepared is None \
+            else prepared.plan
         closures.keep_plan(plan_key, plan)
         if bare is not None:
             closures.keep_plan(bare, plan)
     return prepared
-
-
-def _from_plan(i: int, context: dict[str, Any], chosen: PolicySlice, plan: Plan) -> Prepared:
-    principal, action, resource = plan.roots
-    return Prepared(i, principal, action, resource, context, chosen, plan.parts, plan)
 
 
 def _refs(context: Mapping[str, Any], state: VersionState, depth: int) -> list[EntityUid]:
@@ -218,4 +234,4 @@ def _prepare(i: int, cr: CedarRequest, state: VersionState, closures: Closures,
         parts.extend(closures.get(uid, 0) for uid in chosen.literals)
     if overlaid and len(parts) > roots_end:
         parts.sort(key=overlaid_last)
-    return Prepared(i, principal, action, resource, cr.context, chosen, tuple(parts))
+    return Prepared(i, cr.context, Plan(chosen, tuple(parts), (principal, action, resource)))

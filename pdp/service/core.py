@@ -10,13 +10,14 @@ import gc
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.registry import Collector
 
 from pdp.authzen import (
     Decision,
+    Entity,
     EvaluationRequest,
     apply_semantic,
     build_metadata,
@@ -50,6 +51,8 @@ class PDPService:
     reloader: Reloader  # every reload trigger goes through Reloader.reload
     decision_log: DecisionLog | None = None
     searcher: Searcher | None = None
+    # the batch items' subjects and resources without properties, reused from batch to batch
+    _kept: dict[tuple[str, str], Entity] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *,
@@ -153,7 +156,7 @@ class PDPService:
                     request_id: str | None = None) -> dict[str, Any]:
         """``/access/v1/evaluations``: defaults, per-item errors and the three semantics."""
         started = time.perf_counter()
-        parsed = parse_evaluations(body, max_items=self.settings.max_batch)
+        parsed = parse_evaluations(body, max_items=self.settings.max_batch, kept=self._kept)
         if parsed.single:
             item = parsed.items[0]
             assert isinstance(item, EvaluationRequest)

@@ -73,8 +73,9 @@ def test_a_request_whose_context_names_an_entity_is_prepared_afresh(tmp_path: Pa
 
     assert [engine.decide([asked(d)])[0].allowed for d in ("hi", "lo", "hi", "lo")] == \
         [True, False, True, False]
-    prepared = _prepared(engine, asked("hi"))
-    assert prepared is not None and prepared.plan is None
+    prepared, again = _prepared(engine, asked("hi")), _prepared(engine, asked("hi"))
+    assert prepared is not None and again is not None
+    assert again.plan is not prepared.plan  # each its own plan: none was kept
 
 
 def test_a_request_no_policy_matches_keeps_a_plan_that_denies_it_again(tmp_path: Path) -> None:
