@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pdp.authzen.evaluation import parse_evaluation
 from pdp.authzen.evaluations import parse_evaluations
+from pdp.authzen.model import Entity, EvaluationRequest
 from pdp.errors import PDPError, RequestError
 
 _KEYS = ("subject", "action", "resource", "context")
@@ -61,3 +62,39 @@ def test_batch_items_equal_the_merge_then_parse_reference(
         defaults: dict[str, Any], items: list[Any]) -> None:
     body = {**defaults, "evaluations": items}
     assert _seen(parse_evaluations(body).items) == _reference_items(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches=st.lists(st.tuples(_parts, st.lists(_item, min_size=1, max_size=5)),
+                        min_size=1, max_size=3))
+def test_entities_kept_from_batch_to_batch_change_no_item(
+        batches: list[tuple[dict[str, Any], list[Any]]]) -> None:
+    kept: dict[tuple[str, str], Entity] = {}
+    for defaults, items in batches:
+        body = {**defaults, "evaluations": items}
+        assert _seen(parse_evaluations(body, kept=kept).items) == _reference_items(body)
+    assert all(e.properties is None and key == (e.type, e.id) for key, e in kept.items())
+
+
+def test_an_entity_asked_about_again_is_the_same_object_and_one_with_properties_is_not() -> None:
+    kept: dict[tuple[str, str], Entity] = {}
+    plain = {"type": "doc", "id": "1"}
+    with_properties = {"type": "doc", "id": "1", "properties": {"p": 1}}
+    body = {"subject": {"type": "user", "id": "u"}, "action": {"name": "read"},
+            "evaluations": [{"resource": plain}, {"resource": with_properties}]}
+    first = parse_evaluations(body, kept=kept).items
+    again = parse_evaluations(body, kept=kept).items
+    assert isinstance(first[0], EvaluationRequest) and isinstance(again[0], EvaluationRequest)
+    assert again[0].resource is first[0].resource
+    assert isinstance(first[1], EvaluationRequest) and isinstance(again[1], EvaluationRequest)
+    assert again[1].resource is not first[1].resource
+    assert again[1].resource.properties == {"p": 1}
+
+
+def test_the_entities_kept_are_bounded() -> None:
+    kept: dict[tuple[str, str], Entity] = {}
+    for n in range(5):  # 5,000 entities: more than are kept
+        parse_evaluations({"subject": {"type": "user", "id": "u"}, "action": {"name": "read"},
+                           "evaluations": [{"resource": {"type": "doc", "id": f"{n}-{i}"}}
+                                           for i in range(1000)]}, kept=kept)
+    assert 0 < len(kept) <= 4096
