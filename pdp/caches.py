@@ -17,6 +17,12 @@ plain memo, emptied when full.
     (:meth:`Memo.keep`) instead of ordered: a read is one dictionary operation, atomic
     without a lock, for what is read on every request where an LRU's bookkeeping would cost
     more than it saves.
+:class:`Recent`
+    A :class:`Memo` that keeps what is still read: two generations, each at most half the
+    bound; a read found in the older one moves the entry to the newer, and when the newer is
+    full it becomes the older (the older is dropped). Approximately least recently used, so
+    a burst of entries read once does not push out those read again and again, and a hit is
+    still one dictionary operation (``recent[key]``, None on a miss).
 
 Both are ``cachetools`` caches (mutable mappings: ``len``, ``in``, ``pop``, iteration) with
 ``get`` answering None on a miss and ``put`` for storing.
@@ -51,7 +57,7 @@ from typing import Any, Generic, TypeVar
 
 import cachetools
 
-__all__ = ["ExpiringLRU", "LRU", "Memo", "sooner"]
+__all__ = ["ExpiringLRU", "LRU", "Memo", "Recent", "sooner"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -124,6 +130,35 @@ class Memo(dict[K, V]):
     def keep(self, key: K, value: V) -> V:
         """Store ``value`` under ``key``, emptying the memo first when it is full; ``value``."""
         if len(self) >= self.maxsize:
+            self.clear()
+        self[key] = value
+        return value
+
+
+class Recent(dict[K, "V | None"]):
+    """At most ``maxsize`` entries in two generations (see the module). Read it with
+    ``recent[key]`` (None on a miss: a hit in the newer generation is the dict's own lookup,
+    the older one is read on a miss), from any thread: a lost race only drops or recomputes
+    an entry; store with :meth:`keep`."""
+
+    __slots__ = ("_half", "_old")
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self._half = max(maxsize // 2, 1)
+        self._old: dict[K, V | None] = {}
+
+    def __missing__(self, key: K) -> V | None:
+        found = self._old.get(key)
+        if found is not None:
+            self.keep(key, found)
+        return found
+
+    def keep(self, key: K, value: V) -> V:
+        """Store ``value`` under ``key`` in the newer generation, which becomes the older
+        when it is full; ``value``."""
+        if len(self) >= self._half:
+            self._old = dict(self)
             self.clear()
         self[key] = value
         return value

@@ -3,11 +3,11 @@ expiry on a fake clock, and both caches against a reference model of what they p
 
 from __future__ import annotations
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from pdp.caches import LRU, ExpiringLRU, Memo, sooner
+from pdp.caches import LRU, ExpiringLRU, Memo, Recent, sooner
 from tests.profiles import examples
 
 
@@ -89,6 +89,38 @@ def test_a_memo_keeps_at_most_its_bound_and_is_emptied_when_full() -> None:
     assert memo.keep("b", 3) == 3 and memo == {"b": 3}  # full: emptied before storing
     assert memo.keep("c", 4) == 4 and memo == {"b": 3, "c": 4}
     assert memo.get("z") is None
+
+
+def test_recent_keeps_an_entry_read_again_through_a_burst_of_entries_read_once() -> None:
+    recent: Recent[str, int] = Recent(8)
+    recent.keep("kept", 1)
+    for i in range(100):
+        recent.keep(f"once-{i}", i)
+        assert recent["kept"] == 1  # read again between the others
+    assert recent["once-0"] is None  # long gone
+    assert len(recent) + len(recent._old) <= 8
+
+
+def test_recent_drops_an_entry_not_read_within_two_generations() -> None:
+    recent: Recent[str, int] = Recent(4)
+    recent.keep("a", 1)
+    for i in range(4):
+        recent.keep(f"b{i}", i)
+    assert recent["a"] is None and recent["b3"] == 3 and "a" not in recent
+
+
+@settings(max_examples=examples(100))
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 20)), max_size=200),
+       maxsize=st.integers(1, 10))
+def test_recent_answers_a_kept_value_or_none_and_stays_bounded(
+        ops: list[tuple[bool, int]], maxsize: int) -> None:
+    recent: Recent[int, int] = Recent(maxsize)
+    for write, key in ops:
+        if write:
+            recent.keep(key, key * 10)
+        else:
+            assert recent[key] in (None, key * 10)
+        assert len(recent) + len(recent._old) <= max(maxsize // 2, 1) * 2
 
 
 def test_an_entry_expires_its_ttl_after_it_was_stored() -> None:

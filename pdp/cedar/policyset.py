@@ -23,6 +23,10 @@ _Entry = tuple[str, bool, PolicyFn | None]  # a policy's id, whether a forbid, i
 _Fixed = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
 _NUMBERED = re.compile(r"(.*?)(\d+)")
 _INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than it saves
+# Generated source compiled at once. ``compile`` holds the interpreter lock throughout (about
+# 10 ms for this much): a large set is compiled piece by piece, so that the threads serving
+# requests while a reload compiles are never kept waiting longer than that.
+_SOURCE_CHUNK = 16_384
 
 
 class Answer(NamedTuple):
@@ -102,7 +106,8 @@ class PolicySet:
             if indexed:  # the same without the scope tests the index makes
                 comp.policy(f"_q{i}", est, slots, indexed=True)
         ns = comp.namespace()
-        exec(compile("\n".join(comp.lines), "<cedar policies>", "exec"), ns)  # noqa: S102
+        for source in _pieces(comp.lines, _SOURCE_CHUNK):
+            exec(compile(source, "<cedar policies>", "exec"), ns)  # noqa: S102
         self._contextual = frozenset(ns[name] for name in comp.contextual)
         policies = []
         for pid, fname, effect in names:
@@ -256,6 +261,21 @@ class Bound:
             except RecursionError:
                 errors.append((pid, "value nested too deeply"))
         return _answer_of(permits, forbids, errors)
+
+
+def _pieces(definitions: Sequence[str], size: int) -> Iterable[str]:
+    """The function ``definitions`` (each complete, independent of the others) joined into
+    pieces of about ``size`` characters (a longer definition is a piece of its own)."""
+    piece: list[str] = []
+    length = 0
+    for definition in definitions:
+        if piece and length + len(definition) > size:
+            yield "\n".join(piece)
+            piece, length = [], 0
+        piece.append(definition)
+        length += len(definition) + 1
+    if piece:
+        yield "\n".join(piece)
 
 
 def _answer_of(permits: Sequence[str], forbids: Sequence[str],

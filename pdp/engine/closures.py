@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from pdp.caches import Memo
+from pdp.caches import Memo, Recent
 from pdp.engine.reach import Closure, Reach
 from pdp.entities.model import EntityUid, StoredEntity
 from pdp.entities.store import EntityStore
@@ -59,37 +59,10 @@ class Plan:
         self.first: Any = None  # the request with no context at index 0 that follows it
 
 
-class ClosureMemo:
-    """A bounded, approximately least-recently-used memo of closures, keyed by generation
-    (policy and store versions) and root: entries of an older generation are never hit
-    again and age out.
-
-    Two generations of entries, each at most half the size: a hit in the older one moves
-    the entry to the newer; when the newer is full it becomes the older (the older is
-    dropped). A read takes no lock (single dict operations are atomic); a lost race only
-    drops or recomputes an entry, which is always equal."""
-
-    __slots__ = ("_half", "_new", "_old")
-
-    def __init__(self, max_size: int) -> None:
-        self._half = max(max_size // 2, 1)
-        self._new: dict[_MemoKey, Closure] = {}
-        self._old: dict[_MemoKey, Closure] = {}
-
-    def get(self, key: _MemoKey) -> Closure | None:
-        found = self._new.get(key)
-        if found is None:
-            found = self._old.get(key)
-            if found is not None:
-                self.put(key, found)
-        return found
-
-    def put(self, key: _MemoKey, value: Closure) -> None:
-        new = self._new
-        if len(new) >= self._half:
-            self._old, self._new = new, {}
-            new = self._new
-        new[key] = value
+# The closures of stored entities shared across calls, keyed by generation (policy and store
+# versions) and root (and request properties' content): entries of an older generation are
+# never hit again and age out.
+ClosureMemo = Recent[_MemoKey, Closure]
 
 
 class Closures:
@@ -115,7 +88,8 @@ class Closures:
         # the policy slices chosen for (principal, action, resource), when memoised
         self._selected: Memo[tuple[EntityUid, EntityUid, EntityUid], PolicySlice | None] | \
             None = Memo(_SELECT_MEMO) if memo is not None else None
-        self._plans: Memo[PlanKey, Plan] | None = Memo(_PLAN_MEMO) if memo is not None else None
+        self._plans: Recent[PlanKey, Plan] | None = \
+            Recent(_PLAN_MEMO) if memo is not None else None
 
     @property
     def memoised(self) -> bool:
@@ -125,7 +99,7 @@ class Closures:
     def plan(self, key: PlanKey) -> Plan | None:
         """The plan of a request with this key prepared before in this generation."""
         plans = self._plans
-        return None if plans is None else plans.get(key)
+        return None if plans is None else plans[key]
 
     def keep_plan(self, key: PlanKey, plan: Plan) -> None:
         plans = self._plans
@@ -138,10 +112,9 @@ class Closures:
             return self._overlaid(uid, depth, overlay)
         memo = self._memo
         if memo is not None:
-            found = memo.get((self._generation, uid, depth))
+            found = memo[self._generation, uid, depth]
             if found is None:
-                found = self._compute(uid, depth, {})
-                memo.put((self._generation, uid, depth), found)
+                found = memo.keep((self._generation, uid, depth), self._compute(uid, depth, {}))
             return found
         key = (uid, depth)
         found = self._local.get(key)
@@ -182,14 +155,14 @@ class Closures:
             except TypeError:
                 content = None
             if content is not None and len(content) <= _OVERLAY_MEMO_BYTES:
-                found = memo.get((self._generation, uid, depth, content))
+                found = memo[self._generation, uid, depth, content]
                 if found is not None:
                     return found
             else:
                 content = None
         found = self._compute(uid, depth, {uid: dict(overlay)})
         if memo is not None and content is not None:
-            memo.put((self._generation, uid, depth, content), found)
+            memo.keep((self._generation, uid, depth, content), found)
         return found
 
     def _compute(self, uid: EntityUid, depth: int,

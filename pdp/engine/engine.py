@@ -70,6 +70,7 @@ class Engine:
         self._store = store
         self._options = options or EngineOptions()
         self._state: VersionState | None = None
+        self._ahead: VersionState | None = None  # built for a set about to be served
         budget = self._options.decision_cache_bytes
         self._cache = DecisionCache(budget) if budget > 0 else None
         closure_size = self._options.closure_cache_size
@@ -112,11 +113,18 @@ class Engine:
     def current(self) -> CompiledPolicySet:
         return self._policies()
 
-    def refresh(self) -> None:
-        """Derive what the engine needs from the current policy set now. The reloader calls
-        this right after a swap, on its own thread, so that no request pays for building
-        the new state or for freeing the old one."""
-        state = self._version_state(self._policies())
+    def refresh(self, compiled: CompiledPolicySet | None = None) -> None:
+        """Derive what the engine needs for ``compiled`` (default: the current policy set)
+        now. The reloader calls this on its own thread with the set it is about to serve,
+        before it swaps the set in: requests keep deciding with the state in force until
+        then, and the first one after the swap finds the new state ready (building it, the
+        native code of a large set, takes seconds that no request should wait)."""
+        current = self._policies()
+        if compiled is None or compiled is current:
+            state = self._version_state(current)
+        else:
+            state = version.build(compiled, self._store.links(), self._options, self._trusted)
+            self._ahead = state
         for evaluator in self._evaluators:
             evaluator.prepare(state.compiled, state.slices)
 
@@ -278,7 +286,12 @@ class Engine:
             state = version.with_links(state, stored)
             self._state = state
             return state
-        state = version.build(compiled, stored, self._options, self._trusted)
+        ahead = self._ahead
+        if ahead is not None and ahead.compiled is compiled:  # built before the swap
+            state = ahead if ahead.stored is stored else version.with_links(ahead, stored)
+            self._ahead = None
+        else:
+            state = version.build(compiled, stored, self._options, self._trusted)
         self._state = state
         return state
 

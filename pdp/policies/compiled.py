@@ -31,6 +31,12 @@ __all__ = ["PolicyInfo", "CompiledPolicySet", "compile_directory", "locate", "EN
 
 ENTITIES_FILE = "entities.json"
 _POLICY_N = re.compile(r"`?policy(\d+)`?")
+# Cedar parses a text without releasing the interpreter lock (about a second for a file of
+# 10,000 policies): a larger file is given to it in pieces of whole statements of about this
+# size (some milliseconds each), so that requests served while a reload compiles are never
+# kept waiting long. Cedar still decides every statement; a file it refuses is parsed whole
+# again for its diagnostics.
+_PARSE_PIECE = 8_192
 _FOR_POLICY = re.compile(r"^for policy `?policy\d+`?,\s*")
 
 
@@ -229,13 +235,15 @@ def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],
     ests: list[dict[str, Any]] = []
     for path in files:
         text = texts[path]
-        try:
-            doc = json.loads(_cedarpy.policies_to_json(text))
-        except (CedarInputError, ValueError) as exc:
-            _locate_syntax_error(path.name, text, str(exc), diagnostics)
-            continue
-        found = _in_order(doc)
         located, split_errors = split_statements(path.name, text)
+        found = _parsed_in_pieces(located) \
+            if len(text) > _PARSE_PIECE and not split_errors else None
+        if found is None:
+            try:
+                found = _in_order(json.loads(_cedarpy.policies_to_json(text)))
+            except (CedarInputError, ValueError) as exc:
+                _locate_syntax_error(path.name, text, str(exc), diagnostics)
+                continue
         if split_errors or len(located) != len(found):  # pragma: no cover - lexer disagrees
             located = [Statement(path.name, n + 1, _cedarpy.policies_from_json(
                 json.dumps({"staticPolicies": {"p": est}})), 1, 1)
@@ -245,6 +253,25 @@ def _parse_policies(files: Sequence[Path], texts: Mapping[Path, str],
             statements.append(st)
             ests.append(est)
     return statements, ests
+
+
+def _parsed_in_pieces(located: Sequence[Statement],
+                      ) -> list[tuple[dict[str, Any], bool]] | None:
+    """The policies of a file's statements in order, parsed by Cedar a piece of whole
+    statements at a time (see ``_PARSE_PIECE``); None if Cedar refuses a piece."""
+    found: list[tuple[dict[str, Any], bool]] = []
+    piece: list[str] = []
+    size = 0
+    for i, statement in enumerate(located):
+        piece.append(statement.text)
+        size += len(statement.text)
+        if size >= _PARSE_PIECE or i == len(located) - 1:
+            try:
+                found += _in_order(json.loads(_cedarpy.policies_to_json("\n".join(piece))))
+            except (CedarInputError, ValueError):
+                return None
+            piece, size = [], 0
+    return found
 
 
 def _in_order(doc: Mapping[str, Any]) -> list[tuple[dict[str, Any], bool]]:

@@ -1,10 +1,11 @@
 """Hot reload of what is served: what triggers it, how it runs, how it reaches every worker.
 
 Every trigger below calls one entry point, :meth:`Reloader.reload`; it builds what is to be
-served and installs it (``_install``) as one new generation: the policy set swapped in one
-assignment (:meth:`PolicyHolder.swap <pdp.policies.holder.PolicyHolder.swap>`), then the
-engine's state derived from that set and the template links stored with the entities
-(``on_swap``), so a request decides with the old generation or the new one, never a mix. Each
+served and installs it (``_install``) as one new generation: the engine's state derived from
+the new set and the template links stored with the entities (``on_swap``, given the new set
+while the old one still serves), then the policy set swapped in one assignment
+(:meth:`PolicyHolder.swap <pdp.policies.holder.PolicyHolder.swap>`), so a request decides
+with the old generation or the new one, never a mix, and none waits for the new state. Each
 generation is counted (``GET /status``: ``reload.generation``) and logged by the same line.
 
 For the policy files, a reload compiles the directory again with the same
@@ -35,8 +36,9 @@ a reload runs, the interpreter's thread switch interval is lowered (the loop wai
 half a millisecond for the GIL instead of five) and the cyclic garbage collector is paused (a
 full collection over a freshly compiled set holds the GIL for 100 ms and more), then what is
 alive is frozen out of later collections. The engine derives its per-version state on the
-reload thread (``on_swap``), and the old set is freed piece by piece on a background thread a
-second later, not in one tens-of-milliseconds cascade inside whichever request drops it last.
+reload thread before the swap (``on_swap``), and the old set is freed piece by piece on a
+background thread a second later, not in one tens-of-milliseconds cascade inside whichever
+request drops it last.
 
 Triggers, in every process that serves requests (each ``--workers`` process runs its own
 :class:`Reloader`):
@@ -149,7 +151,8 @@ class Reloader:
                  generation: GenerationFile | None = None, poll_interval: float = 1.0,
                  watch: bool = True,
                  compile: Callable[[Path], CompiledPolicySet] = compile_directory,
-                 on_swap: Sequence[Callable[[], None]] = (), grace: float = 1.0,
+                 on_swap: Sequence[Callable[[CompiledPolicySet], None]] = (),
+                 grace: float = 1.0,
                  settle: float = 0.5,
                  quiet: Callable[[float], object] | None = None) -> None:
         self._settle = settle
@@ -236,8 +239,8 @@ class Reloader:
     def _install(self, old: CompiledPolicySet, new: CompiledPolicySet,
                  trigger: str) -> CompiledPolicySet:
         """Serve ``new`` with the store's current template links: swap the set in one
-        assignment, let the engine derive its state from the pair (``on_swap``), and count a
-        new generation. Nothing happens when neither the set nor the links changed."""
+        assignment once the engine has derived its state from the pair (``on_swap``), and
+        count a new generation. Nothing happens when neither the set nor the links changed."""
         self._holder.last_failure = None
         links = self._served_links
         with contextlib.suppress(PDPError):  # unreadable: the engine reads them when it can
@@ -245,10 +248,10 @@ class Reloader:
         if new is old and links is self._served_links:
             return old
         with _fine_grained_switching(), _collector_paused():
+            for hook in self._on_swap:  # before the swap: requests keep the set in force
+                hook(new)
             if new is not old:
                 self._holder.swap(new)
-            for hook in self._on_swap:
-                hook()
         self._served_links = links
         self._served += 1
         self._last_at = datetime.now(UTC)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pdp.authzen.model import EvaluationRequest
-from pdp.engine import Engine
+from pdp.engine import Engine, closures
 from pdp.engine.prepare import Prepared, prepare
 from pdp.entities import InMemoryEntityStore
 from tests.engine.test_engine import (
@@ -149,3 +151,19 @@ def test_a_repeated_request_without_context_is_prepared_once_for_its_plan(
     assert second is not None and second is not first and second.index == 1
     assert second.plan is first.plan
     assert [d.allowed for d in engine.decide([asked, asked])] == [True, True]
+
+
+def test_a_recurring_request_keeps_its_plan_through_a_stream_of_requests_seen_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(closures, "_PLAN_MEMO", 16)
+    engine = make_engine(tmp_path, OWNER_READS, [ent("User", "u", {"email": "u@x"})])
+    recurring = request(("User", "u"), "read", ("Doc", "d"), resource_properties={"owner": "u@x"})
+    assert engine.decide([recurring])[0].allowed
+    first = _prepared(engine, recurring)
+    assert first is not None
+    for i in range(100):  # many more one-off requests than plans are kept, the recurring
+        once = request(("User", "u"), "read", ("Doc", f"once-{i}"),  # one among them
+                       resource_properties={"owner": "u@x"})
+        assert [d.allowed for d in engine.decide([once])] == [True]
+        again = _prepared(engine, recurring)
+        assert again is not None and again.plan is first.plan

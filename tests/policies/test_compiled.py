@@ -14,6 +14,7 @@ import pytest
 
 from pdp.cli import main
 from pdp.errors import PolicyDiagnostic, PolicyLoadError
+from pdp.policies import compiled
 from pdp.policies.compiled import CompiledPolicySet, compile_directory
 from tests.conftest import POLICIES, ROOT, free_port
 
@@ -356,3 +357,48 @@ def test_a_schema_naming_an_undeclared_type_is_located_where_it_names_it(
     [d] = diagnostics_of(write_set(tmp_path, {"s.cedarschema": schema, "a.cedar": ALLOW_ALL}))
     assert (d.file, d.line, d.column) == ("s.cedarschema", 3, 21)
     assert "`Nope`" in d.message
+
+
+# -- a large file, parsed by Cedar a piece of whole statements at a time --------------------
+
+def _large_file(statements: int) -> str:
+    out = ["// a large file: static policies, templates, annotations, comments, strings"]
+    for i in range(statements):
+        if i % 7 == 3:
+            out.append(f'@id("t{i}")\npermit (principal == ?principal, action, resource in '
+                       f'?resource) when {{ context.note == "a;b {{}} {i}" }};')
+        elif i % 5 == 0:
+            out.append(f'forbid (principal, action == Action::"a{i}", resource) // {i};\n'
+                       f'unless {{ principal.level > {i} }};')
+        else:
+            out.append(f'@id("p{i}")\n@note("n;{i}")\npermit (principal == User::"u{i}", '
+                       f'action, resource);')
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("statements", [1, 40, 400])
+def test_a_large_file_compiles_to_the_same_policies_as_parsed_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, statements: int) -> None:
+    directory = write_set(tmp_path, {"big.cedar": _large_file(statements)})
+    monkeypatch.setattr(compiled, "_PARSE_PIECE", 1_000)  # many pieces
+    in_pieces = compile_directory(directory)
+    monkeypatch.setattr(compiled, "_PARSE_PIECE", 10**9)  # the file whole
+    whole = compile_directory(directory)
+    assert len(in_pieces.policies) == statements
+    assert in_pieces.policies == whole.policies and in_pieces.version == whole.version
+
+
+@pytest.mark.parametrize("broken", [
+    'permit (principal, action, resource) when { 1 + };',  # a statement Cedar refuses
+    'permit (principal, action, resource)',  # the last one without its `;`
+])
+def test_a_large_file_with_an_error_has_the_diagnostics_of_the_file_parsed_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str) -> None:
+    text = _large_file(200) + broken + "\n"
+    if broken.endswith(";"):  # (a refused statement in the middle of the file)
+        text += _large_file(50)
+    directory = write_set(tmp_path, {"big.cedar": text})
+    monkeypatch.setattr(compiled, "_PARSE_PIECE", 1_000)
+    in_pieces = diagnostics_of(directory)
+    monkeypatch.setattr(compiled, "_PARSE_PIECE", 10**9)
+    assert in_pieces == diagnostics_of(directory)

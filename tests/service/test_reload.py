@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from pdp.authzen.model import Action, Entity, EvaluationRequest
-from pdp.engine import Engine, EngineOptions
+from pdp.engine import Engine, EngineOptions, version
 from pdp.entities import InMemoryEntityStore, StoredEntity
 from pdp.errors import StoreUnavailable
 from pdp.http import create_app
-from pdp.policies.compiled import compile_directory
+from pdp.policies.compiled import CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder
 from pdp.service.reload import GenerationFile, Reloader
 from tests.conftest import make_service, start_server, stop_server
@@ -286,3 +286,34 @@ def test_a_signal_reloads_every_worker_of_a_real_server(tmp_path: Path, workers:
         assert proc.poll() is None
     finally:
         stop_server(proc)
+
+
+def test_the_engine_derives_a_new_sets_state_while_the_old_set_still_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = InMemoryEntityStore()
+    holder, engine, _ = setup(tmp_path, policy("old"), store=store)
+    assert ask(engine, 1) == [(True, ("old",))]
+    old = holder.current
+    seen: list[tuple[bool, bool, list[tuple[bool, tuple[str, ...]]]]] = []
+
+    def after_the_engine(new: CompiledPolicySet) -> None:
+        seen.append((holder.current is old, new is not old, ask(engine, 1)))
+
+    reloader = Reloader(holder, store, tmp_path, settle=0.0,
+                        on_swap=(engine.refresh, after_the_engine))
+    (tmp_path / "p.cedar").write_text(policy("new"))
+    builds: list[CompiledPolicySet] = []
+    build = version.build
+
+    def counted(compiled: CompiledPolicySet, *args: Any) -> version.VersionState:
+        builds.append(compiled)
+        return build(compiled, *args)
+
+    monkeypatch.setattr(version, "build", counted)
+    new = reloader.reload("test")
+    # the engine's state for the new set was ready while the old set still served (and
+    # decided), and the first request under the new set built nothing
+    assert new is not None and new is not old and holder.current is new
+    assert seen == [(True, True, [(True, ("old",))])]
+    assert ask(engine, 1) == [(True, ("new",))]
+    assert builds == [new]
