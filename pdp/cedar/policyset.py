@@ -26,7 +26,7 @@ _INDEX_FROM = 16  # smaller sets are evaluated whole: the index costs more than 
 # Generated source compiled at once. ``compile`` holds the interpreter lock throughout (about
 # 10 ms for this much): a large set is compiled piece by piece, so that the threads serving
 # requests while a reload compiles are never kept waiting longer than that.
-_SOURCE_CHUNK = 16_384
+_SOURCE_CHUNK = 8_192
 
 
 class Answer(NamedTuple):
@@ -136,6 +136,12 @@ class PolicySet:
             "templateId": tpl_id, "newId": new_id,
             "values": {k: _uid_json(v) for k, v in values.items()}}]
         return PolicySet(self.text, _cedar=cedar, _est=est)
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], cedar: Any) -> PolicySet:
+        """:meth:`from_json` of the document ``doc`` already read (plain JSON values, not
+        changed afterwards); ``text`` is then empty."""
+        return cls("", _cedar=cedar, _est=doc)
 
     @classmethod
     def from_json(cls, text: str, cedar: Any) -> PolicySet:

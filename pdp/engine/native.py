@@ -185,7 +185,7 @@ class NativeEvaluator:
         index = index if index is not None else compiled.index
         found: PolicySet | None = self._full.get(index)
         if found is None:
-            found = PolicySet.from_json(index.full_json(), compiled.policy_set)
+            found = PolicySet.from_document(index.full_document(), compiled.policy_set)
             self._full.put(index, found)
         return found
 

@@ -150,7 +150,8 @@ class Reloader:
     def __init__(self, holder: PolicyHolder, store: MutableEntityStore, directory: Path, *,
                  generation: GenerationFile | None = None, poll_interval: float = 1.0,
                  watch: bool = True,
-                 compile: Callable[[Path], CompiledPolicySet] = compile_directory,
+                 compile: Callable[[Path, CompiledPolicySet | None],
+                                   CompiledPolicySet] = compile_directory,
                  on_swap: Sequence[Callable[[CompiledPolicySet], None]] = (),
                  grace: float = 1.0,
                  settle: float = 0.5,
@@ -210,7 +211,7 @@ class Reloader:
             if trigger == STORED_LINKS_CHANGED:
                 return self._install(old, old, trigger)
             try:
-                new = self._settled_compile()
+                new = self._settled_compile(old)
                 self._refuse_emptied(old, new)
             except PolicyLoadError as exc:
                 self._reject(old, exc, trigger)
@@ -267,16 +268,17 @@ class Reloader:
         _retire(old, self._grace)
         return new
 
-    def _settled_compile(self) -> CompiledPolicySet:
+    def _settled_compile(self, old: CompiledPolicySet) -> CompiledPolicySet:
         """Compile the directory once two reads ``settle`` seconds apart agree and a read
-        after compiling still agrees (so the compiler read the settled files)."""
+        after compiling still agrees (so the compiler read the settled files); ``old``, the
+        set in force, lends its entities when their files have not changed."""
         previous = self._snapshot()
         for _ in range(_SETTLE_ROUNDS):
             self._quiet(self._settle)
             current = self._snapshot()
             if current == previous:
                 with _fine_grained_switching(), _collector_paused():
-                    new = self._compile(self._directory)
+                    new = self._compile(self._directory, old)
                 after = self._snapshot()
                 if after == current:
                     return new

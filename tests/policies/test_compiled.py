@@ -402,3 +402,41 @@ def test_a_large_file_with_an_error_has_the_diagnostics_of_the_file_parsed_whole
     in_pieces = diagnostics_of(directory)
     monkeypatch.setattr(compiled, "_PARSE_PIECE", 10**9)
     assert in_pieces == diagnostics_of(directory)
+
+
+def test_the_same_entities_file_gives_the_same_entities_whatever_order_cedar_writes_sets_in(
+        tmp_path: Path) -> None:
+    groups = [{"type": "Group", "id": f"g{i}"} for i in range(8)]
+    directory = write_set(tmp_path, {"p.cedar": ALLOW_ALL, "entities.json": json.dumps([
+        {"uid": {"type": "User", "id": f"u{n}"}, "attrs": {}, "parents": groups[n % 3:]}
+        for n in range(20)])})
+    first = compile_directory(directory)
+    assert all(compile_directory(directory).entities == first.entities for _ in range(3))
+    assert first.entities[0]["parents"] == groups
+
+
+def test_a_recompile_takes_the_previous_entities_only_while_their_files_are_unchanged(
+        tmp_path: Path) -> None:
+    schema = ("entity User;\nentity Doc;\n"
+              "action read appliesTo { principal: User, resource: Doc };\n")
+    directory = write_set(tmp_path, {"p.cedar": ALLOW_ALL, "s.cedarschema": schema,
+                                     "entities.json": '[{"uid": {"type": "User", "id": "a"}, '
+                                                      '"attrs": {}, "parents": []}]'})
+    first = compile_directory(directory)
+    (directory / "p.cedar").write_text(ALLOW_ALL + "\n// edited\n")
+    policies_edited = compile_directory(directory, first)
+    assert policies_edited.version != first.version
+    assert policies_edited.entities is first.entities
+    (directory / "entities.json").write_text('[{"uid": {"type": "User", "id": "b"}, '
+                                              '"attrs": {}, "parents": []}]')
+    entities_edited = compile_directory(directory, policies_edited)
+    assert [e["uid"]["id"] for e in entities_edited.entities] == ["b"]
+    (directory / "s.cedarschema").write_text(schema.replace("entity Doc;", "entity Doc;\n"
+                                                            "entity Other;"))
+    schema_edited = compile_directory(directory, entities_edited)
+    assert schema_edited.entities is not entities_edited.entities
+    assert schema_edited.entities == entities_edited.entities
+    (directory / "entities.json").write_text('[{"uid": {"type": "Nope", "id": "c"}, '
+                                              '"attrs": {}, "parents": []}]')
+    with pytest.raises(PolicyLoadError):  # a file changed is read, and checked, again
+        compile_directory(directory, schema_edited)

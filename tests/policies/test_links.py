@@ -24,6 +24,7 @@ from pdp.policies.compiled import compile_directory, locate
 from pdp.policies.holder import PolicyHolder
 from pdp.policies.index import SliceIndex
 from pdp.policies.links import LinkInfo, LinkSet
+from tests.conftest import POLICIES as POLICIES_DIR
 
 SCHEMA = """\
 entity Team;
@@ -318,3 +319,13 @@ def test_a_link_whose_policy_the_schema_cannot_validate_is_reported_at_its_line(
     assert (d.file, d.line) == ("shares.links.json", 10)
     assert d.message.startswith("link team-views: schema validation: ")
     assert "unable to find an applicable action" in d.message
+
+
+@pytest.mark.parametrize("policy_set", ["links", "shipped"])
+def test_the_full_document_is_what_reading_the_full_json_gives(
+        tmp_path: Path, policy_set: str) -> None:
+    directories = [write_set(tmp_path)] if policy_set == "links" else [
+        p for p in sorted(POLICIES_DIR.iterdir()) if p.is_dir()]
+    for directory in directories:
+        index = compile_directory(directory).index
+        assert index.full_document() == json.loads(index.full_json())

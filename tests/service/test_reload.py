@@ -4,6 +4,7 @@ server."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -186,11 +187,11 @@ def test_requests_made_during_a_reload_coalesce_into_one_more(tmp_path: Path) ->
     compiled: list[str] = []
     entered, gate = threading.Event(), threading.Event()
 
-    def slow_compile(directory: Path) -> Any:
+    def slow_compile(directory: Path, previous: CompiledPolicySet | None) -> Any:
         entered.set()
         gate.wait(5)
         compiled.append((directory / "p.cedar").read_text())
-        return compile_directory(directory)
+        return compile_directory(directory, previous)
 
     holder, _, reloader = setup(tmp_path, policy("a"), compile=slow_compile)
     (tmp_path / "p.cedar").write_text(policy("b"))
@@ -317,3 +318,17 @@ def test_the_engine_derives_a_new_sets_state_while_the_old_set_still_serves(
     assert seen == [(True, True, [(True, ("old",))])]
     assert ask(engine, 1) == [(True, ("new",))]
     assert builds == [new]
+
+
+def test_entities_with_several_parents_unchanged_leave_the_store_untouched(
+        tmp_path: Path) -> None:
+    store = RecordingStore()
+    groups = [{"type": "Group", "id": f"g{i}"} for i in range(8)]
+    (tmp_path / "entities.json").write_text(json.dumps([
+        {"uid": {"type": "User", "id": f"u{n}"}, "attrs": {}, "parents": groups}
+        for n in range(20)]))
+    holder, _, reloader = setup(tmp_path, policy("p"), store=store)
+    for n in range(3):  # (Cedar writes a set of parents in an order of its own each time)
+        (tmp_path / "p.cedar").write_text(policy(f"q{n}"))
+        assert reloader.reload("test") is holder.current
+    assert store.calls == []
