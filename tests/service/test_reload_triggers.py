@@ -21,7 +21,7 @@ from pdp.authzen.model import Action, Entity, EvaluationRequest
 from pdp.entities import InMemoryEntityStore
 from pdp.entities.manage_links import LinkAdmin
 from pdp.http import create_app
-from pdp.policies.compiled import compile_directory
+from pdp.policies.compiled import CompiledPolicySet, compile_directory
 from pdp.policies.holder import PolicyHolder
 from pdp.service import PDPService
 from pdp.service.reload import STORED_LINKS_CHANGED, GenerationFile, Reloader
@@ -209,11 +209,11 @@ def test_a_links_change_queued_after_a_file_change_does_not_replace_it(
     entered, gate = threading.Event(), threading.Event()
     compiled: list[str] = []
 
-    def slow_compile(path: Path) -> Any:
+    def slow_compile(path: Path, previous: CompiledPolicySet | None) -> Any:
         entered.set()
         gate.wait(5)
         compiled.append("compiled")
-        return compile_directory(path)
+        return compile_directory(path, previous)
 
     holder = PolicyHolder(compile_directory(directory))
     reloader = Reloader(holder, InMemoryEntityStore(), directory, watch=False, settle=0.0,

@@ -15,13 +15,13 @@ from tests.service.test_reload_triggers import policy_set, service
 def test_the_first_decision_after_start_compiles_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     compiled: list[Any] = []
-    original = native.PolicySet.from_json
+    original = native.PolicySet.from_document
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         compiled.append(args)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(native.PolicySet, "from_json", counting)
+    monkeypatch.setattr(native.PolicySet, "from_document", counting)
     svc = service(policy_set(tmp_path / "set"), watch=False, evaluator="native")  # its compiler
     svc.start()
     try:
