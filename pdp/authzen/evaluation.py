@@ -201,12 +201,8 @@ class EvaluationReader:
         if not keys_all_kept(body, keys):
             return None
         entities = self._entities
-        subject = entities.get((st, si)) if sp is None else None
-        if subject is None:
-            subject = self._entity(st, si, sp)
-        resource = entities.get((rt, ri)) if rp is None else None
-        if resource is None:
-            resource = self._entity(rt, ri, rp)
+        subject = entity(st, si, sp) if sp is not None else kept_entity(st, si, entities)
+        resource = entity(rt, ri, rp) if rp is not None else kept_entity(rt, ri, entities)
         act = self._actions.get(name) if ap is None else None
         if act is None:
             act = action(name, ap)
@@ -214,25 +210,16 @@ class EvaluationReader:
                 _keep(self._actions, name, act)
         return evaluation_request(subject, act, resource, context)
 
-    def _entity(self, type_: str, id_: str, properties: dict[str, Any] | None) -> Entity:
-        made = entity(type_, id_, properties)
-        if properties is None:
-            _keep(self._entities, (type_, id_), made)
-        return made
 
 
-def kept_entity(value: Any, field: str, kept: dict[tuple[str, str], Entity]) -> Entity:
-    """``parse_entity(value, field)``, the same object for the same entity without
-    properties: ``kept`` holds those it made (immutable; at most 4,096, emptied when full)."""
-    if type(value) is dict:
-        type_, id_ = value.get("type"), value.get("id")
-        if type(type_) is str and type(id_) is str and value.get("properties") is None:
-            found = kept.get((type_, id_))
-            if found is None:
-                found = entity(type_, id_, None)
-                _keep(kept, (type_, id_), found)
-            return found
-    return parse_entity(value, field)
+def kept_entity(type_: str, id_: str, kept: dict[tuple[str, str], Entity]) -> Entity:
+    """The entity ``type_``/``id_`` without properties, the same object each time: ``kept``
+    holds those made (immutable; at most 4,096, emptied when full)."""
+    found = kept.get((type_, id_))
+    if found is None:
+        found = entity(type_, id_, None)
+        _keep(kept, (type_, id_), found)
+    return found
 
 
 def _keep(kept: dict[Any, Any], key: Any, value: Any) -> None:

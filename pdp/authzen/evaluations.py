@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from pdp.authzen.evaluation import (
     kept_entity,
@@ -91,13 +91,7 @@ def parse_evaluations(body: Any, *, max_items: int = 1000,
             continue
         # the parts in the order they are checked: the first bad one is the item's error
         try:
-            value = raw.get("subject", _ABSENT)
-            if value is not _ABSENT:
-                subject = kept_entity(value, "subject", kept)
-            elif isinstance(subject0, RequestError):
-                raise subject0
-            else:
-                subject = subject0
+            subject = _entity(raw, "subject", subject0, kept)
             value = raw.get("action", _ABSENT)
             if value is _ABSENT:
                 if isinstance(action0, RequestError):
@@ -111,13 +105,7 @@ def parse_evaluations(body: Any, *, max_items: int = 1000,
                         act = actions[name] = action(name, None)
                 else:
                     act = parse_action(value)
-            value = raw.get("resource", _ABSENT)
-            if value is not _ABSENT:
-                resource = kept_entity(value, "resource", kept)
-            elif isinstance(resource0, RequestError):
-                raise resource0
-            else:
-                resource = resource0
+            resource = _entity(raw, "resource", resource0, kept)
             value = raw.get("context", _ABSENT)
             if value is _ABSENT:
                 if isinstance(context0, RequestError):
@@ -131,6 +119,23 @@ def parse_evaluations(body: Any, *, max_items: int = 1000,
         except RequestError as exc:
             append(exc.with_traceback(None))
     return EvaluationsRequest(tuple(items), semantic, single=False)
+
+
+def _entity(raw: dict[str, Any], key: str, default: Any,
+            kept: dict[tuple[str, str], Entity]) -> Entity:
+    """An item's subject or resource (``key``): its own (one without properties is kept, see
+    :func:`~pdp.authzen.evaluation.kept_entity`), else the batch's ``default`` (whose error
+    it raises)."""
+    value = raw.get(key, _ABSENT)
+    if value is _ABSENT:
+        if isinstance(default, RequestError):
+            raise default
+        return cast(Entity, default)
+    if type(value) is dict:
+        type_, id_ = value.get("type"), value.get("id")
+        if type(type_) is str and type(id_) is str and value.get("properties") is None:
+            return kept_entity(type_, id_, kept)
+    return parse_entity(value, key)
 
 
 def _default(key: str, body: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ import orjson
 
 from pdp.cedar import _cedarpy, decode
 from pdp.cedar.compiler import Compiler
+from pdp.cedar.pieces import pieces
 from pdp.cedar.runtime import EMPTY, Store
 from pdp.cedar.scopes import ScopeIndex
 from pdp.cedar.values import UID, EvalError
@@ -106,7 +107,7 @@ class PolicySet:
             if indexed:  # the same without the scope tests the index makes
                 comp.policy(f"_q{i}", est, slots, indexed=True)
         ns = comp.namespace()
-        for source in _pieces(comp.lines, _SOURCE_CHUNK):
+        for source in pieces(comp.lines, _SOURCE_CHUNK):
             exec(compile(source, "<cedar policies>", "exec"), ns)  # noqa: S102
         self._contextual = frozenset(ns[name] for name in comp.contextual)
         policies = []
@@ -139,19 +140,10 @@ class PolicySet:
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], cedar: Any) -> PolicySet:
-        """:meth:`from_json` of the document ``doc`` already read (plain JSON values, not
-        changed afterwards); ``text`` is then empty."""
+        """A set from Cedar's JSON policy form, read (plain JSON values, not changed
+        afterwards), with the cedarpy ``PolicySet`` of the same policies (for the fallback);
+        ``text`` is then empty."""
         return cls("", _cedar=cedar, _est=doc)
-
-    @classmethod
-    def from_json(cls, text: str, cedar: Any) -> PolicySet:
-        """A set from Cedar's JSON policy form, with the cedarpy ``PolicySet`` of the same
-        policies (for the fallback); ``text`` is then the JSON."""
-        try:
-            est = orjson.loads(text)
-        except orjson.JSONDecodeError as e:
-            raise CedarInputError(f"invalid policies: {e}") from None
-        return cls(text, _cedar=cedar, _est=est)
 
     def subset(self, ids: Iterable[str], cedar: Any) -> PolicySet:
         """The policies ``ids`` of this set, sharing its compiled code (``cedar``: a cedarpy
@@ -267,21 +259,6 @@ class Bound:
             except RecursionError:
                 errors.append((pid, "value nested too deeply"))
         return _answer_of(permits, forbids, errors)
-
-
-def _pieces(definitions: Sequence[str], size: int) -> Iterable[str]:
-    """The function ``definitions`` (each complete, independent of the others) joined into
-    pieces of about ``size`` characters (a longer definition is a piece of its own)."""
-    piece: list[str] = []
-    length = 0
-    for definition in definitions:
-        if piece and length + len(definition) > size:
-            yield "\n".join(piece)
-            piece, length = [], 0
-        piece.append(definition)
-        length += len(definition) + 1
-    if piece:
-        yield "\n".join(piece)
 
 
 def _answer_of(permits: Sequence[str], forbids: Sequence[str],

@@ -266,7 +266,8 @@ def _merge(stores: Sequence[Store]) -> Store:
 
 def native_reason(compiled: CompiledPolicySet) -> str | None:
     """Why ``compiled`` is not evaluated natively as a whole (``None``: it is)."""
-    return PolicySet.from_json(compiled.index.full_json(), compiled.policy_set).native_reason
+    return PolicySet.from_document(compiled.index.full_document(),
+                                   compiled.policy_set).native_reason
 
 
 def _decode_entity(ent: StoredEntity) -> _Decoded:

@@ -110,13 +110,7 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
     function of what the key holds, and was made (and passed every check) when the plan was
     kept."""
     action = req.action
-    if action.properties:
-        bare = None
-    else:
-        subject, resource = req.subject, req.resource
-        bare = _bare_key(req) if subject.properties or resource.properties else (
-            subject.type, subject.id, action.name, resource.type, resource.id,
-            *_NO_PROPERTIES)  # (the usual request: the key without writing anything)
+    bare = None if action.properties else _bare_key(req)
     if bare is not None:
         plan = closures.plan(bare)
         if plan is not None:
@@ -124,7 +118,7 @@ def prepare(i: int, req: EvaluationRequest, state: VersionState, closures: Closu
             context: dict[str, Any] = {}
             if req.context or translator.checks_context:  # (a schema may require some)
                 context = translator.context(action.name, req.context)
-                if context and state.slices.followed and _refs(context, state, depth):
+                if context and _refs(context, state, depth):
                     plan = None  # the context names entities the plan lacks
             if plan is not None:
                 if plan.chosen is None:

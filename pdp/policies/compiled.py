@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pdp.cedar import _cedarpy
+from pdp.cedar.pieces import pieces
 from pdp.errors import CedarInputError, EntityError, PolicyDiagnostic, PolicyLoadError
 from pdp.policies.entity_schema import check_conformance, parse_document
 from pdp.policies.index import SliceIndex
@@ -142,6 +143,8 @@ def compile_directory(directory: Path | str,
         raise PolicyLoadError(diagnostics)
 
     digest = hashlib.sha256()
+    # what the entities are read from: the schema and entities.json (see ``previous``)
+    entities_digest = hashlib.sha256()
     texts: dict[Path, str] = {}
     for path in [*cedar_files, *schema_files,
                  *([entities_file] if entities_file.is_file() else []), *links_files]:
@@ -151,7 +154,10 @@ def compile_directory(directory: Path | str,
         except (OSError, UnicodeDecodeError) as exc:
             diagnostics.append(PolicyDiagnostic(path.name, f"cannot read: {exc}"))
             continue
-        digest.update(path.name.encode() + b"\0" + data + b"\0")
+        named = path.name.encode() + b"\0" + data + b"\0"
+        digest.update(named)
+        if path == entities_file or path in schema_files:
+            entities_digest.update(named)
     if diagnostics:
         raise PolicyLoadError(diagnostics)
 
@@ -175,10 +181,7 @@ def compile_directory(directory: Path | str,
     entities: tuple[Mapping[str, Any], ...] = ()
     source = ""
     if entities_file.is_file():
-        read = hashlib.sha256()
-        for path in (*schema_files, entities_file):
-            read.update(path.name.encode() + b"\0" + texts[path].encode() + b"\0")
-        source = read.hexdigest()
+        source = entities_digest.hexdigest()
         if previous is not None and previous.entities_source == source:
             entities = previous.entities  # (immutable, and read from the same texts)
         else:
@@ -275,17 +278,11 @@ def _parsed_in_pieces(located: Sequence[Statement],
     """The policies of a file's statements in order, parsed by Cedar a piece of whole
     statements at a time (see ``_PARSE_PIECE``); None if Cedar refuses a piece."""
     found: list[tuple[dict[str, Any], bool]] = []
-    piece: list[str] = []
-    size = 0
-    for i, statement in enumerate(located):
-        piece.append(statement.text)
-        size += len(statement.text)
-        if size >= _PARSE_PIECE or i == len(located) - 1:
-            try:
-                found += _in_order(json.loads(_cedarpy.policies_to_json("\n".join(piece))))
-            except (CedarInputError, ValueError):
-                return None
-            piece, size = [], 0
+    for piece in pieces((statement.text for statement in located), _PARSE_PIECE):
+        try:
+            found += _in_order(json.loads(_cedarpy.policies_to_json(piece)))
+        except (CedarInputError, ValueError):
+            return None
     return found
 
 

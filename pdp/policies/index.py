@@ -334,14 +334,11 @@ class SliceIndex:
             memo.put(key, built)
         return built
 
-    def full_json(self) -> str:
-        """Every policy of the set in Cedar's JSON form (with its id, links resolved)."""
-        return self._json(set(range(len(self._entries))))[0]
-
     def full_document(self) -> dict[str, Any]:
-        """``json.loads(full_json())``, made a policy at a time: no single call over the
-        whole set (one parse of a large set's JSON holds the interpreter lock for tens of
-        milliseconds, while requests wait)."""
+        """Every policy of the set in Cedar's JSON form (with its id, links resolved), as
+        plain JSON values, made a policy at a time: no single call over the whole set (one
+        parse of a large set's JSON holds the interpreter lock for tens of milliseconds,
+        while requests wait)."""
         doc, _, _ = self._document(set(range(len(self._entries))))
         return {section: ({name: _plain_copy(est) for name, est in part.items()}
                           if isinstance(part, dict) else part)

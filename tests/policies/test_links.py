@@ -322,10 +322,11 @@ def test_a_link_whose_policy_the_schema_cannot_validate_is_reported_at_its_line(
 
 
 @pytest.mark.parametrize("policy_set", ["links", "shipped"])
-def test_the_full_document_is_what_reading_the_full_json_gives(
+def test_the_full_document_is_what_reading_the_whole_sets_json_gives(
         tmp_path: Path, policy_set: str) -> None:
     directories = [write_set(tmp_path)] if policy_set == "links" else [
         p for p in sorted(POLICIES_DIR.iterdir()) if p.is_dir()]
     for directory in directories:
         index = compile_directory(directory).index
-        assert index.full_document() == json.loads(index.full_json())
+        whole, _, _ = index._json(set(range(len(index._entries))))  # a slice of every policy
+        assert index.full_document() == json.loads(whole)
